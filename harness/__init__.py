@@ -1,0 +1,1 @@
+"""Regression harness: a pytest plugin plus the `harness` CLI."""

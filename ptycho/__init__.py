@@ -1,0 +1,1 @@
+"""Vendored ptychographic reconstruction package: shared core and TensorFlow backend."""
