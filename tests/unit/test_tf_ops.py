@@ -1,0 +1,87 @@
+"""ptycho.tf.ops against the NumPy oracle ptycho.reference (float32 round-off tolerance)."""
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from ptycho import reference  # noqa: E402
+from ptycho.tf import ops  # noqa: E402
+
+RNG = np.random.default_rng(1234)
+ATOL = 1e-5
+
+
+def _complex(*shape):
+    return (RNG.normal(size=shape) + 1j * RNG.normal(size=shape)).astype(np.complex64)
+
+
+def _close(actual, expected, atol=ATOL, rtol=1e-5):
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=atol, rtol=rtol)
+
+
+def test_normalize_probe_matches_reference():
+    probe = _complex(32, 32)
+    _close(ops.normalize_probe(probe, 1.7), reference.normalize_probe(probe, 1.7))
+
+
+@pytest.mark.parametrize("shape", [(3, 16, 16, 1), (2, 16, 16, 4), (2, 16, 16)])
+def test_forward_diffraction_matches_reference(shape):
+    psi = _complex(*shape)
+    _close(ops.forward_diffraction(psi), reference.forward_diffraction(psi), atol=1e-5, rtol=1e-4)
+
+
+def test_forward_diffraction_gradient_is_finite_at_zero_intensity():
+    psi = tf.Variable(np.zeros((1, 8, 8, 1), np.complex64))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(ops.forward_diffraction(psi))
+    assert np.all(np.isfinite(tape.gradient(loss, psi).numpy()))
+
+
+def test_intensity_scale_matches_reference():
+    _close(ops.intensity_scale(1e9, 64), reference.intensity_scale(1e9, 64), rtol=1e-6)
+
+
+def test_losses_match_reference():
+    pred = RNG.uniform(0, 30, size=(4, 16, 16, 1)).astype(np.float32)
+    pred[0, 0, 0, 0] = 0.0          # exercises the EPS floor
+    obs = RNG.uniform(0, 30, size=pred.shape).astype(np.float32)
+    _close(ops.poisson_nll(pred, obs), reference.poisson_nll(pred, obs), rtol=1e-5)
+    _close(ops.amplitude_mae(pred, obs), reference.amplitude_mae(pred, obs), rtol=1e-5)
+
+
+def test_combine_complex_matches_reference():
+    amp = RNG.uniform(0, 1, size=(2, 8, 8, 1)).astype(np.float32)
+    phase = RNG.uniform(-np.pi, np.pi, size=amp.shape).astype(np.float32)
+    _close(ops.combine_complex(amp, phase), reference.combine_complex(amp, phase))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.complex64])
+def test_translate_matches_reference(dtype):
+    images = _complex(5, 12, 10) if dtype == np.complex64 else RNG.normal(size=(5, 12, 10)).astype(dtype)
+    shifts = np.array([[0.0, 0.0], [1.0, -2.0], [0.3, 0.7], [-3.25, 4.5], [20.0, 0.5]])
+    out = ops.translate(images, shifts)
+    assert out.dtype == tf.as_dtype(dtype)
+    _close(out, reference.translate(images, shifts))
+
+
+def test_translate_is_differentiable_in_the_images():
+    images = tf.Variable(_complex(2, 8, 8))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.abs(ops.translate(images, np.array([[0.5, 0.25], [-1.5, 2.0]]))))
+    assert np.all(np.isfinite(tape.gradient(loss, images).numpy()))
+
+
+def test_reassemble_matches_reference():
+    patches = _complex(7, 16, 16)
+    positions = RNG.uniform(-3, 39, size=(7, 2))     # some overhang the canvas edge
+    positions[0] = (20.0, 18.0)
+    canvas = (40, 36)
+    _close(ops.reassemble(patches, positions, canvas, 8, chunk=3),
+           reference.reassemble(patches, positions, canvas, 8), atol=1e-5, rtol=1e-4)
+
+
+def test_merge_channels_matches_reference():
+    patches = _complex(3, 16, 16, 4)
+    offsets = RNG.uniform(-3, 3, size=(3, 4, 2))
+    _close(ops.merge_channels(patches, offsets), reference.merge_channels(patches, offsets),
+           atol=1e-5, rtol=1e-4)
