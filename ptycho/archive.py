@@ -1,0 +1,231 @@
+"""The backend-neutral model archive `wts.h5.zip` (NumPy/stdlib only, no pickle).
+
+Layout (zip, root level):
+    manifest.json  {"format": "ptycho-model-archive", "version": 1, "backend": ...,
+                    "models": ["autoencoder", "diffraction_to_obj"], "members": [...],
+                    "created_utc": ..., "package_version": ...}
+    params.json    {"cfg": {...params.cfg...}, "intensity_scale": s, "norm_factor": f}
+    <members>      the backend's payload (TF: *.keras files, torch: model.ckpt)
+
+Writing is atomic (temp file in the target folder, then os.replace). Reading validates the
+manifest, refuses member names that would escape the extraction folder, checks every listed
+member exists, and restores params.cfg from params.json.
+"""
+import json
+import math
+import os
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+from ptycho import params
+from ptycho.config.config import BACKENDS
+from ptycho.errors import ArchiveError
+
+ARCHIVE_NAME = "wts.h5.zip"
+FORMAT = "ptycho-model-archive"
+VERSION = 1
+MODEL_NAMES = ("autoencoder", "diffraction_to_obj")
+MANIFEST = "manifest.json"
+PARAMS = "params.json"
+_RESERVED = (MANIFEST, PARAMS)
+# What a damaged zip raises while being read.
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError)
+
+
+@dataclass
+class Archive:
+    """A validated, extracted archive: `folder` holds the payload members."""
+    path: Path
+    manifest: dict
+    params: dict
+    folder: Path
+
+
+def archive_path(model_path) -> Path:
+    """The archive file for `model_path`: the path itself if it is a file, else
+    `<model_path>/wts.h5.zip`."""
+    model_path = Path(model_path)
+    return model_path if model_path.is_file() else model_path / ARCHIVE_NAME
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("ptycho-regression")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _json_bytes(value) -> bytes:
+    # allow_nan=False: a NaN/inf would make the file unreadable by strict JSON parsers.
+    return json.dumps(value, indent=2, sort_keys=True, allow_nan=False).encode("utf-8")
+
+
+def _safe_member_name(name: str) -> bool:
+    """A relative POSIX path with no '..' component that stays inside its folder."""
+    path = PurePosixPath(name)
+    return (bool(name) and "\\" not in name and not path.is_absolute() and ":" not in path.parts[0]
+            and ".." not in path.parts)
+
+
+def save_archive(output_dir, backend: str, write_payload: Callable[[Path], list],
+                 intensity_scale: float, norm_factor: float) -> Path:
+    """Write `<output_dir>/wts.h5.zip` atomically and return its path.
+
+    write_payload(staging_dir) writes the backend's model files and returns their paths
+    relative to staging_dir. params.json snapshots the current params.cfg.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / ARCHIVE_NAME
+    with tempfile.TemporaryDirectory(prefix=".archive-staging-", dir=output_dir) as staging:
+        staging = Path(staging)
+        members = [str(PurePosixPath(Path(m))) for m in write_payload(staging)]
+        for member in members:
+            if not _safe_member_name(member) or member in _RESERVED:
+                raise ValueError(f"payload member name {member!r} is not a plain relative path")
+            if not (staging / member).is_file():
+                raise ValueError(f"payload writer listed {member!r} but did not write it")
+        manifest = {
+            "format": FORMAT, "version": VERSION, "backend": backend,
+            "models": list(MODEL_NAMES), "members": members,
+            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "package_version": _package_version(),
+        }
+        params_doc = {"cfg": dict(params.cfg), "intensity_scale": float(intensity_scale),
+                      "norm_factor": float(norm_factor)}
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{ARCHIVE_NAME}.", suffix=".tmp", dir=output_dir)
+        try:
+            with os.fdopen(fd, "wb") as handle, \
+                    zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr(MANIFEST, _json_bytes(manifest))
+                zf.writestr(PARAMS, _json_bytes(params_doc))
+                for member in members:
+                    zf.write(staging / member, member)
+            os.replace(tmp_name, target)
+        except BaseException:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+            raise
+    return target
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    if not path.is_file():
+        raise ArchiveError(path, "model archive not found",
+                           f"pass the training output folder that holds {ARCHIVE_NAME}, or the archive itself")
+    try:
+        zf = zipfile.ZipFile(path)
+    except _ZIP_ERRORS as exc:
+        raise ArchiveError(path, f"not a readable zip archive ({exc})",
+                           "the file is truncated or corrupt; retrain or copy it again") from None
+    return zf
+
+
+def _read_json(zf: zipfile.ZipFile, path: Path, name: str) -> dict:
+    try:
+        raw = zf.read(name)
+    except KeyError:
+        raise ArchiveError(path, f"{name} is missing", "the archive is incomplete; retrain") from None
+    except _ZIP_ERRORS as exc:
+        raise ArchiveError(path, f"{name} cannot be read ({exc})",
+                           "the file is truncated or corrupt; retrain or copy it again") from None
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArchiveError(path, f"{name} is not valid JSON ({exc})",
+                           "the archive is corrupt; retrain") from None
+    if not isinstance(value, dict):
+        raise ArchiveError(path, f"{name} must hold a JSON object, got {type(value).__name__}",
+                           "the archive is corrupt; retrain")
+    return value
+
+
+def _validate_manifest(path: Path, manifest: dict, expected_backend: str | None) -> None:
+    if manifest.get("format") != FORMAT:
+        raise ArchiveError(path, f"manifest format is {manifest.get('format')!r}, expected {FORMAT!r}",
+                           "this is not a ptycho model archive")
+    if manifest.get("version") != VERSION:
+        raise ArchiveError(path, f"archive version {manifest.get('version')!r} is not supported "
+                           f"(supported: {VERSION})", "retrain with this package version")
+    backend = manifest.get("backend")
+    if backend not in BACKENDS:
+        raise ArchiveError(path, f"manifest backend {backend!r} is not one of {list(BACKENDS)}",
+                           "the archive is corrupt; retrain")
+    if expected_backend is not None and backend != expected_backend:
+        raise ArchiveError(path, f"archive was written by the {backend!r} backend but the active "
+                           f"backend is {expected_backend!r}",
+                           f"load it with backend={backend!r} or retrain with {expected_backend!r}")
+    models = manifest.get("models")
+    if not isinstance(models, list) or not set(MODEL_NAMES) <= set(models):
+        raise ArchiveError(path, f"manifest models {models!r} must include {list(MODEL_NAMES)}",
+                           "the archive is incomplete; retrain")
+    members = manifest.get("members")
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise ArchiveError(path, "manifest members must be a list of file names",
+                           "the archive is corrupt; retrain")
+
+
+def _validate_params(path: Path, params_doc: dict) -> None:
+    if not isinstance(params_doc.get("cfg"), dict):
+        raise ArchiveError(path, f"{PARAMS} has no 'cfg' object", "the archive is corrupt; retrain")
+    for key in ("intensity_scale", "norm_factor"):
+        value = params_doc.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value <= 0:
+            raise ArchiveError(path, f"{PARAMS} field {key!r} must be a positive number, got {value!r}",
+                               "the archive is corrupt; retrain")
+
+
+def read_manifest(model_path) -> dict:
+    """The validated manifest alone (no extraction): cheap, for choosing a backend."""
+    path = archive_path(model_path)
+    with _open_zip(path) as zf:
+        manifest = _read_json(zf, path, MANIFEST)
+    _validate_manifest(path, manifest, None)
+    return manifest
+
+
+def extract_archive(model_path, expected_backend: str | None, extract_dir) -> Archive:
+    """Validate the archive at `model_path` (folder or file) and extract it into extract_dir.
+
+    Refuses, with ArchiveError naming the file: a missing/truncated/corrupt zip, bad JSON, an
+    unknown format or version, a backend tag other than `expected_backend` (None skips that
+    check), any zip entry whose name is absolute, contains '..' or resolves outside
+    extract_dir, and listed members that are absent. Restores params.cfg from params.json.
+    """
+    path = archive_path(model_path)
+    extract_dir = Path(extract_dir).resolve()
+    with _open_zip(path) as zf:
+        manifest = _read_json(zf, path, MANIFEST)
+        _validate_manifest(path, manifest, expected_backend)
+        params_doc = _read_json(zf, path, PARAMS)
+        _validate_params(path, params_doc)
+        names = zf.namelist()
+        for name in names:
+            resolved = (extract_dir / name).resolve()
+            if not _safe_member_name(name) or not resolved.is_relative_to(extract_dir):
+                raise ArchiveError(path, f"member {name!r} would be written outside the "
+                                   "extraction folder", "refusing an unsafe archive; do not use it")
+        missing = [m for m in manifest["members"] if m not in names]
+        if missing:
+            raise ArchiveError(path, f"listed members are missing: {missing}",
+                               "the archive is incomplete; retrain")
+        try:
+            zf.extractall(extract_dir, members=manifest["members"])
+        except _ZIP_ERRORS as exc:
+            raise ArchiveError(path, f"payload cannot be extracted ({exc})",
+                               "the file is truncated or corrupt; retrain or copy it again") from None
+    restore_params(params_doc)
+    return Archive(path=path, manifest=manifest, params=params_doc, folder=extract_dir)
+
+
+def restore_params(params_doc: dict) -> None:
+    """Put the archived params.cfg (and its intensity scale) back into ptycho.params.cfg."""
+    params.cfg.update(params_doc["cfg"])
+    params.cfg["intensity_scale"] = params_doc["intensity_scale"]

@@ -1,0 +1,174 @@
+"""ptycho.archive: atomic writing, manifest/params validation, safe extraction."""
+import json
+import zipfile
+
+import pytest
+
+from ptycho import archive, params
+from ptycho.errors import ArchiveError
+
+
+@pytest.fixture(autouse=True)
+def _fresh_params():
+    params.reset()
+    yield
+    params.reset()
+
+
+def _payload(staging):
+    (staging / "model.bin").write_bytes(b"weights")
+    (staging / "sub").mkdir()
+    (staging / "sub" / "extra.txt").write_text("x")
+    return ["model.bin", "sub/extra.txt"]
+
+
+def _good_manifest(**changes):
+    manifest = {"format": archive.FORMAT, "version": 1, "backend": "tensorflow",
+                "models": list(archive.MODEL_NAMES), "members": ["model.bin"],
+                "created_utc": "2025-01-01T00:00:00Z", "package_version": "0"}
+    manifest.update(changes)
+    return manifest
+
+
+def _write_zip(path, manifest=None, params_doc=None, entries=None):
+    """A hand-made archive: manifest/params may be dicts or raw strings; entries name -> bytes."""
+    manifest = _good_manifest() if manifest is None else manifest
+    params_doc = {"cfg": {"N": 32}, "intensity_scale": 2.0, "norm_factor": 3.0} \
+        if params_doc is None else params_doc
+    entries = {"model.bin": b"weights"} if entries is None else entries
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("manifest.json", manifest if isinstance(manifest, str) else json.dumps(manifest))
+        zf.writestr("params.json", params_doc if isinstance(params_doc, str) else json.dumps(params_doc))
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_round_trip_restores_params_and_members(tmp_path):
+    params.cfg["N"] = 32
+    params.cfg["gridsize"] = 2
+    path = archive.save_archive(tmp_path / "out", "tensorflow", _payload, 12.5, 0.25)
+    assert path == tmp_path / "out" / "wts.h5.zip"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["wts.h5.zip"]   # no temp left
+    params.reset()
+    loaded = archive.extract_archive(tmp_path / "out", "tensorflow", tmp_path / "x")
+    assert loaded.manifest["backend"] == "tensorflow"
+    assert loaded.manifest["version"] == 1
+    assert loaded.manifest["models"] == ["autoencoder", "diffraction_to_obj"]
+    assert loaded.manifest["members"] == ["model.bin", "sub/extra.txt"]
+    assert (loaded.folder / "sub" / "extra.txt").read_text() == "x"
+    assert params.cfg["N"] == 32 and params.cfg["gridsize"] == 2
+    assert params.cfg["intensity_scale"] == 12.5
+    assert loaded.params["norm_factor"] == 0.25
+    assert archive.read_manifest(path)["backend"] == "tensorflow"
+
+
+def test_failed_write_leaves_previous_archive_and_no_temp_files(tmp_path):
+    archive.save_archive(tmp_path, "pytorch", _payload, 1.0, 1.0)
+    before = (tmp_path / "wts.h5.zip").read_bytes()
+
+    def broken(staging):
+        (staging / "half.bin").write_bytes(b"partial")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        archive.save_archive(tmp_path, "tensorflow", broken, 1.0, 1.0)
+    assert (tmp_path / "wts.h5.zip").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wts.h5.zip"]
+
+
+def test_payload_writer_must_write_what_it_lists(tmp_path):
+    with pytest.raises(ValueError, match="ghost.bin"):
+        archive.save_archive(tmp_path, "tensorflow", lambda staging: ["ghost.bin"], 1.0, 1.0)
+    assert not (tmp_path / "wts.h5.zip").exists()
+
+
+@pytest.mark.parametrize("evil", ["../escape.bin", "/abs/escape.bin", "sub/../../escape.bin",
+                                  "..\\escape.bin"])
+def test_escaping_member_is_refused(tmp_path, evil):
+    path = _write_zip(tmp_path / "wts.h5.zip", entries={"model.bin": b"w", evil: b"evil"})
+    with pytest.raises(ArchiveError, match="outside the extraction folder") as info:
+        archive.extract_archive(path, "tensorflow", tmp_path / "x")
+    assert str(path) in str(info.value)
+    assert not (tmp_path / "escape.bin").exists()
+    assert not (tmp_path / "x" / "model.bin").exists()      # nothing extracted at all
+
+
+def test_symlinked_extraction_escape_is_refused(tmp_path):
+    # A member under a folder that is a symlink pointing outside resolves outside the target.
+    target = tmp_path / "x"
+    target.mkdir()
+    (target / "link").symlink_to(tmp_path)
+    path = _write_zip(tmp_path / "wts.h5.zip", entries={"model.bin": b"w", "link/escape.bin": b"e"})
+    with pytest.raises(ArchiveError, match="outside the extraction folder"):
+        archive.extract_archive(path, "tensorflow", target)
+
+
+def test_truncated_zip_names_the_file(tmp_path):
+    path = archive.save_archive(tmp_path, "tensorflow", _payload, 1.0, 1.0)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ArchiveError, match="truncated or corrupt") as info:
+        archive.extract_archive(tmp_path, "tensorflow", tmp_path / "x")
+    assert str(path) in str(info.value)
+
+
+def test_not_a_zip_and_missing_file(tmp_path):
+    (tmp_path / "wts.h5.zip").write_text("hello")
+    with pytest.raises(ArchiveError, match="not a readable zip"):
+        archive.read_manifest(tmp_path)
+    with pytest.raises(ArchiveError, match="not found") as info:
+        archive.read_manifest(tmp_path / "elsewhere")
+    assert "elsewhere" in str(info.value)
+
+
+def test_missing_listed_member(tmp_path):
+    path = _write_zip(tmp_path / "a.zip", manifest=_good_manifest(members=["model.bin", "gone.bin"]))
+    with pytest.raises(ArchiveError, match="gone.bin"):
+        archive.extract_archive(path, "tensorflow", tmp_path / "x")
+
+
+@pytest.mark.parametrize("which", ["manifest", "params"])
+def test_bad_json(tmp_path, which):
+    kwargs = {"manifest": "{not json"} if which == "manifest" else {"params_doc": "[1, 2"}
+    path = _write_zip(tmp_path / "a.zip", **kwargs)
+    with pytest.raises(ArchiveError, match=f"{which}.json is not valid JSON"):
+        archive.extract_archive(path, "tensorflow", tmp_path / "x")
+
+
+def test_missing_manifest(tmp_path):
+    path = tmp_path / "a.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("params.json", "{}")
+    with pytest.raises(ArchiveError, match="manifest.json is missing"):
+        archive.read_manifest(path)
+
+
+def test_unknown_version_names_both_versions(tmp_path):
+    path = _write_zip(tmp_path / "a.zip", manifest=_good_manifest(version=7))
+    with pytest.raises(ArchiveError, match=r"version 7 is not supported \(supported: 1\)"):
+        archive.extract_archive(path, "tensorflow", tmp_path / "x")
+
+
+def test_wrong_format(tmp_path):
+    path = _write_zip(tmp_path / "a.zip", manifest=_good_manifest(format="something-else"))
+    with pytest.raises(ArchiveError, match="not a ptycho model archive"):
+        archive.read_manifest(path)
+
+
+def test_backend_mismatch_names_both_backends(tmp_path):
+    path = _write_zip(tmp_path / "a.zip", manifest=_good_manifest(backend="pytorch"))
+    with pytest.raises(ArchiveError) as info:
+        archive.extract_archive(path, "tensorflow", tmp_path / "x")
+    message = str(info.value)
+    assert "'pytorch'" in message and "'tensorflow'" in message and str(path) in message
+    assert params.cfg["N"] == 64          # params untouched on refusal
+
+
+@pytest.mark.parametrize("params_doc", [{"intensity_scale": 1.0, "norm_factor": 1.0},
+                                        {"cfg": {}, "intensity_scale": -1.0, "norm_factor": 1.0},
+                                        {"cfg": {}, "intensity_scale": 1.0}])
+def test_bad_params_document(tmp_path, params_doc):
+    path = _write_zip(tmp_path / "a.zip", params_doc=params_doc)
+    with pytest.raises(ArchiveError, match="params.json"):
+        archive.extract_archive(path, "tensorflow", tmp_path / "x")
