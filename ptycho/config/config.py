@@ -17,9 +17,11 @@ ACCELERATORS = ("auto", "cpu", "cuda")
 LOGGER_BACKENDS = ("csv", "none")
 
 # Probe normalisation: mean |P_norm| inside the central disk (r < N/4) is 1/probe_scale.
-# 1.0 makes the simulated exit wave carry about the (N/2)**2 energy the normalised
-# diffraction has (see ptycho.simulate / tests/unit/test_simulate.py).
-DEFAULT_PROBE_SCALE = 1.0
+# 0.5 puts the amplitude a sigmoid must output to explain the default simulated data at
+# ~0.6x the true object (background ~0.6, lines ~0.25: mid-range, gradients alive), and makes
+# the untrained model (sigmoid ~0.5) predict ~0.8x the normalised energy (N/2)**2.
+# Checked in tests/unit/test_simulate.py::test_default_probe_scale_matches_simulated_energy.
+DEFAULT_PROBE_SCALE = 0.5
 
 # dataclass field name -> legacy params.cfg key (fields not listed keep their name)
 KEY_MAPPINGS = {
