@@ -172,3 +172,17 @@ def test_bad_params_document(tmp_path, params_doc):
     path = _write_zip(tmp_path / "a.zip", params_doc=params_doc)
     with pytest.raises(ArchiveError, match="params.json"):
         archive.extract_archive(path, "tensorflow", tmp_path / "x")
+
+
+def test_crash_while_zipping_keeps_previous_archive(tmp_path, monkeypatch):
+    archive.save_archive(tmp_path, "pytorch", _payload, 1.0, 1.0)
+    before = (tmp_path / "wts.h5.zip").read_bytes()
+
+    def crash(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(zipfile.ZipFile, "write", crash)
+    with pytest.raises(OSError, match="disk full"):
+        archive.save_archive(tmp_path, "tensorflow", _payload, 1.0, 1.0)
+    assert (tmp_path / "wts.h5.zip").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wts.h5.zip"]
