@@ -1,0 +1,16 @@
+"""PyTorch/Lightning backend of the ptychography package.
+
+POLICY-001: torch is mandatory for this backend. Importing the package where torch cannot be
+imported fails loudly with install guidance; there is never a silent fallback to TensorFlow.
+The package import stays light: only torch itself, no Lightning, no submodules.
+"""
+
+try:
+    import torch  # noqa: F401  (the import is the check)
+except (ImportError, OSError) as exc:  # OSError: a torch install with broken shared libraries
+    raise RuntimeError(
+        "PyTorch backend selected (backend='pytorch') but torch cannot be imported "
+        f"({exc.__class__.__name__}: {exc}). Install it with: pip install torch>=2.2 "
+        "(CPU-only wheel: pip install torch>=2.2 --index-url https://download.pytorch.org/whl/cpu), "
+        "or choose backend='tensorflow'."
+    ) from exc

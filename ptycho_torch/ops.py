@@ -1,0 +1,171 @@
+"""Torch versions of `ptycho.reference`'s functions: same names, same semantics, differentiable
+with respect to the image/amplitude arguments.
+
+Layout: batched arrays are channels-first `(B, C, N, N)` (the reference is channels-last);
+image stacks `(B, H, W)` and single `(N, N)` images are as in the reference.
+`ptycho.reference` is the oracle (tests/unit/test_torch_ops.py holds each function to it); the
+definitions live in its docstrings and are not repeated here.
+"""
+import math
+
+import numpy as np
+import torch
+
+from ptycho import reference
+
+EPS = reference.EPS
+COVERAGE_EPS = reference.COVERAGE_EPS
+
+
+def _disk_mask(n_rows: int, n_cols: int) -> torch.Tensor:
+    """Pixels with r < N/4, r measured from (N//2, N//2), as in reference.normalize_probe."""
+    yy, xx = np.meshgrid(np.arange(n_rows) - n_rows // 2, np.arange(n_cols) - n_cols // 2,
+                         indexing="ij")
+    return torch.from_numpy(np.hypot(yy, xx) < n_rows / 4)
+
+
+def normalize_probe(probe, probe_scale: float) -> torch.Tensor:
+    probe = torch.as_tensor(probe).to(torch.complex64)
+    inside = probe.abs()[_disk_mask(*probe.shape).to(probe.device)]
+    norm = probe_scale * inside.double().mean()
+    if not norm > 0:
+        raise ValueError("probe is zero inside the central disk r < N/4; it cannot be normalised")
+    return probe / norm.float()
+
+
+def forward_diffraction(psi: torch.Tensor) -> torch.Tensor:
+    """psi (..., N, N) complex -> diffraction amplitude over the two last axes, float32."""
+    n_pixels = psi.shape[-1] * psi.shape[-2]
+    spectrum = torch.fft.fft2(psi.to(torch.complex64))
+    intensity = torch.fft.fftshift((spectrum.real**2 + spectrum.imag**2) / n_pixels, dim=(-2, -1))
+    # The floor keeps sqrt's gradient finite at exactly-zero intensity (as in ptycho.tf.ops);
+    # it changes values by at most sqrt(float32 tiny) ~ 1e-19.
+    return torch.sqrt(torch.clamp(intensity, min=torch.finfo(torch.float32).tiny))
+
+
+def mean_pattern_energy(amplitudes: torch.Tensor) -> float:
+    """Mean over every (N, N) pattern (batch and channels) of its summed squared amplitude."""
+    return float(torch.mean(torch.sum(amplitudes.double() ** 2, dim=(-2, -1))))
+
+
+def normalize_diffraction(X: torch.Tensor):
+    """X (B, C, N, N) -> (X * f, f), f = sqrt((N/2)**2 / mean_pattern_energy(X))."""
+    energy = mean_pattern_energy(X)
+    if not energy > 0:
+        raise ValueError("diffraction patterns are all zero; they cannot be normalised")
+    factor = math.sqrt((X.shape[-1] / 2) ** 2 / energy)
+    return (X * factor).float(), factor
+
+
+def intensity_scale(nphotons: float, N: int) -> float:
+    return reference.intensity_scale(nphotons, N)
+
+
+def poisson_nll(pred_amp_scaled: torch.Tensor, obs_amp_scaled: torch.Tensor) -> torch.Tensor:
+    lam = torch.clamp(pred_amp_scaled**2, min=EPS)
+    return torch.mean(lam - obs_amp_scaled**2 * torch.log(lam))
+
+
+def amplitude_mae(pred_amp_scaled: torch.Tensor, obs_amp_scaled: torch.Tensor) -> torch.Tensor:
+    return torch.mean(torch.abs(obs_amp_scaled - pred_amp_scaled))
+
+
+def combine_complex(amp: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+    amp = torch.as_tensor(amp).float()
+    phase = torch.as_tensor(phase).float()
+    return torch.complex(amp * torch.cos(phase), amp * torch.sin(phase))
+
+
+def translate(images: torch.Tensor, shifts) -> torch.Tensor:
+    """images (B, H, W) real or complex, shifts (B, 2) = (dx, dy): content moves by +shift,
+    bilinear 4-neighbour gather, zero outside (reference.translate). Output keeps the dtype."""
+    n_batch, height, width = images.shape
+    device = images.device
+    shifts = torch.as_tensor(shifts, dtype=torch.float64, device=device)  # index maths in float64
+    if shifts.shape != (n_batch, 2):
+        raise ValueError(f"shifts must be (B, 2) = ({n_batch}, 2), got {tuple(shifts.shape)}")
+    sy = torch.arange(height, dtype=torch.float64, device=device)[None, :, None] - shifts[:, 1, None, None]
+    sx = torch.arange(width, dtype=torch.float64, device=device)[None, None, :] - shifts[:, 0, None, None]
+    y0 = torch.floor(sy)
+    x0 = torch.floor(sx)
+    real_dtype = images.real.dtype if images.is_complex() else images.dtype
+    wy = (sy - y0).to(real_dtype)
+    wx = (sx - x0).to(real_dtype)
+    y0 = y0.long()
+    x0 = x0.long()
+    flat = images.reshape(n_batch, height * width)
+
+    def gather(rows, cols, weight):
+        inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+        index = rows.clamp(0, height - 1) * width + cols.clamp(0, width - 1)
+        index = index.expand(n_batch, height, width).reshape(n_batch, -1)
+        values = torch.gather(flat, 1, index).reshape(n_batch, height, width)
+        return values * torch.where(inside, weight, torch.zeros_like(weight))
+
+    return (gather(y0, x0, (1 - wy) * (1 - wx)) + gather(y0, x0 + 1, (1 - wy) * wx)
+            + gather(y0 + 1, x0, wy * (1 - wx)) + gather(y0 + 1, x0 + 1, wy * wx))
+
+
+def _divide_by_coverage(total: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
+    covered = coverage > COVERAGE_EPS
+    safe = torch.where(covered, coverage, torch.ones_like(coverage))
+    return torch.where(covered, total / safe, torch.zeros_like(total))
+
+
+def reassemble(patches: torch.Tensor, positions, canvas_shape, M: int) -> torch.Tensor:
+    """reference.reassemble in torch, with the same local-window arithmetic: each patch's
+    central M x M crop sits in an (M+1) x (M+1) window, translate applies the fractional part
+    of its position and the integer part places the window on the (padded) canvas."""
+    n_batch, n_size, _ = patches.shape
+    height, width = canvas_shape
+    device = patches.device
+    if not 0 < M <= n_size:
+        raise ValueError(f"M must be in 1..N = 1..{n_size}, got {M}")
+    positions = torch.as_tensor(positions, dtype=torch.float64, device=device)
+    if positions.shape != (n_batch, 2):
+        raise ValueError(f"positions must be (B, 2) = ({n_batch}, 2), got {tuple(positions.shape)}")
+    start = n_size // 2 - M // 2
+    crop = patches[:, start:start + M, start:start + M].to(torch.complex128)
+    window = torch.nn.functional.pad(crop, (0, 1, 0, 1))
+    support = torch.nn.functional.pad(torch.ones(n_batch, M, M, dtype=torch.float64, device=device),
+                                      (0, 1, 0, 1))
+    whole = torch.floor(positions)
+    fraction = positions - whole
+    moved = translate(window, fraction)
+    cover = translate(support, fraction)
+    pad = M + 1  # canvas margin so windows hanging over the edge need no clipping
+    padded_h, padded_w = height + 2 * pad, width + 2 * pad
+    tops = whole[:, 1].long() - M // 2 + pad
+    lefts = whole[:, 0].long() - M // 2 + pad
+    if bool((tops < 0).any() | (lefts < 0).any() | (tops + M + 1 > padded_h).any()
+            | (lefts + M + 1 > padded_w).any()):
+        raise ValueError("a position lies more than one patch outside the canvas")
+    offsets = torch.arange(M + 1, device=device)
+    index = ((tops[:, None, None] + offsets[None, :, None]) * padded_w
+             + lefts[:, None, None] + offsets[None, None, :]).reshape(-1)
+    total = torch.zeros(padded_h * padded_w, dtype=torch.complex128, device=device)
+    total = total.index_add(0, index, moved.reshape(-1)).reshape(padded_h, padded_w)
+    coverage = torch.zeros(padded_h * padded_w, dtype=torch.float64, device=device)
+    coverage = coverage.index_add(0, index, cover.reshape(-1)).reshape(padded_h, padded_w)
+    inner = (slice(pad, pad + height), slice(pad, pad + width))
+    out = _divide_by_coverage(total[inner], coverage[inner])
+    return out if patches.dtype == torch.complex128 else out.to(torch.complex64)
+
+
+def merge_channels(patches: torch.Tensor, offsets) -> torch.Tensor:
+    """(B, C, N, N) complex + (B, C, 2) offsets -> consistent (B, C, N, N) views
+    (reference.merge_channels, channels-first)."""
+    n_batch, n_chan, rows, cols = patches.shape
+    offsets = torch.as_tensor(offsets, dtype=torch.float64, device=patches.device)
+    if offsets.shape != (n_batch, n_chan, 2):
+        raise ValueError(
+            f"offsets must be (B, C, 2) = ({n_batch}, {n_chan}, 2), got {tuple(offsets.shape)}")
+    flat_shifts = offsets.reshape(n_batch * n_chan, 2)
+    moved = translate(patches.reshape(n_batch * n_chan, rows, cols), flat_shifts)
+    ones = torch.ones(n_batch * n_chan, rows, cols, dtype=torch.float64, device=patches.device)
+    cover = translate(ones, flat_shifts)
+    merged = _divide_by_coverage(moved.reshape(n_batch, n_chan, rows, cols).sum(dim=1),
+                                 cover.reshape(n_batch, n_chan, rows, cols).sum(dim=1))
+    merged = merged.to(patches.dtype)
+    repeated = merged[:, None].expand(n_batch, n_chan, rows, cols).reshape(-1, rows, cols)
+    return translate(repeated, -flat_shifts).reshape(n_batch, n_chan, rows, cols)
