@@ -1,0 +1,131 @@
+"""Config dataclasses, validation and the legacy params bridge (CONFIG-001 / CONFIG-002)."""
+from pathlib import Path
+
+import pytest
+
+from ptycho import params
+from ptycho.config import (KEY_MAPPINGS, InferenceConfig, ModelConfig, PyTorchExecutionConfig,
+                           TrainingConfig, dataclass_to_legacy_dict, update_legacy_dict)
+from ptycho.errors import ArchiveError, ConfigError, DataError
+
+
+@pytest.fixture(autouse=True)
+def fresh_params():
+    params.reset()
+    yield
+    params.reset()
+
+
+def test_params_defaults_match_fresh_dataclasses():
+    assert params.cfg["N"] == ModelConfig().N == 64
+    assert params.cfg["gridsize"] == 1
+    for key, value in dataclass_to_legacy_dict(TrainingConfig()).items():
+        assert params.cfg[key] == value, key
+    assert params.cfg["intensity_scale"] is None
+
+
+def test_params_get_set_reset_keep_the_shared_dict():
+    shared = params.cfg
+    params.set("gridsize", 2)
+    assert params.get("gridsize") == 2
+    params.reset()
+    assert params.cfg is shared and shared["gridsize"] == 1
+    with pytest.raises(KeyError, match="unknown params.cfg key"):
+        params.get("no_such_key")
+
+
+@pytest.mark.parametrize("cls", [TrainingConfig, InferenceConfig])
+def test_backend_defaults_to_tensorflow_and_accepts_pytorch(cls):
+    assert cls().backend == "tensorflow"
+    assert cls(backend="pytorch").backend == "pytorch"
+
+
+@pytest.mark.parametrize("cls", [TrainingConfig, InferenceConfig])
+@pytest.mark.parametrize("bad", ["torch", "TensorFlow", "jax", "", None])
+def test_backend_rejects_anything_else_naming_the_literals(cls, bad):
+    with pytest.raises(ValueError, match="backend must be 'tensorflow' or 'pytorch'"):
+        cls(backend=bad)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"N": 60}, "N"), ({"N": 0}, "N"), ({"N": -64}, "N"), ({"N": 64.0}, "N"), ({"N": True}, "N"),
+    ({"gridsize": 3}, "gridsize"), ({"gridsize": 0}, "gridsize"), ({"gridsize": True}, "gridsize"),
+    ({"model_type": "gan"}, "model_type"), ({"n_filters_scale": 0}, "n_filters_scale"),
+    ({"probe_scale": -1.0}, "probe_scale"), ({"object_big": "yes"}, "object_big"),
+    ({"amp_activation": "tanh"}, "amp_activation"),
+])
+def test_model_config_validation_names_the_field(kwargs, field):
+    with pytest.raises(ConfigError, match=field):
+        ModelConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"batch_size": 0}, "batch_size"), ({"nepochs": 0}, "nepochs"), ({"n_groups": -1}, "n_groups"),
+    ({"neighbor_count": 3}, "neighbor_count"), ({"nphotons": 0}, "nphotons"),
+    ({"learning_rate": 0}, "learning_rate"), ({"model": {"N": 64}}, "model"),
+    ({"nll_weight": 0.0, "mae_weight": 0.0}, "nll_weight"),
+])
+def test_training_config_validation_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        TrainingConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"accelerator": "tpu"}, "accelerator"), ({"accelerator": "gpu"}, "accelerator"),
+    ({"num_workers": -1}, "num_workers"), ({"num_workers": 1.5}, "num_workers"),
+    ({"num_workers": True}, "num_workers"),
+    ({"learning_rate": 0.0}, "learning_rate"), ({"learning_rate": -1e-3}, "learning_rate"),
+    ({"logger_backend": "tensorboard"}, "logger_backend"),
+    ({"deterministic": "yes"}, "deterministic"), ({"enable_checkpointing": 1}, "enable_checkpointing"),
+    ({"enable_progress_bar": None}, "enable_progress_bar"),
+])
+def test_execution_config_validation_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        PyTorchExecutionConfig(**kwargs)
+
+
+def test_execution_config_accepts_valid_values():
+    config = PyTorchExecutionConfig(accelerator="auto", num_workers=2, learning_rate=5e-4,
+                                    logger_backend="none", deterministic=False)
+    assert (config.accelerator, config.num_workers, config.learning_rate) == ("auto", 2, 5e-4)
+    assert PyTorchExecutionConfig().accelerator == "cpu"
+
+
+def test_update_legacy_dict_flattens_maps_and_stringifies_paths():
+    config = TrainingConfig(model=ModelConfig(N=32, gridsize=2, object_big=False, probe_mask=True),
+                            train_data_file=Path("data/train.npz"), test_data_file="data/test.npz",
+                            output_dir=Path("out"), n_groups=64, backend="pytorch")
+    cfg = {"unrelated": 1}
+    assert update_legacy_dict(cfg, config) is None   # in place
+    assert cfg["unrelated"] == 1
+    assert (cfg["N"], cfg["gridsize"], cfg["n_groups"], cfg["backend"]) == (32, 2, 64, "pytorch")
+    assert cfg["object.big"] is False and cfg["probe.mask"] is True and cfg["probe.big"] is False
+    assert cfg["train_data_file_path"] == "data/train.npz"
+    assert cfg["test_data_file_path"] == "data/test.npz"
+    assert cfg["output_prefix"] == "out"
+    assert "model" not in cfg and "object_big" not in cfg and "output_dir" not in cfg
+    assert not any(isinstance(v, Path) for v in cfg.values())
+    for field, legacy in KEY_MAPPINGS.items():
+        assert field not in cfg or field == legacy
+
+
+def test_update_legacy_dict_leaves_unset_fields_alone():
+    cfg = {"n_groups": 100}
+    update_legacy_dict(cfg, InferenceConfig(model_path=Path("m")))
+    assert cfg["n_groups"] == 100 and cfg["model_path"] == "m" and cfg["debug"] is False
+
+
+def test_execution_config_never_reaches_params_cfg():
+    before = dict(params.cfg)
+    with pytest.raises(TypeError, match="CONFIG-002"):
+        update_legacy_dict(params.cfg, PyTorchExecutionConfig(num_workers=3))
+    assert params.cfg == before
+
+
+def test_errors_are_value_errors_with_where_what_fix():
+    for cls in (DataError, ArchiveError, ConfigError):
+        exc = cls("data/x.npz", "key 'diff3d' is missing", "regenerate the file")
+        assert isinstance(exc, ValueError)
+        assert str(exc) == "data/x.npz: key 'diff3d' is missing (regenerate the file)"
+        assert (exc.where, exc.what, exc.fix) == ("data/x.npz", "key 'diff3d' is missing",
+                                                   "regenerate the file")
