@@ -167,23 +167,21 @@ def reassemble(patches, positions, canvas_shape, M: int):
     fraction = positions - whole
     moved = translate(window, fraction)
     cover = translate(support, fraction)
-    # Canvas padded by M + 1 on every side so windows hanging over the edge need no clipping;
-    # the part outside the canvas is dropped at the end (translate's "zero outside").
-    pad = M + 1
-    total = np.zeros((height + 2 * pad, width + 2 * pad), dtype=np.complex128)
-    coverage = np.zeros(total.shape)
-    tops = whole[:, 1].astype(np.int64) - M // 2 + pad
-    lefts = whole[:, 0].astype(np.int64) - M // 2 + pad
-    if np.any(tops < 0) or np.any(lefts < 0) or np.any(tops + M + 1 > total.shape[0]) \
-            or np.any(lefts + M + 1 > total.shape[1]):
-        raise ValueError("a position lies more than one patch outside the canvas")
+    total = np.zeros((height, width), dtype=np.complex128)
+    coverage = np.zeros((height, width))
+    tops = whole[:, 1].astype(np.int64) - M // 2
+    lefts = whole[:, 0].astype(np.int64) - M // 2
     for b in range(n_batch):
-        rows = slice(tops[b], tops[b] + M + 1)
-        cols = slice(lefts[b], lefts[b] + M + 1)
-        total[rows, cols] += moved[b]
-        coverage[rows, cols] += cover[b]
-    inner = (slice(pad, pad + height), slice(pad, pad + width))
-    out = _divide_by_coverage(total[inner], coverage[inner])
+        # Intersect the window with the canvas: what falls outside is dropped (translate's
+        # "zero outside"); a window entirely outside contributes nothing.
+        r0, r1 = max(tops[b], 0), min(tops[b] + M + 1, height)
+        c0, c1 = max(lefts[b], 0), min(lefts[b] + M + 1, width)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        local = (slice(r0 - tops[b], r1 - tops[b]), slice(c0 - lefts[b], c1 - lefts[b]))
+        total[r0:r1, c0:c1] += moved[b][local]
+        coverage[r0:r1, c0:c1] += cover[b][local]
+    out = _divide_by_coverage(total, coverage)
     return out.astype(np.complex128 if patches.dtype == np.complex128 else np.complex64)
 
 
@@ -206,6 +204,8 @@ def merge_channels(patches, offsets):
         cover[b, c]  = translate(ones(N, N),         +offsets[b, c])
         merged[b]    = sum_c moved[b, c] / sum_c cover[b, c]   (0 where coverage <= COVERAGE_EPS)
         out[b, :, :, c] = translate(merged[b], -offsets[b, c])  # back to each channel's view
+    The group frame is N x N too, so view pixels that +offset moves outside it come back as 0
+    (only the patch border, far outside the probe for the usual offsets of a few pixels).
     Returns (B, N, N, C) with the input dtype.
     """
     patches = np.asarray(patches)
