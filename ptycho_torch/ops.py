@@ -115,7 +115,7 @@ def _divide_by_coverage(total: torch.Tensor, coverage: torch.Tensor) -> torch.Te
 def reassemble(patches: torch.Tensor, positions, canvas_shape, M: int) -> torch.Tensor:
     """reference.reassemble in torch, with the same local-window arithmetic: each patch's
     central M x M crop sits in an (M+1) x (M+1) window, translate applies the fractional part
-    of its position and the integer part places the window on the (padded) canvas."""
+    of its position and the integer part places the window on the canvas."""
     n_batch, n_size, _ = patches.shape
     height, width = canvas_shape
     device = patches.device
@@ -133,22 +133,19 @@ def reassemble(patches: torch.Tensor, positions, canvas_shape, M: int) -> torch.
     fraction = positions - whole
     moved = translate(window, fraction)
     cover = translate(support, fraction)
-    pad = M + 1  # canvas margin so windows hanging over the edge need no clipping
-    padded_h, padded_w = height + 2 * pad, width + 2 * pad
-    tops = whole[:, 1].long() - M // 2 + pad
-    lefts = whole[:, 0].long() - M // 2 + pad
-    if bool((tops < 0).any() | (lefts < 0).any() | (tops + M + 1 > padded_h).any()
-            | (lefts + M + 1 > padded_w).any()):
-        raise ValueError("a position lies more than one patch outside the canvas")
-    offsets = torch.arange(M + 1, device=device)
-    index = ((tops[:, None, None] + offsets[None, :, None]) * padded_w
-             + lefts[:, None, None] + offsets[None, None, :]).reshape(-1)
-    total = torch.zeros(padded_h * padded_w, dtype=torch.complex128, device=device)
-    total = total.index_add(0, index, moved.reshape(-1)).reshape(padded_h, padded_w)
-    coverage = torch.zeros(padded_h * padded_w, dtype=torch.float64, device=device)
-    coverage = coverage.index_add(0, index, cover.reshape(-1)).reshape(padded_h, padded_w)
-    inner = (slice(pad, pad + height), slice(pad, pad + width))
-    out = _divide_by_coverage(total[inner], coverage[inner])
+    tops = whole[:, 1].long() - M // 2
+    lefts = whole[:, 0].long() - M // 2
+    span = torch.arange(M + 1, device=device)
+    rows = (tops[:, None] + span[None, :])[:, :, None].expand(n_batch, M + 1, M + 1)
+    cols = (lefts[:, None] + span[None, :])[:, None, :].expand(n_batch, M + 1, M + 1)
+    # Window pixels outside the canvas are dropped (translate's "zero outside").
+    inside = ((rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)).reshape(-1)
+    index = (rows * width + cols).reshape(-1)[inside]
+    total = torch.zeros(height * width, dtype=torch.complex128, device=device)
+    total = total.index_add(0, index, moved.reshape(-1)[inside]).reshape(height, width)
+    coverage = torch.zeros(height * width, dtype=torch.float64, device=device)
+    coverage = coverage.index_add(0, index, cover.reshape(-1)[inside]).reshape(height, width)
+    out = _divide_by_coverage(total, coverage)
     return out if patches.dtype == torch.complex128 else out.to(torch.complex64)
 
 
