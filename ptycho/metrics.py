@@ -74,10 +74,15 @@ def ssim(a, b, data_range: float) -> float:
     return float(np.mean(ssim_map))
 
 
+REGISTRATION_UPSAMPLE = 50  # sub-pixel precision of register_shift: 1/50 px
+
+
 def register_shift(moving, target, max_shift: float | None = None):
     """(dx, dy) such that `moving` shifted by +(dx, dy) best matches `target`: peak of the
-    circular cross-correlation of the mean-free images, refined by a parabola through the
-    peak and its neighbours on each axis. max_shift limits the search (pixels)."""
+    circular cross-correlation of the mean-free images, first on the integer grid, then
+    refined to 1/REGISTRATION_UPSAMPLE px by evaluating the correlation's Fourier series on a
+    fine grid within +-1 px of that peak (upsampled DFT, Guizar-Sicairos et al. 2008).
+    max_shift limits the integer search (pixels)."""
     moving = np.asarray(moving, np.float64)
     target = np.asarray(target, np.float64)
     spectrum = np.fft.fft2(target - target.mean()) * np.conj(np.fft.fft2(moving - moving.mean()))
@@ -89,26 +94,31 @@ def register_shift(moving, target, max_shift: float | None = None):
         allowed = (np.abs(lag_y)[:, None] <= max_shift) & (np.abs(lag_x)[None, :] <= max_shift)
         corr = np.where(allowed, corr, -np.inf)
     row, col = np.unravel_index(np.argmax(corr), corr.shape)
-
-    def refine(prev, peak, nxt):
-        denom = prev - 2 * peak + nxt
-        if not np.isfinite(denom) or denom >= 0:
-            return 0.0
-        return float(np.clip(0.5 * (prev - nxt) / denom, -0.5, 0.5))
-
-    dy = lag_y[row] + refine(corr[row - 1, col], corr[row, col], corr[(row + 1) % height, col])
-    dx = lag_x[col] + refine(corr[row, col - 1], corr[row, col], corr[row, (col + 1) % width])
-    return float(dx), float(dy)
+    fine = np.linspace(-1, 1, 2 * REGISTRATION_UPSAMPLE + 1)
+    dy_grid = lag_y[row] + fine
+    dx_grid = lag_x[col] + fine
+    rows_kernel = np.exp(2j * np.pi * dy_grid[:, None] * np.fft.fftfreq(height)[None, :])
+    cols_kernel = np.exp(2j * np.pi * np.fft.fftfreq(width)[:, None] * dx_grid[None, :])
+    fine_corr = np.real(rows_kernel @ spectrum @ cols_kernel)
+    i, j = np.unravel_index(np.argmax(fine_corr), fine_corr.shape)
+    return float(dx_grid[j]), float(dy_grid[i])
 
 
-def fourier_shift(image, dx: float, dy: float):
-    """Circularly shift a 2-D (complex) image by (dx, dy) pixels via the Fourier shift theorem."""
-    image = np.asarray(image)
-    ky = np.fft.fftfreq(image.shape[0])[:, None]
-    kx = np.fft.fftfreq(image.shape[1])[None, :]
-    ramp = np.exp(-2j * np.pi * (kx * dx + ky * dy))
-    shifted = np.fft.ifft2(np.fft.fft2(image) * ramp)
-    return shifted if np.iscomplexobj(image) else shifted.real
+def shift_image(image, dx: float, dy: float):
+    """Move the content of a 2-D (complex) image by +(dx, dy) pixels:
+    out[y, x] = image(y - dy, x - dx), sampled with separable cubic (Catmull-Rom)
+    interpolation, edge pixels repeated. Local, so no Fourier ringing from the image edges."""
+    out = np.asarray(image)
+    for axis, shift in ((0, dy), (1, dx)):
+        length = out.shape[axis]
+        start = np.floor(-shift)
+        f = -shift - start                       # sample = index - shift = index + start + f
+        weights = ((-f ** 3 + 2 * f ** 2 - f) / 2, (3 * f ** 3 - 5 * f ** 2 + 2) / 2,
+                   (-3 * f ** 3 + 4 * f ** 2 + f) / 2, (f ** 3 - f ** 2) / 2)
+        base = np.arange(length) + int(start)
+        out = sum(w * out.take(np.clip(base + k, 0, length - 1), axis=axis)
+                  for k, w in zip((-1, 0, 1, 2), weights))
+    return out
 
 
 def remove_phase_plane(recon, target, plane: bool = True):
@@ -184,7 +194,7 @@ def align(recon, target, region=None, max_shift: float = 8.0, plane: bool = True
     target = np.asarray(target, np.complex128)[region]
     dx, dy = register_shift(np.abs(recon[region]), np.abs(target), max_shift=max_shift)
     logger.debug("registration shift dx=%.3f dy=%.3f px", dx, dy)
-    recon = fourier_shift(np.asarray(recon, np.complex128), dx, dy)[region]
+    recon = shift_image(np.asarray(recon, np.complex128), dx, dy)[region]
     recon = remove_phase_plane(recon, target, plane=plane)
     scale = np.abs(target).mean() / max(np.abs(recon).mean(), 1e-12)
     return recon * scale

@@ -1,0 +1,41 @@
+"""PNG writing of reconstructions."""
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ptycho import images
+from ptycho.simulate import lines_object
+
+
+def test_reconstruction_pngs_show_the_object(tmp_path):
+    obj = lines_object(128, np.random.default_rng(0))
+    amp_path, phase_path = images.save_reconstruction_pngs(obj, tmp_path / "out")
+    assert amp_path.name == "reconstructed_amplitude.png"
+    assert phase_path.name == "reconstructed_phase.png"
+    for path in (amp_path, phase_path):
+        assert path.stat().st_size > 1024
+    with Image.open(amp_path) as amp_png:
+        assert amp_png.mode == "L" and amp_png.size == (128, 128)
+        pixels = np.asarray(amp_png, dtype=np.float64)
+    assert pixels.min() == 0 and pixels.max() == 255
+    assert np.corrcoef(pixels.ravel(), np.abs(obj).ravel())[0, 1] > 0.99
+    with Image.open(phase_path) as phase_png:
+        assert phase_png.mode == "RGB"
+    assert sorted(os.listdir(tmp_path / "out")) == ["reconstructed_amplitude.png",
+                                                    "reconstructed_phase.png"]
+
+
+def test_to_uint8_handles_flat_and_non_finite_images():
+    assert np.all(images.to_uint8(np.full((4, 4), 3.0)) == 0)
+    scaled = images.to_uint8(np.array([[0.0, np.nan], [1.0, np.inf]]))
+    assert scaled.tolist() == [[0, 0], [255, 0]]
+
+
+def test_save_png_rejects_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="2-D"):
+        images.save_png(np.zeros((2, 2, 2)), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="colormap"):
+        images.save_png(np.zeros((2, 2)), tmp_path / "x.png", colormap="jet")
+    assert os.listdir(tmp_path) == []
