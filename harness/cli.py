@@ -1,0 +1,481 @@
+"""`harness` (also `python -m harness`): list, run, report, validate, check-ckpt, history, prune.
+
+`harness run` starts pytest in a subprocess (`python -m pytest -p harness.plugin --harness-run
+...`, in the project root, in its own session): the CLI stays free of test imports, the test
+process can be interrupted cleanly, and its output goes to <run>/pytest.log while the CLI shows
+live progress from <run>/events.jsonl. Exit codes: see EXIT_CODES in harness/report.py
+(0 green, 1 test failures, 2 usage/config/collection error, 3 artifact validation failures,
+4 budget findings (reserved), 5 nothing selected, 130 interrupted).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness import ledger, report, retention, runfolder, selectors, validators
+
+USAGE_ERROR = report.EXIT_CODES["error"]
+VALIDATION_FAILED = report.EXIT_CODES["invalid"]
+INTERRUPTED = report.EXIT_CODES["interrupted"]
+_POLL_S = 0.1
+
+
+class UsageProblem(Exception):
+    """Bad input to the CLI: printed as one `error: ...` line, exit 2."""
+
+
+@dataclass
+class Context:
+    project_root: Path
+    settings: selectors.HarnessConfig
+    artifacts: Path
+
+
+def _context(args) -> Context:
+    root = selectors.find_project_root(Path.cwd())
+    settings = selectors.load(root)
+    artifacts = runfolder.resolve_root(root, settings.artifacts_root,
+                                       getattr(args, "harness_artifacts", None), Path.cwd())
+    return Context(root, settings, artifacts)
+
+
+def _pytest_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-p", "harness.plugin", *args]
+
+
+# -- list -------------------------------------------------------------------------------------
+def cmd_list(args, console: Console) -> int:
+    ctx = _context(args)
+    settings = ctx.settings
+    targets = args.targets or list(settings.groups)
+    selection = settings.resolve(targets)
+    groups = Table(title="selector groups")
+    for column in ("group", "owner", "cadences", "selection", "guardrails", "description"):
+        groups.add_column(column)
+    for name, group in settings.groups.items():
+        chosen = name in selection.groups
+        picks = [f"marker {group.marker}"] if group.marker else []
+        picks += [f"path {p}/" for p in group.paths] + [f"id {n}" for n in group.node_ids]
+        groups.add_row(f"[bold]{name}[/]" if chosen else f"[dim]{name}[/]", group.owner,
+                       ", ".join(group.cadences), escape("\n".join(picks)),
+                       escape(report.guardrails_text(group.budget) or "-"), escape(group.description))
+    console.print(groups)
+    cadences = Table(title="cadences")
+    for column in ("cadence", "groups", "persistent artifacts", "guardrails", "description"):
+        cadences.add_column(column)
+    for name, cadence in settings.cadences.items():
+        members = [g.name for g in settings.groups.values() if name in g.cadences]
+        cadences.add_row(name, ", ".join(members), "yes" if cadence.persistent_artifacts else "no",
+                         escape(report.guardrails_text(cadence.budget) or "-"),
+                         escape(cadence.description))
+    console.print(cadences)
+    if args.no_collect:
+        return 0
+    listing = _collect(ctx, selection)
+    for error in listing["errors"]:
+        console.print(f"[red]collection error[/] {escape(error['message'])}", highlight=False)
+    by_group: dict[str, list[str]] = {name: [] for name in selection.groups}
+    for test in listing["tests"]:
+        by_group.setdefault(test["group"] or "?", []).append(test["nodeid"])
+    for name, ids in by_group.items():
+        console.print(f"[bold]{name}[/] ({len(ids)} test{'s' if len(ids) != 1 else ''})")
+        for nodeid in ids:
+            console.print(f"  {escape(nodeid)}", highlight=False)
+    return USAGE_ERROR if listing["errors"] else 0
+
+
+def _collect(ctx: Context, selection: selectors.Selection) -> dict:
+    """`pytest --collect-only -q` in a subprocess; the plugin writes ids, groups and errors."""
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / "collected.json"
+        command = _pytest_command("--collect-only", "-q", "-p", "no:cacheprovider",
+                                  "--harness-run", ",".join(selection.targets),
+                                  "--harness-collect-json", str(target))
+        done = subprocess.run(command, cwd=ctx.project_root, capture_output=True, text=True)
+        if not target.is_file():
+            raise UsageProblem(f"pytest --collect-only failed (exit {done.returncode}): "
+                               f"{_last_error_line(done.stdout + done.stderr)}")
+        return json.loads(target.read_text(encoding="utf-8"))
+
+
+def _last_error_line(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return (errors or lines or ["no output"])[-1]
+
+
+# -- run --------------------------------------------------------------------------------------
+def cmd_run(args, console: Console, pytest_args: list[str]) -> int:
+    ctx = _context(args)
+    selection = ctx.settings.resolve(args.targets)
+    run_dir = runfolder.create_run_folder(ctx.artifacts, selection.label)
+    command = _pytest_command("--harness-run", ",".join(selection.targets),
+                              "--harness-run-dir", str(run_dir),
+                              "--harness-artifacts", str(ctx.artifacts))
+    if args.workers is not None:
+        command += ["-n", str(args.workers)]
+    command += pytest_args
+    console.print(f"harness run [bold]{escape(selection.label)}[/]: groups "
+                  f"{', '.join(selection.groups)} -> {run_dir}", highlight=False)
+    with open(run_dir / runfolder.PYTEST_LOG, "wb") as pytest_log:
+        # own session: a terminal Ctrl-C reaches only us, and we hand pytest one SIGTERM
+        child = subprocess.Popen(command, cwd=ctx.project_root, stdout=pytest_log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+        signals_seen = _forward_signals(child)
+        try:
+            _follow(child, run_dir / runfolder.EVENTS, selection.label, console)
+        finally:
+            child.wait()
+            _restore_signals(signals_seen)
+    interrupted = bool(signals_seen["count"])
+    final = runfolder.read_report(run_dir)
+    if final is None:
+        reason = _last_error_line((run_dir / runfolder.PYTEST_LOG).read_text(errors="replace"))
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing was recorded
+        if interrupted:
+            return INTERRUPTED
+        raise UsageProblem(f"pytest did not start the run (exit {child.returncode}): {reason}")
+    if not runfolder.is_complete(final):
+        print(f"error: {run_dir}: the run did not finish (pytest exit {child.returncode}); the "
+              f"folder stays marked incomplete (see {runfolder.PYTEST_LOG} there)", file=sys.stderr)
+        return INTERRUPTED if interrupted else USAGE_ERROR
+    report.render_rich(final, console)
+    console.print(f"run folder: {run_dir} (report.md, junit.xml, logs/, pytest.log)", highlight=False)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write((run_dir / runfolder.REPORT_MD).read_text(encoding="utf-8"))
+    return final["exit_code"]
+
+
+def _forward_signals(child: subprocess.Popen) -> dict:
+    """SIGINT/SIGTERM to us: the first asks pytest to stop (SIGTERM, which it turns into
+    KeyboardInterrupt and still writes its report); a second kills its process group."""
+    state = {"count": 0, "saved": {}}
+
+    def forward(signum, frame):
+        state["count"] += 1
+        if child.poll() is not None:
+            return
+        try:
+            if state["count"] == 1:
+                os.kill(child.pid, signal.SIGTERM)
+            else:
+                os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        state["saved"][sig] = signal.signal(sig, forward)
+    return state
+
+
+def _restore_signals(state: dict) -> None:
+    for sig, handler in state["saved"].items():
+        signal.signal(sig, handler)
+
+
+class EventFollower:
+    """Reads complete new lines of a JSONL file that another process is appending to."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.pending = b""
+
+    def poll(self) -> list[dict]:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(chunk)
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        events = []
+        for line in lines:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events
+
+
+def _follow(child: subprocess.Popen, events_path: Path, label: str, console: Console) -> None:
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                               TextColumn, TimeElapsedColumn)
+
+    follower = EventFollower(events_path)
+    tally = dict.fromkeys(("passed", "failed", "error", "skipped", "xfailed", "xpassed"), 0)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task(f"{label}: collecting", total=None)
+        while True:
+            running = child.poll() is None
+            for event in follower.poll():
+                kind = event.get("event")
+                if kind == "collected":
+                    progress.update(task, total=event["total"], description=f"{label}: running")
+                elif kind == "collection_error":
+                    progress.console.print(f"[red]collection error[/] {escape(event['nodeid'])}")
+                elif kind == "test":
+                    tally[event["outcome"]] = tally.get(event["outcome"], 0) + 1
+                    progress.advance(task)
+                    if event["outcome"] in ("failed", "error"):
+                        progress.console.print(f"[red]{event['outcome'].upper()}[/] "
+                                               f"{escape(event['nodeid'])}: "
+                                               f"{escape(event.get('message') or '')}",
+                                               highlight=False)
+                    if event.get("invalid"):
+                        progress.console.print(f"[yellow]INVALID ARTIFACT[/] "
+                                               f"{escape(event['nodeid'])}", highlight=False)
+                    shown = ", ".join(f"{n} {k}" for k, n in tally.items() if n)
+                    progress.update(task, description=f"{label}: {shown}")
+                elif kind == "finished":
+                    progress.update(task, description=f"{label}: {event['status']}")
+            if not running:
+                return
+            time.sleep(_POLL_S)
+
+
+# -- report / validate ------------------------------------------------------------------------
+def _run_folder(args, ctx: Context) -> Path:
+    try:
+        return runfolder.find_run(ctx.artifacts, args.run)
+    except FileNotFoundError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def cmd_report(args, console: Console) -> int:
+    ctx = _context(args)
+    run_dir = _run_folder(args, ctx)
+    final = runfolder.read_report(run_dir)
+    if not runfolder.is_complete(final):
+        state = "has no readable report.json" if final is None else "is still running or crashed"
+        raise UsageProblem(f"{run_dir}: run {state} (status 'running' or no report: incomplete)")
+    if args.format == "markdown":
+        print(report.render_markdown(final))
+    elif args.format == "json":
+        print(json.dumps(final, indent=2))
+    else:
+        report.render_rich(final, console)
+        console.print(f"run folder: {run_dir}", highlight=False)
+    return 0
+
+
+def run_folder_checks(run_dir: Path, settings: selectors.HarnessConfig,
+                      module_class: str | None = None) -> list[validators.ValidationResult]:
+    """`harness validate`: the run's own files, then every artifact it kept."""
+    results: list[validators.ValidationResult] = []
+
+    def check(path: str, kind: str, rule: str, ok: bool, message: str = "") -> None:
+        results.append(validators.ValidationResult(path, kind, ok, "" if ok else rule, message))
+
+    final = runfolder.read_report(run_dir)
+    check(runfolder.REPORT_JSON, "run", "report", runfolder.is_complete(final),
+          "missing, unreadable or status 'running' (the run did not finish)")
+    try:
+        ElementTree.parse(run_dir / runfolder.JUNIT_XML)
+        check(runfolder.JUNIT_XML, "run", "junit", True)
+    except (OSError, ElementTree.ParseError) as exc:
+        check(runfolder.JUNIT_XML, "run", "junit", False, f"missing or not XML: {exc}")
+    for test in (final or {}).get("tests", []):
+        log = test.get("log")
+        check(log or test["nodeid"], "log", "test-log",
+              bool(log) and (run_dir / log).is_file(), "per-test log missing")
+    for artifacts in {t["artifacts"] for t in (final or {}).get("tests", []) if t.get("artifacts")}:
+        check(artifacts, "artifacts", "kept-artifacts", (run_dir / artifacts).is_dir(),
+              "the report lists kept artifacts that are gone")
+    validation = settings.validation
+    if module_class:
+        validation = selectors.ValidationSettings(module_class, validation.png_min_bytes,
+                                                  validation.log_allow)
+    results += validators.validate_tree(run_dir / runfolder.TESTS_DIR, validation,
+                                        relative_to=run_dir)
+    return results
+
+
+def cmd_validate(args, console: Console) -> int:
+    ctx = _context(args)
+    run_dir = _run_folder(args, ctx)
+    results = run_folder_checks(run_dir, ctx.settings, args.module_class)
+    table = Table(title=f"validate {run_dir.name}")
+    for column in ("file", "kind", "result"):
+        table.add_column(column)
+    for result in results:
+        verdict = "[green]ok[/]" if result.ok else f"[red]{escape(result.rule)}[/]: {escape(result.message)}"
+        table.add_row(escape(result.path), result.kind, verdict)
+    console.print(table)
+    failures = sum(not r.ok for r in results)
+    console.print(f"{len(results)} checks, {failures} failed", highlight=False)
+    return VALIDATION_FAILED if failures else 0
+
+
+def cmd_check_ckpt(args, console: Console) -> int:
+    path = Path(args.path)
+    if not path.is_file():
+        raise UsageProblem(f"{path}: no such file (give the path of a .ckpt)")
+    try:
+        facts = validators.validate_checkpoint(path, module_class=args.module_class)
+    except validators.ValidationError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return VALIDATION_FAILED
+    console.print(f"[green]ok[/] {escape(str(path))}: {facts['tensors']} tensors; "
+                  f"hyper_parameters {escape(', '.join(facts['hyper_parameters']))}; rebuilt as "
+                  f"{escape(facts['module_class'])} (strict load_state_dict)", highlight=False)
+    return 0
+
+
+# -- history / prune --------------------------------------------------------------------------
+_TREND = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "invalid": "[yellow]![/]",
+          "empty": "[dim]·[/]"}
+
+
+def cmd_history(args, console: Console) -> int:
+    ctx = _context(args)
+    entries, problems = ledger.read(ctx.artifacts / runfolder.LEDGER)
+    for problem in problems:
+        console.print(f"[yellow]ledger.jsonl line {problem.line} skipped:[/] "
+                      f"{escape(problem.message)}", highlight=False)
+    if args.cadence:
+        entries = [e for e in entries if e.get("cadence") == args.cadence]
+    entries = entries[-args.limit:]
+    if not entries:
+        console.print("no runs recorded" + (f" for {args.cadence}" if args.cadence else ""))
+        return 0
+    runs = Table(title=f"last {len(entries)} runs")
+    for column in ("run", "cadence", "status", "commit", "seconds", "fingerprint"):
+        runs.add_column(column)
+    for entry in entries:
+        runs.add_row(escape(str(entry.get("run_id"))), escape(str(entry.get("cadence"))),
+                     escape(str(entry.get("status"))), str(entry.get("commit") or "-")[:10],
+                     f"{float(entry.get('wall_seconds') or 0):.1f}",
+                     str(entry.get("fingerprint_hash") or "-"))
+    console.print(runs)
+    trend = Table(title="trend per group (oldest -> newest)")
+    for column in ("group", "runs", "verdicts", "last s", "median s", "min-max s"):
+        trend.add_column(column)
+    for name in ctx.settings.groups:
+        seen = [e["groups"][name] for e in entries
+                if isinstance(e.get("groups"), dict) and isinstance(e["groups"].get(name), dict)]
+        times = [float(g.get("seconds") or 0) for g in seen if g.get("verdict") != "empty"]
+        trend.add_row(name, str(len(seen)),
+                      "".join(_TREND.get(g.get("verdict"), "?") for g in seen) or "-",
+                      f"{times[-1]:.2f}" if times else "-",
+                      f"{statistics.median(times):.2f}" if times else "-",
+                      f"{min(times):.2f}-{max(times):.2f}" if times else "-")
+    console.print(trend)
+    return 0
+
+
+def cmd_prune(args, console: Console) -> int:
+    ctx = _context(args)
+    policy = ctx.settings.retention
+    if args.keep is not None:
+        if args.keep < 1:
+            raise UsageProblem(f"--keep {args.keep}: must be >= 1 (the newest run is always kept)")
+        policy = selectors.RetentionPolicy(args.keep, policy.keep_failing)
+    decisions = retention.prune(ctx.artifacts, policy, dry_run=args.dry_run)
+    for decision in decisions:
+        action = "keep  " if decision.keep else ("would delete" if args.dry_run else "deleted")
+        console.print(f"{action} {decision.run.name}: {decision.reason}", highlight=False)
+    removed = sum(not d.keep for d in decisions)
+    console.print(f"{len(decisions)} runs, {removed} {'to delete' if args.dry_run else 'deleted'}")
+    return 0
+
+
+# -- entry point ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--harness-artifacts", metavar="DIR",
+                        help="harness root (default: $HARNESS_ARTIFACTS, else [artifacts] root "
+                             "of selectors/harness.toml)")
+    parser = argparse.ArgumentParser(
+        prog="harness", description="Regression harness: selector groups, cadence runs, reports.",
+        epilog="exit codes: 0 green, 1 test failures, 2 usage/config/collection error, "
+               "3 artifact validation failures, 4 budget findings (reserved), 5 nothing "
+               "selected, 130 interrupted")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("list", parents=[common],
+                                  help="groups, cadences and the tests they select")
+    listing.add_argument("targets", nargs="*", metavar="CADENCE|GROUP")
+    listing.add_argument("--no-collect", action="store_true", help="do not collect test ids")
+    listing.set_defaults(handler=cmd_list)
+
+    run = commands.add_parser("run", parents=[common], help="run cadences/groups: "
+                              "harness run CADENCE|GROUP... [-n N] [-- PYTEST ARGS]")
+    run.add_argument("targets", nargs="+", metavar="CADENCE|GROUP")
+    run.add_argument("-n", "--workers", metavar="N",
+                     help="pytest-xdist workers (a number or 'auto')")
+    run.set_defaults(handler=cmd_run)
+
+    show = commands.add_parser("report", parents=[common], help="re-render a run (default: latest)")
+    show.add_argument("run", nargs="?", help="run folder name or path")
+    show.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    show.set_defaults(handler=cmd_report)
+
+    validate = commands.add_parser("validate", parents=[common],
+                                   help="re-validate a run folder's files and kept artifacts")
+    validate.add_argument("run", nargs="?", help="run folder name or path (default: latest)")
+    validate.add_argument("--module-class", metavar="DOTTED.PATH",
+                          help="LightningModule class for checkpoints (default: harness.toml)")
+    validate.set_defaults(handler=cmd_validate)
+
+    ckpt = commands.add_parser("check-ckpt", help="validate a Lightning checkpoint")
+    ckpt.add_argument("path")
+    ckpt.add_argument("--module-class", metavar="DOTTED.PATH",
+                      default=validators.DEFAULT_MODULE_CLASS)
+    ckpt.set_defaults(handler=cmd_check_ckpt)
+
+    history = commands.add_parser("history", parents=[common], help="recent trend per group")
+    history.add_argument("--limit", type=int, default=20, help="last N runs (default 20)")
+    history.add_argument("--cadence", help="only runs of this cadence / label")
+    history.set_defaults(handler=cmd_history)
+
+    prune = commands.add_parser("prune", parents=[common], help="apply the retention policy")
+    prune.add_argument("--keep", type=int, help="keep the newest K runs (default: harness.toml)")
+    prune.add_argument("--dry-run", action="store_true")
+    prune.set_defaults(handler=cmd_prune)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pytest_args: list[str] = []
+    if "--" in argv:  # everything after `--` goes to pytest untouched
+        split = argv.index("--")
+        argv, pytest_args = argv[:split], argv[split + 1:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if pytest_args and args.command != "run":
+        parser.error("arguments after -- are passed to pytest by `harness run` only")
+    # CI logs are wider than the 80 columns rich assumes without a terminal
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    try:
+        if args.command == "run":
+            return cmd_run(args, console, pytest_args)
+        return args.handler(args, console)
+    except (selectors.ConfigError, UsageProblem) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    except BrokenPipeError:  # `harness report | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,546 @@
+"""pytest plugin of the regression harness (registered by the top-level conftest.py).
+
+Always (cheap): load selectors/*.toml (a broken file is a UsageError), register the group
+markers and `persistent_artifacts`, mark every test under the suite root with its group and
+report a test in no group, or in two, as a collection error; provide the `artifact_dir` fixture
+(a tmp folder outside a harness run).
+
+With `--harness-run CADENCE|GROUP[,...]` (what `harness run` passes): collect only the suite
+root, deselect everything outside the selected groups, cap threads per process, and - unless
+`--collect-only` - record a run folder (`RunRecorder`): report.json (status 'running' at once,
+final at the end), report.md, junit.xml, events.jsonl, logs/<test>.log, tests/<test>/
+artifacts, a ledger line and retention. SIGTERM becomes KeyboardInterrupt so an interrupted run
+still writes its report. Under pytest-xdist the recorder runs on the controller and aggregates
+the workers' reports; workers only run tests and archive their artifacts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import environment, ledger, report, retention, runfolder, selectors, validators
+
+_CONFIG = pytest.StashKey[selectors.HarnessConfig]()
+_SELECTION = pytest.StashKey["selectors.Selection | None"]()
+_RECORDER = pytest.StashKey["RunRecorder"]()
+_PHASES = pytest.StashKey[dict]()
+
+GROUP_PROPERTY = "harness_group"
+ARTIFACTS_PROPERTY = "harness_artifacts"
+VALIDATION_PROPERTY = "harness_validation"
+PERSISTENT_MARKER = "persistent_artifacts"
+PACKAGE_LOGGER = "ptycho"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                    "TF_NUM_INTEROP_THREADS")
+_MAX_MESSAGE = 500
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("harness", "regression harness (see `harness --help`)")
+    group.addoption("--harness-run", metavar="CADENCE|GROUP[,...]",
+                    help="run a cadence or selector group and record a run folder")
+    group.addoption("--harness-artifacts", metavar="DIR",
+                    help="harness root for run folders and the ledger (default: $HARNESS_ARTIFACTS "
+                         "or [artifacts] root in selectors/harness.toml)")
+    group.addoption("--harness-run-dir", metavar="DIR",
+                    help="record into this existing run folder (the `harness` CLI creates it)")
+    group.addoption("--harness-collect-json", metavar="FILE",
+                    help="write the selected test ids, their groups and collection errors as JSON")
+
+
+def pytest_addhooks(pluginmanager):
+    from harness import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
+@pytest.hookimpl(tryfirst=True)  # before junitxml reads option.xmlpath
+def pytest_configure(config):
+    try:
+        settings = selectors.load(config.rootpath)
+    except selectors.ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_CONFIG] = settings
+    for group in settings.groups.values():
+        if group.marker:
+            config.addinivalue_line(
+                "markers", f"{group.marker}: regression group {group.name!r}: {group.description}")
+    config.addinivalue_line(
+        "markers", f"{PERSISTENT_MARKER}: keep this test's artifact_dir even when it passes")
+
+    targets = config.getoption("harness_run")
+    selection = None
+    if targets:
+        try:
+            selection = settings.resolve([t for t in targets.split(",") if t])
+        except selectors.ConfigError as exc:
+            raise pytest.UsageError(f"--harness-run: {exc}") from None
+    config.stash[_SELECTION] = selection
+    listing = config.getoption("harness_collect_json")
+    if listing and not _is_worker(config):
+        config.pluginmanager.register(CollectionLister(Path(listing).resolve()), "harness-lister")
+    if selection is None:
+        return
+    threads = cap_threads(config, settings)
+    logging.getLogger(PACKAGE_LOGGER).setLevel(logging.DEBUG)  # its debug log goes into logs/
+    if _is_worker(config) or config.option.collectonly:
+        return
+    recorder = RunRecorder(config, settings, selection, threads)
+    config.stash[_RECORDER] = recorder
+    if not config.option.xmlpath:
+        config.option.xmlpath = str(recorder.run_dir / runfolder.JUNIT_XML)
+    config.pluginmanager.register(recorder, "harness-recorder")
+
+
+def pytest_report_header(config):
+    recorder = config.stash.get(_RECORDER, None)
+    if recorder is not None:
+        return f"harness: {recorder.selection.label} -> {recorder.run_dir}"
+    return None
+
+
+def pytest_ignore_collect(collection_path, config):
+    selection = config.stash.get(_SELECTION, None)
+    if selection is None:
+        return None
+    try:
+        relative = collection_path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return None
+    settings = config.stash[_CONFIG]
+    return None if settings.may_contain_selected(relative, selection) else True
+
+
+@pytest.hookimpl(tryfirst=True)  # group markers must exist before `-m` deselects
+def pytest_collection_modifyitems(session, config, items):
+    settings = config.stash[_CONFIG]
+    selection = config.stash.get(_SELECTION, None)
+    kept, deselected, errors = [], [], []
+    for item in items:
+        if not settings.in_suite(item.nodeid):
+            (deselected if selection else kept).append(item)
+            continue
+        markers = {mark.name for mark in item.iter_markers()}
+        names = settings.groups_of(item.nodeid, markers)
+        if len(names) != 1:
+            errors.append(_grouping_error(settings, item.nodeid, names))
+            continue
+        group = settings.groups[names[0]]
+        if group.marker and group.marker not in markers:
+            item.add_marker(group.marker)
+        item.user_properties.append((GROUP_PROPERTY, group.name))
+        if selection is not None and group.name not in selection.groups:
+            deselected.append(item)
+        else:
+            kept.append(item)
+    items[:] = kept
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+    for error in errors:
+        config.hook.pytest_collectreport(report=error)
+
+
+def _grouping_error(settings, nodeid: str, names: list[str]) -> pytest.CollectReport:
+    if names:
+        what = (f"{nodeid} belongs to {len(names)} selector groups ({', '.join(names)}); "
+                "a regression test must be in exactly one (drop a marker or narrow the paths/node_ids "
+                f"in {selectors.GROUPS_FILE})")
+    else:
+        paths = ", ".join(p for g in settings.groups.values() for p in g.paths) or "-"
+        markers = ", ".join(g.marker for g in settings.groups.values() if g.marker) or "-"
+        what = (f"{nodeid} is under {settings.suite_root}/ but belongs to no selector group "
+                f"(move it under one of: {paths}; or mark it with one of: {markers}; "
+                f"or list it in {selectors.GROUPS_FILE})")
+    return pytest.CollectReport(nodeid, "failed", longrepr=what, result=[])
+
+
+class CollectionLister:
+    """`--harness-collect-json FILE`: the selected ids with their groups, and collection errors
+    (what `harness list` shows)."""
+
+    def __init__(self, target: Path):
+        self.target = target
+        self.errors: list[dict] = []
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.errors.append({"nodeid": report.nodeid, "message": report.longreprtext.strip()})
+
+    def pytest_collection_finish(self, session):
+        tests = [{"nodeid": item.nodeid, "group": dict(item.user_properties).get(GROUP_PROPERTY)}
+                 for item in session.items]
+        runfolder.write_json_atomic(self.target, {"tests": tests, "errors": self.errors})
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    test_report = yield
+    item.stash.setdefault(_PHASES, {})[test_report.when] = test_report.outcome
+    return test_report
+
+
+@pytest.fixture
+def artifact_dir(request):
+    """A folder for the test's artifacts: `<run>/tests/<test>/` in a harness run (validated at
+    the end of the test, kept if the test failed, an artifact is invalid or the test/group/
+    cadence is persistent, removed otherwise); a tmp folder outside a harness run."""
+    run_dir = _run_dir(request.config)
+    if run_dir is None:
+        yield request.getfixturevalue("tmp_path")
+        return
+    item = request.node
+    folder = runfolder.artifact_dir_for(run_dir, _test_name(request.config, item.nodeid))
+    folder.mkdir(parents=True, exist_ok=True)
+    yield folder
+    _archive(request.config, item, folder, run_dir)
+
+
+def _archive(config, item, folder: Path, run_dir: Path) -> None:
+    settings = config.stash[_CONFIG]
+    selection = config.stash[_SELECTION]
+    results = validators.validate_tree(folder, settings.validation, relative_to=run_dir)
+    if results:
+        item.user_properties.append((VALIDATION_PROPERTY, [r.to_dict() for r in results]))
+    phases = item.stash.get(_PHASES, {})
+    unfinished = phases.get("setup") == "passed" and "call" not in phases  # interrupted
+    group = settings.groups.get(dict(item.user_properties).get(GROUP_PROPERTY))
+    keep = ("failed" in phases.values() or unfinished
+            or any(not r.ok for r in results)
+            or item.get_closest_marker(PERSISTENT_MARKER) is not None
+            or (group is not None and group.persistent_artifacts)
+            or selection.persistent_artifacts)
+    if keep and any(folder.iterdir()):
+        item.user_properties.append((ARTIFACTS_PROPERTY, folder.relative_to(run_dir).as_posix()))
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _test_name(config, nodeid: str) -> str:
+    """The node id without the suite-root prefix: names of logs/ and tests/ entries."""
+    suite_root = config.stash[_CONFIG].suite_root
+    return nodeid[len(suite_root) + 1:] if nodeid.startswith(suite_root + "/") else nodeid
+
+
+def _is_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _run_dir(config) -> Path | None:
+    if _is_worker(config):
+        value = config.workerinput.get("harness_run_dir")
+        return Path(value) if value else None
+    recorder = config.stash.get(_RECORDER, None)
+    return recorder.run_dir if recorder is not None else None
+
+
+def cap_threads(config, settings) -> int:
+    """Threads per test process: the configured number, else cores / xdist workers. Set in the
+    environment (xdist workers inherit it; TF/OpenMP read it at import) and in torch if it is
+    already imported."""
+    if _is_worker(config):
+        workers = int(config.workerinput.get("workercount", 1))
+    else:
+        workers = int(getattr(config.option, "numprocesses", 0) or 0)
+    threads = settings.threads_per_worker or max(1, (os.cpu_count() or 1) // max(1, workers))
+    for name in THREAD_VARIABLES:
+        current = os.environ.get(name, "")
+        if not (current.isdigit() and 0 < int(current) <= threads):
+            os.environ[name] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    return threads
+
+
+class RunRecorder:
+    """Controller-side recording of one harness run (registered as a plugin in run mode)."""
+
+    def __init__(self, config, settings, selection, threads: int):
+        self.config = config
+        self.settings = settings
+        self.selection = selection
+        self.root = runfolder.resolve_root(settings.project_root, settings.artifacts_root,
+                                           config.getoption("harness_artifacts"),
+                                           config.invocation_params.dir)
+        given = config.getoption("harness_run_dir")
+        if given:
+            self.run_dir = Path(given).resolve()
+            if not self.run_dir.is_dir():
+                raise pytest.UsageError(f"--harness-run-dir: {given}: no such folder "
+                                        "(create it, or leave the option out)")
+        else:
+            self.run_dir = runfolder.create_run_folder(self.root, selection.label)
+        (self.run_dir / runfolder.LOGS_DIR).mkdir(exist_ok=True)
+        self.started = time.time()
+        self.started_utc = runfolder.utc_iso()
+        self.threads = threads
+        self.environment = environment.collect(settings.project_root)
+        self.fingerprint = environment.fingerprint(self.environment)
+        self.fingerprint_hash = environment.fingerprint_hash(self.fingerprint)
+        self.partial: dict[str, dict] = {}
+        self.finished: dict[str, dict] = {}
+        self.collection_errors: list[dict] = []
+        self.crashed_workers: list[str] = []
+        self.collected: int | None = None
+        self.interrupted = False
+        self.final_report: dict | None = None
+        self._events = open(self.run_dir / runfolder.EVENTS, "a", encoding="utf-8")
+        self._event("start", run_id=self.run_dir.name, label=selection.label,
+                    groups=list(selection.groups), pid=os.getpid())
+        self._write_report(self._build("running"))
+        self._previous_sigterm = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+
+    # -- events -----------------------------------------------------------------------------
+    def _event(self, kind: str, **fields) -> None:
+        if self._events.closed:
+            return
+        self._events.write(json.dumps({"event": kind, "time": round(time.time(), 3), **fields}) + "\n")
+        self._events.flush()
+
+    # -- collection -------------------------------------------------------------------------
+    def pytest_collection_finish(self, session):
+        self.collected = len(session.items)
+        self._event("collected", total=self.collected)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        if self.collected is None:
+            self.collected = len(ids)
+            self._event("collected", total=self.collected)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node):
+        node.workerinput["harness_run_dir"] = str(self.run_dir)
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            message = report.longreprtext.strip()
+            self.collection_errors.append({"nodeid": report.nodeid, "message": message})
+            self._event("collection_error", nodeid=report.nodeid, message=message[:_MAX_MESSAGE])
+
+    # -- tests ------------------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)  # before junitxml: the validation list is not for junit.xml
+    def pytest_runtest_logreport(self, report):
+        record = self.partial.setdefault(report.nodeid, {
+            "nodeid": report.nodeid, "group": None, "outcome": None, "seconds": 0.0,
+            "start": None, "stop": None, "message": None, "failures": [], "sections": [],
+            "worker": None, "crashed": False, "artifacts": None, "validation": []})
+        properties = dict(report.user_properties)
+        report.user_properties = [p for p in report.user_properties if p[0] != VALIDATION_PROPERTY]
+        record["group"] = properties.get(GROUP_PROPERTY) or record["group"]
+        record["artifacts"] = properties.get(ARTIFACTS_PROPERTY) or record["artifacts"]
+        record["validation"] = properties.get(VALIDATION_PROPERTY) or record["validation"]
+        record["worker"] = _worker_id(report) or record["worker"]
+        record["seconds"] += report.duration or 0.0
+        if report.start:
+            record["start"] = min(record["start"] or report.start, report.start)
+        if report.stop:
+            record["stop"] = max(record["stop"] or report.stop, report.stop)
+        if report.sections:
+            record["sections"] = list(report.sections)  # cumulative: the last phase has them all
+        crashed = report.when not in ("setup", "call", "teardown")  # xdist's "???" crash report
+        outcome = _phase_outcome(report, crashed)
+        current = record["outcome"]
+        # the call phase decides; a later failure or error overrides a success or skip
+        if outcome and (current is None or (outcome in ("failed", "error")
+                                            and current not in ("failed", "error"))):
+            record["outcome"] = outcome
+        if report.failed or outcome in ("skipped", "xfailed"):
+            record["message"] = record["message"] or _short_message(report)
+        if report.failed:
+            record["failures"].append((report.when, report.longreprtext))
+        if crashed:
+            record["crashed"] = True
+        if report.when == "teardown" or crashed:
+            self._finish(record)
+
+    def _finish(self, record: dict) -> None:
+        self.partial.pop(record["nodeid"], None)
+        record["outcome"] = record["outcome"] or "passed"
+        record["group"] = record["group"] or self._group_by_path(record["nodeid"])
+        record["seconds"] = round(record["seconds"], 3)
+        log_path = runfolder.log_path_for(self.run_dir, _test_name(self.config, record["nodeid"]))
+        _write_test_log(log_path, record)
+        record["log"] = log_path.relative_to(self.run_dir).as_posix()
+        del record["sections"], record["failures"]
+        self.finished[record["nodeid"]] = record
+        self._event("test", nodeid=record["nodeid"], group=record["group"],
+                    outcome=record["outcome"], seconds=record["seconds"],
+                    message=(record["message"] or "")[:_MAX_MESSAGE],
+                    invalid=sum(not v["ok"] for v in record["validation"]))
+
+    def _group_by_path(self, nodeid: str) -> str:
+        # a crashed test whose setup report never arrived: its group by path / node id
+        names = self.settings.groups_of(nodeid, set())
+        return names[0] if len(names) == 1 else "unknown"
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        if error and error != "keyboard-interrupt":
+            self.crashed_workers.append(f"{node.gateway.id}: {error}")
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        # Session.Interrupted (collection errors, xdist stop) is a KeyboardInterrupt too.
+        if not excinfo.errisinstance(pytest.Session.Interrupted):
+            self.interrupted = True
+
+    # -- end of run -------------------------------------------------------------------------
+    @pytest.hookimpl(trylast=True)  # after the runner tore down fixtures
+    def pytest_sessionfinish(self, session, exitstatus):
+        with _signals_deferred():
+            for record in list(self.partial.values()):  # started, never finished
+                if record["outcome"] in ("failed", "error"):
+                    self._finish(record)
+            status = report.decide_status(
+                tests=list(self.finished.values()), collection_errors=self.collection_errors,
+                interrupted=self.interrupted,
+                internal_error=exitstatus in (pytest.ExitCode.INTERNAL_ERROR,
+                                              pytest.ExitCode.USAGE_ERROR))
+            final = self._build(status, exitstatus)
+            self._apply_findings(final)
+            self._write_report(final)
+            runfolder.write_atomic(self.run_dir / runfolder.REPORT_MD, report.render_markdown(final))
+            self._event("finished", status=final["status"], exit_code=final["exit_code"])
+            self._events.close()
+            self.final_report = final
+            self._record_and_prune(final)
+            session.exitstatus = final["exit_code"]
+
+    def _build(self, status: str, exitstatus=None) -> dict:
+        finished = status != "running"
+        return report.build(
+            run_id=self.run_dir.name, selection=self.selection, config=self.settings,
+            tests=list(self.finished.values()), collection_errors=self.collection_errors,
+            status=status, started_utc=self.started_utc,
+            finished_utc=runfolder.utc_iso() if finished else None,
+            wall_seconds=time.time() - self.started if finished else 0.0,
+            environment=self.environment, fingerprint=self.fingerprint,
+            fingerprint_hash=self.fingerprint_hash,
+            pytest_info={"args": list(self.config.invocation_params.args),
+                         "exitstatus": int(exitstatus) if exitstatus is not None else None,
+                         "workers": int(getattr(self.config.option, "numprocesses", 0) or 0),
+                         "threads_per_worker": self.threads,
+                         "pid": os.getpid()},
+            collected=self.collected, crashed_workers=self.crashed_workers)
+
+    def _apply_findings(self, final: dict) -> None:
+        try:
+            sections = [f for result in self.config.hook.pytest_harness_findings(
+                config=self.config, report=final) if result for f in result]
+            report.apply_findings(final, sections)
+        except Exception as exc:  # a broken checker must not cost the report
+            report.apply_findings(final, [{
+                "source": "harness", "title": "findings hook failed", "severity": "warning",
+                "items": [f"{type(exc).__name__}: {exc}"]}])
+            if final["status"] == "passed":
+                final["status"] = "error"
+                final["exit_code"] = report.exit_code("error")
+
+    def _write_report(self, data: dict) -> None:
+        runfolder.write_json_atomic(self.run_dir / runfolder.REPORT_JSON, data)
+
+    def _record_and_prune(self, final: dict) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        try:
+            ledger.append(self.root / runfolder.LEDGER, report.ledger_entry(final))
+            retention.prune(self.root, self.settings.retention)
+        except Exception as exc:  # the report is written; say what failed and go on
+            if terminal is not None:
+                terminal.write_line(f"harness: ledger/retention failed: {type(exc).__name__}: {exc}",
+                                    red=True)
+
+    def pytest_terminal_summary(self, terminalreporter):
+        final = self.final_report
+        if final is not None:
+            terminalreporter.write_sep(
+                "-", f"harness {final['selection']['label']}: {final['status']} "
+                     f"(exit {final['exit_code']}) -> {self.run_dir}")
+
+    def pytest_unconfigure(self, config):
+        if self.final_report is None:  # sessionfinish never ran: do not look complete-and-green
+            try:
+                final = self._build("error")
+                self._write_report(final)
+            except Exception:
+                pass
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+        if not self._events.closed:
+            self._events.close()
+
+
+def _phase_outcome(test_report, crashed: bool) -> str | None:
+    if crashed:
+        return "failed"
+    xfail = hasattr(test_report, "wasxfail")
+    if test_report.when == "call":
+        if xfail:
+            return "xfailed" if test_report.skipped else "xpassed"
+        return test_report.outcome
+    if test_report.failed:
+        return "error"
+    if test_report.skipped:
+        return "xfailed" if xfail else "skipped"
+    return None
+
+
+def _worker_id(test_report) -> str | None:
+    gateway = getattr(getattr(test_report, "node", None), "gateway", None)
+    return getattr(gateway, "id", None)
+
+
+def _short_message(test_report) -> str:
+    crash = getattr(test_report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message:
+        text = crash.message
+    elif isinstance(test_report.longrepr, tuple) and len(test_report.longrepr) == 3:
+        text = str(test_report.longrepr[2])  # skip: (file, line, reason)
+    else:
+        lines = [line for line in test_report.longreprtext.splitlines() if line.strip()]
+        text = lines[-1] if lines else test_report.outcome
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE - 3] + "..."
+
+
+def _write_test_log(path: Path, record: dict) -> None:
+    parts = [f"test: {record['nodeid']}", f"group: {record['group']}",
+             f"outcome: {record['outcome']}", f"seconds: {record['seconds']}"]
+    if record["worker"]:
+        parts.append(f"worker: {record['worker']}")
+    parts.append("")
+    for title, content in record["sections"]:
+        parts += [f"----- {title} -----", content.rstrip("\n"), ""]
+    if not record["sections"]:
+        parts += ["(no captured output)", ""]
+    for when, text in record["failures"]:
+        parts += [f"----- failure ({when}) -----", text.rstrip("\n"), ""]
+    runfolder.write_atomic(path, "\n".join(parts))
+
+
+def _sigterm_to_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+class _signals_deferred:
+    """Ignore SIGINT/SIGTERM while the final report is written, so a second Ctrl-C cannot
+    leave it half-written (main thread only; elsewhere signals are not ours to handle)."""
+
+    def __enter__(self):
+        self.saved = None
+        if threading.current_thread() is threading.main_thread():
+            self.saved = {sig: signal.signal(sig, signal.SIG_IGN)
+                          for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def __exit__(self, *exc):
+        for sig, handler in (self.saved or {}).items():
+            signal.signal(sig, handler)

@@ -1,0 +1,299 @@
+"""The run report: build report.json's dict from per-test records, decide the status and exit
+code, and render it as Markdown (GitHub job summary) or a rich terminal table.
+
+Extension point for later checks (budgets, baselines, escalations): "findings" sections.
+`apply_findings(report, findings)` appends them and turns a green run into `over_budget`
+(exit 4) when one of them is a violation; both renderers show every section generically.
+A finding section is {"source": str, "title": str, "severity": "info"|"warning"|"violation",
+"items": [str, ...]}.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+SCHEMA_VERSION = 1
+EXIT_CODES = {
+    "passed": 0,
+    "failed": 1,        # a test failed or errored
+    "error": 2,         # usage, configuration or collection error; harness/pytest internal error
+    "invalid": 3,       # tests green, an artifact failed validation
+    "over_budget": 4,   # tests and artifacts green, a finding (budget, escalation) is a violation
+    "empty": 5,         # nothing selected (pytest's "no tests collected")
+    "interrupted": 130,  # Ctrl-C / SIGTERM: the report holds what had finished
+}
+FAILING_STATUSES = frozenset({"failed", "error", "invalid", "over_budget"})
+OUTCOMES = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
+# per-test outcome -> the counter it feeds
+_COUNTER = {"passed": "passed", "failed": "failed", "error": "errors", "skipped": "skipped",
+            "xfailed": "xfailed", "xpassed": "xpassed"}
+SLOWEST_PER_GROUP = 5
+SEVERITIES = ("info", "warning", "violation")
+
+
+def exit_code(status: str) -> int:
+    return EXIT_CODES.get(status, EXIT_CODES["error"])
+
+
+def counts(tests: Iterable[dict]) -> dict[str, int]:
+    result = dict.fromkeys(OUTCOMES, 0)
+    total = 0
+    for test in tests:
+        result[_COUNTER[test["outcome"]]] += 1
+        total += 1
+    result["total"] = total
+    return result
+
+
+def _verdict(group_counts: dict[str, int], validation_failures: int) -> str:
+    if group_counts["failed"] or group_counts["errors"]:
+        return "failed"
+    if validation_failures:
+        return "invalid"
+    return "passed" if group_counts["total"] else "empty"
+
+
+def guardrails_text(budget: dict[str, Any]) -> str:
+    return ", ".join(f"{key} = {value}" for key, value in budget.items())
+
+
+def group_summary(group, tests: list[dict]) -> dict[str, Any]:
+    """`group` is a selectors.Group; `tests` its finished test records."""
+    validations = [v for t in tests for v in t.get("validation", [])]
+    failures = sum(not v["ok"] for v in validations)
+    group_counts = counts(tests)
+    starts = [t["start"] for t in tests if t.get("start")]
+    stops = [t["stop"] for t in tests if t.get("stop")]
+    slowest = sorted(tests, key=lambda t: t["seconds"], reverse=True)[:SLOWEST_PER_GROUP]
+    return {
+        "description": group.description,
+        "owner": group.owner,
+        "cadences": list(group.cadences),
+        "verdict": _verdict(group_counts, failures),
+        "counts": group_counts,
+        "seconds": round(sum(t["seconds"] for t in tests), 3) if tests else 0.0,
+        "span_seconds": round(max(stops) - min(starts), 3) if starts and stops else 0.0,
+        "artifacts_validated": len(validations),
+        "validation_failures": failures,
+        "slowest": [{"nodeid": t["nodeid"], "seconds": t["seconds"]} for t in slowest],
+        "guardrails": dict(group.budget),
+        "guardrails_text": guardrails_text(group.budget),
+    }
+
+
+def decide_status(*, tests: list[dict], collection_errors: list[dict], interrupted: bool,
+                  internal_error: bool) -> str:
+    if interrupted:
+        return "interrupted"
+    if collection_errors or internal_error:
+        return "error"
+    if any(t["outcome"] in ("failed", "error") for t in tests):
+        return "failed"
+    if any(not v["ok"] for t in tests for v in t.get("validation", [])):
+        return "invalid"
+    return "passed" if tests else "empty"
+
+
+def build(*, run_id: str, selection, config, tests: list[dict], collection_errors: list[dict],
+          status: str, started_utc: str, finished_utc: str | None, wall_seconds: float,
+          environment: dict, fingerprint: dict, fingerprint_hash: str, pytest_info: dict,
+          collected: int | None, crashed_workers: list[str]) -> dict[str, Any]:
+    """report.json's content. `selection`/`config` are selectors.Selection/HarnessConfig."""
+    by_group: dict[str, list[dict]] = {name: [] for name in selection.groups}
+    for test in tests:
+        by_group.setdefault(test["group"], []).append(test)
+    groups = {name: group_summary(config.groups[name], group_tests)
+              for name, group_tests in by_group.items() if name in config.groups}
+    totals = counts(tests)
+    totals["not_run"] = max(0, (collected or 0) - len(tests))
+    validation = [dict(v, nodeid=t["nodeid"]) for t in tests for v in t.get("validation", [])]
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": run_id,
+        "status": status,
+        "exit_code": exit_code(status),
+        "selection": {"label": selection.label, "targets": list(selection.targets),
+                      "groups": list(selection.groups)},
+        "started_utc": started_utc,
+        "finished_utc": finished_utc,
+        "wall_seconds": round(wall_seconds, 3),
+        "commit": environment.get("git", {}).get("commit"),
+        "environment": environment,
+        "fingerprint": fingerprint,
+        "fingerprint_hash": fingerprint_hash,
+        "pytest": pytest_info,
+        "totals": totals,
+        "guardrails": {name: {"budget": budget, "text": guardrails_text(budget)}
+                       for name, budget in selection.budgets.items()},
+        "groups": groups,
+        "tests": sorted(tests, key=lambda t: t["nodeid"]),
+        "validation": {"checked": len(validation),
+                       "failures": [v for v in validation if not v["ok"]]},
+        "collection_errors": collection_errors,
+        "crashed_workers": crashed_workers,
+        "findings": [],
+        "files": {"junit": "junit.xml", "markdown": "report.md", "events": "events.jsonl",
+                  "logs": "logs/", "artifacts": "tests/"},
+    }
+
+
+def apply_findings(report: dict[str, Any], findings: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Append finding sections (see module doc); a violation turns 'passed' into 'over_budget'."""
+    for finding in findings:
+        if finding.get("severity") not in SEVERITIES:
+            raise ValueError(f"finding from {finding.get('source')!r}: severity must be one of "
+                             f"{', '.join(SEVERITIES)}, got {finding.get('severity')!r}")
+        report["findings"].append({"source": str(finding.get("source", "")),
+                                   "title": str(finding.get("title", "")),
+                                   "severity": finding["severity"],
+                                   "items": [str(item) for item in finding.get("items", [])]})
+        if finding["severity"] == "violation" and report["status"] == "passed":
+            report["status"] = "over_budget"
+    report["exit_code"] = exit_code(report["status"])
+    return report
+
+
+def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": report["run_id"],
+        "cadence": report["selection"]["label"],
+        "targets": report["selection"]["targets"],
+        "status": report["status"],
+        "exit_code": report["exit_code"],
+        "commit": report["commit"],
+        "started_utc": report["started_utc"],
+        "finished_utc": report["finished_utc"],
+        "wall_seconds": report["wall_seconds"],
+        "workers": report["pytest"].get("workers", 0),
+        "fingerprint": report["fingerprint"],
+        "fingerprint_hash": report["fingerprint_hash"],
+        "totals": report["totals"],
+        "groups": {name: {"verdict": g["verdict"], "seconds": g["seconds"],
+                          "span_seconds": g["span_seconds"], "counts": g["counts"]}
+                   for name, g in report["groups"].items()},
+    }
+
+
+_ICON = {"passed": "✅", "failed": "❌", "error": "⛔", "invalid": "⚠️", "over_budget": "⏱️",
+         "empty": "➖", "interrupted": "⏹️", "running": "⏳"}
+
+
+def _short_env(env: dict) -> str:
+    packages = env.get("packages", {})
+    parts = [f"Python {env.get('python')}"]
+    parts += [f"{name} {packages[name]}" for name in ("torch", "tensorflow", "lightning")
+              if packages.get(name)]
+    cuda = env.get("cuda", {})
+    parts.append(f"{env.get('cpu_model')} ({env.get('cpu_count')} cores)")
+    parts.append("CUDA: " + (", ".join(cuda.get("gpus", [])) or "none") + f" [{cuda.get('method')}]")
+    return " · ".join(parts)
+
+
+def _md_cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    status = report["status"]
+    totals = report.get("totals", {})
+    commit = (report.get("commit") or "unknown")[:12]
+    lines = [
+        f"## {_ICON.get(status, '')} Regression harness: `{report['selection']['label']}` — {status}",
+        "",
+        f"Run `{report['run_id']}` · commit `{commit}` · {report.get('wall_seconds', 0):.1f} s · "
+        f"exit {report.get('exit_code')} · {report.get('pytest', {}).get('workers') or 'no'} xdist workers",
+        "",
+        "| group | owner | verdict | passed | failed | errors | skipped | seconds | artifacts "
+        "(bad) | guardrails |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, g in report.get("groups", {}).items():
+        c = g["counts"]
+        lines.append(
+            f"| {name} | {g['owner']} | {_ICON.get(g['verdict'], '')} {g['verdict']} | "
+            f"{c['passed']} | {c['failed']} | {c['errors']} | {c['skipped']} | {g['seconds']:.2f} | "
+            f"{g['artifacts_validated']} ({g['validation_failures']}) | "
+            f"{_md_cell(g['guardrails_text'] or '-')} |")
+    lines.append(f"| **total** | | | {totals.get('passed', 0)} | {totals.get('failed', 0)} | "
+                 f"{totals.get('errors', 0)} | {totals.get('skipped', 0)} | | "
+                 f"{report.get('validation', {}).get('checked', 0)} "
+                 f"({len(report.get('validation', {}).get('failures', []))}) | |")
+    if totals.get("not_run"):
+        lines += ["", f"**{totals['not_run']} selected test(s) did not run.**"]
+    for name, guard in report.get("guardrails", {}).items():
+        lines += ["", f"Cadence guardrails ({name}): {guard['text']}"]
+    problems = [t for t in report.get("tests", []) if t["outcome"] in ("failed", "error")]
+    if report.get("collection_errors"):
+        lines += ["", "### Collection errors", ""]
+        lines += [f"- `{e['nodeid']}`: {_md_cell(e['message'])}" for e in report["collection_errors"]]
+    if problems:
+        lines += ["", "### Failures", ""]
+        lines += [f"- `{t['nodeid']}` ({t['group']}, {t['outcome']}): {_md_cell(t.get('message') or '')}"
+                  f" — log `{t.get('log')}`" for t in problems]
+    if report.get("crashed_workers"):
+        lines += ["", "### Crashed workers", ""] + [f"- {w}" for w in report["crashed_workers"]]
+    failures = report.get("validation", {}).get("failures", [])
+    if failures:
+        lines += ["", "### Artifact validation failures", ""]
+        lines += [f"- `{v['path']}` [{v['kind']}] rule `{v['rule']}`: {_md_cell(v['message'])}"
+                  for v in failures]
+    for finding in report.get("findings", []):
+        lines += ["", f"### {finding['title']} ({finding['source']}, {finding['severity']})", ""]
+        lines += [f"- {_md_cell(item)}" for item in finding["items"]] or ["- (none)"]
+    slow = [(name, s) for name, g in report.get("groups", {}).items() for s in g["slowest"][:3]]
+    if slow:
+        lines += ["", "<details><summary>Slowest tests</summary>", "", "| group | test | s |",
+                  "| --- | --- | ---: |"]
+        lines += [f"| {name} | `{s['nodeid']}` | {s['seconds']:.2f} |" for name, s in slow]
+        lines += ["", "</details>"]
+    lines += ["", f"Environment: {_short_env(report.get('environment', {}))} · "
+                  f"fingerprint `{report.get('fingerprint_hash')}`", ""]
+    return "\n".join(lines)
+
+
+def render_rich(report: dict[str, Any], console) -> None:
+    """Print the report to a rich Console (rich is imported here only: the plugin never is)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    status = report["status"]
+    style = {"passed": "green", "empty": "yellow", "interrupted": "yellow"}.get(status, "red")
+    console.print(f"[bold]{escape(report['run_id'])}[/] · [{style}]{status}[/] · exit "
+                  f"{report.get('exit_code')} · {report.get('wall_seconds', 0):.1f} s · commit "
+                  f"{(report.get('commit') or 'unknown')[:12]}")
+    table = Table(title=f"harness: {report['selection']['label']}", show_lines=False)
+    for column, justify in (("group", "left"), ("owner", "left"), ("verdict", "left"),
+                            ("pass", "right"), ("fail", "right"), ("err", "right"),
+                            ("skip", "right"), ("seconds", "right"), ("artifacts", "right"),
+                            ("guardrails", "left")):
+        table.add_column(column, justify=justify)
+    for name, g in report.get("groups", {}).items():
+        c = g["counts"]
+        verdict_style = "green" if g["verdict"] == "passed" else "yellow" if g["verdict"] == "empty" else "red"
+        table.add_row(escape(name), escape(g["owner"]), f"[{verdict_style}]{g['verdict']}[/]",
+                      str(c["passed"]), str(c["failed"]), str(c["errors"]), str(c["skipped"]),
+                      f"{g['seconds']:.2f}",
+                      f"{g['artifacts_validated']} ({g['validation_failures']} bad)",
+                      escape(g["guardrails_text"] or "-"))
+    console.print(table)
+    totals = report.get("totals", {})
+    if totals.get("not_run"):
+        console.print(f"[yellow]{totals['not_run']} selected test(s) did not run[/]")
+    for error in report.get("collection_errors", []):
+        console.print(f"[red]collection error[/] {escape(error['nodeid'])}: {escape(error['message'])}")
+    for test in report.get("tests", []):
+        if test["outcome"] in ("failed", "error"):
+            console.print(f"[red]{test['outcome'].upper()}[/] {escape(test['nodeid'])}: "
+                          f"{escape(test.get('message') or '')}  [dim](log: {test.get('log')})[/]",
+                          highlight=False)
+    for worker in report.get("crashed_workers", []):
+        console.print(f"[red]crashed worker[/] {escape(worker)}")
+    for v in report.get("validation", {}).get("failures", []):
+        console.print(f"[red]INVALID[/] {escape(v['path'])} \\[{v['kind']}] {v['rule']}: "
+                      f"{escape(v['message'])}", highlight=False)
+    for finding in report.get("findings", []):
+        console.print(f"[bold]{escape(finding['title'])}[/] ({escape(finding['source'])}, "
+                      f"{finding['severity']})")
+        for item in finding["items"]:
+            console.print(f"  - {item}", highlight=False, markup=False)
+    console.print(f"[dim]{escape(_short_env(report.get('environment', {})))}[/]", highlight=False)

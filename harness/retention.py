@@ -1,0 +1,65 @@
+"""Retention of run folders: keep the newest K runs, every failing run and every run that has
+not finished (it may still be running); delete the rest."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from harness import runfolder
+from harness.report import FAILING_STATUSES
+from harness.selectors import RetentionPolicy
+
+
+@dataclass
+class Decision:
+    run: Path
+    keep: bool
+    reason: str
+
+
+def plan(root: Path, policy: RetentionPolicy) -> list[Decision]:
+    runs = runfolder.list_runs(root)
+    newest = set(runs[-policy.keep_last:])
+    decisions = []
+    for run in runs:
+        report = runfolder.read_report(run)
+        if run in newest:
+            decisions.append(Decision(run, True, f"among the newest {policy.keep_last}"))
+        elif not runfolder.is_complete(report):
+            decisions.append(Decision(run, True, "incomplete (running, crashed or no report.json)"))
+        elif policy.keep_failing and is_failing(report):
+            decisions.append(Decision(run, True, f"failing run ({report.get('status')})"))
+        else:
+            decisions.append(Decision(run, False, f"older than the newest {policy.keep_last}"))
+    return decisions
+
+
+def is_failing(report: dict) -> bool:
+    totals = report.get("totals", {})
+    return (report.get("status") in FAILING_STATUSES
+            or bool(totals.get("failed")) or bool(totals.get("errors")))
+
+
+def prune(root: Path, policy: RetentionPolicy, dry_run: bool = False) -> list[Decision]:
+    """Apply `plan`; folders are renamed away first, so a concurrent prune or reader never sees
+    a half-deleted run under its real name."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    with FileLock(str(root / ".prune.lock"), timeout=60):
+        decisions = plan(root, policy)
+        if not dry_run:
+            for decision in decisions:
+                if decision.keep:
+                    continue
+                doomed = root / f".pruning-{decision.run.name}-{os.getpid()}"
+                try:
+                    os.rename(decision.run, doomed)
+                except FileNotFoundError:
+                    continue
+                shutil.rmtree(doomed, ignore_errors=True)
+    return decisions

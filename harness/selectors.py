@@ -1,0 +1,372 @@
+"""Selector groups and run settings: load and check `selectors/groups.toml` and
+`selectors/harness.toml`, then answer "which group does this test belong to" and "which groups
+does this cadence / group name select".
+
+Pure standard library (tomllib): the pytest plugin and the CLI both import it at start-up.
+Every problem is one `ConfigError` whose message names the file, the entry and the fix.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+GROUPS_FILE = "selectors/groups.toml"
+HARNESS_FILE = "selectors/harness.toml"
+OWNERS = (
+    "test harness",
+    "backend implementation",
+    "config bridge",
+    "dispatcher",
+    "checkpoint persistence",
+)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConfigError(Exception):
+    """A selector/harness TOML problem: `<file>: <entry>: <what> (<fix>)`."""
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    description: str
+    owner: str
+    cadences: tuple[str, ...]
+    marker: str | None
+    paths: tuple[str, ...]
+    node_ids: tuple[str, ...]
+    persistent_artifacts: bool
+    budget: dict[str, Any] = field(default_factory=dict)
+
+    def claims(self, nodeid: str, markers: set[str]) -> bool:
+        """True when the test `nodeid` (carrying `markers`) is in this group."""
+        file_part = nodeid.split("::", 1)[0]
+        if any(is_under(file_part, path) for path in self.paths):
+            return True
+        if self.marker and self.marker in markers:
+            return True
+        return any(
+            nodeid == node_id or nodeid.startswith((node_id + "::", node_id + "["))
+            for node_id in self.node_ids
+        )
+
+
+@dataclass(frozen=True)
+class Cadence:
+    name: str
+    description: str
+    persistent_artifacts: bool
+    budget: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    keep_last: int
+    keep_failing: bool
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    checkpoint_module_class: str
+    png_min_bytes: int
+    log_allow: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What `harness run` / `--harness-run` targets resolve to."""
+
+    label: str  # run-folder suffix and ledger "cadence": "per_pr", "parity+model_manager"
+    targets: tuple[str, ...]
+    groups: tuple[str, ...]
+    persistent_artifacts: bool  # a selected cadence is configured persistent
+    budgets: dict[str, dict[str, Any]]  # cadence name -> its budget table
+
+
+@dataclass(frozen=True)
+class HarnessConfig:
+    project_root: Path
+    suite_root: str
+    groups: dict[str, Group]
+    cadences: dict[str, Cadence]
+    artifacts_root: str
+    retention: RetentionPolicy
+    threads_per_worker: int
+    validation: ValidationSettings
+
+    def in_suite(self, nodeid: str) -> bool:
+        return is_under(nodeid.split("::", 1)[0], self.suite_root)
+
+    def groups_of(self, nodeid: str, markers: set[str]) -> list[str]:
+        return [name for name, group in self.groups.items() if group.claims(nodeid, markers)]
+
+    def resolve(self, targets: list[str] | tuple[str, ...]) -> Selection:
+        """Cadence and/or group names -> the union of their groups (config order)."""
+        if not targets:
+            raise ConfigError("no cadence or group given (use one of " + self._target_names() + ")")
+        wanted: set[str] = set()
+        persistent = False
+        budgets: dict[str, dict[str, Any]] = {}
+        for target in targets:
+            if target in self.cadences:
+                cadence = self.cadences[target]
+                wanted.update(g.name for g in self.groups.values() if target in g.cadences)
+                persistent = persistent or cadence.persistent_artifacts
+                if cadence.budget:
+                    budgets[target] = cadence.budget
+            elif target in self.groups:
+                wanted.add(target)
+            else:
+                raise ConfigError(
+                    f"unknown cadence or group {target!r} (use one of {self._target_names()})"
+                )
+        ordered = tuple(name for name in self.groups if name in wanted)
+        unique_targets = tuple(dict.fromkeys(targets))
+        return Selection(
+            label="+".join(unique_targets),
+            targets=unique_targets,
+            groups=ordered,
+            persistent_artifacts=persistent,
+            budgets=budgets,
+        )
+
+    def may_contain_selected(self, rel_path: str, selection: Selection) -> bool:
+        """Whether collection should enter `rel_path` (a project-relative posix path) for
+        `selection`: only the suite root, and inside it nothing that only other groups claim.
+        A test there could join a selected group only by being in two groups - an error that
+        a full collection (`harness list`) reports."""
+        if is_under(self.suite_root, rel_path):  # an ancestor of the suite root
+            return True
+        if not is_under(rel_path, self.suite_root):
+            return False
+        selected = [self.groups[name] for name in selection.groups]
+        if any(is_under(rel_path, p) or is_under(p, rel_path) for g in selected for p in g.paths):
+            return True
+        if any(is_under(n.split("::", 1)[0], rel_path) or is_under(rel_path, n.split("::", 1)[0])
+               for g in selected for n in g.node_ids):
+            return True
+        others = [g for g in self.groups.values() if g.name not in selection.groups]
+        return not any(is_under(rel_path, p) for g in others for p in g.paths)
+
+    def _target_names(self) -> str:
+        return ", ".join([*self.cadences, *self.groups])
+
+
+def is_under(path: str, prefix: str) -> bool:
+    """Posix-path containment: 'a/b/c.py' is under 'a/b'; '.' contains everything."""
+    path, prefix = path.strip("/"), prefix.strip("/")
+    if prefix in ("", "."):
+        return True
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def load(project_root: Path) -> HarnessConfig:
+    """Read and check both TOML files under `project_root/selectors/`."""
+    project_root = Path(project_root)
+    settings = _read_toml(project_root, HARNESS_FILE)
+    groups_doc = _read_toml(project_root, GROUPS_FILE)
+
+    h = _Checker(HARNESS_FILE)
+    h.keys(settings, "", {"artifacts", "retention", "run", "validation", "cadences"}, {"cadences"})
+    artifacts = h.table(settings, "artifacts", optional=True)
+    h.keys(artifacts, "artifacts", {"root"})
+    retention = h.table(settings, "retention", optional=True)
+    h.keys(retention, "retention", {"keep_last", "keep_failing"})
+    run = h.table(settings, "run", optional=True)
+    h.keys(run, "run", {"threads_per_worker"})
+    validation = h.table(settings, "validation", optional=True)
+    h.keys(validation, "validation", {"checkpoint_module_class", "png_min_bytes", "log_allow"})
+    log_allow = h.string_list(validation, "validation.log_allow", "log_allow", default=[])
+    for index, pattern in enumerate(log_allow):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            h.fail(f"validation.log_allow[{index}]", f"invalid regular expression {pattern!r}: {exc}",
+                   "fix the pattern")
+
+    cadences: dict[str, Cadence] = {}
+    for name, table in h.table(settings, "cadences").items():
+        where = f"cadences.{name}"
+        h.name(name, where)
+        h.keys(table, where, {"description", "persistent_artifacts", "budget"}, {"description"})
+        cadences[name] = Cadence(
+            name=name,
+            description=h.string(table, where + ".description", "description"),
+            persistent_artifacts=h.boolean(table, where + ".persistent_artifacts",
+                                           "persistent_artifacts", False),
+            budget=h.table(table, "budget", optional=True, where=where),
+        )
+    if not cadences:
+        h.fail("cadences", "no cadence defined", "add a [cadences.<name>] table")
+
+    g = _Checker(GROUPS_FILE)
+    g.keys(groups_doc, "", {"suite_root", "groups"}, {"suite_root", "groups"})
+    suite_root = _normalise_path(g.string(groups_doc, "suite_root", "suite_root"))
+    groups: dict[str, Group] = {}
+    for name, table in g.table(groups_doc, "groups").items():
+        where = f"groups.{name}"
+        g.name(name, where)
+        if name in cadences:
+            g.fail(where, f"group name {name!r} is also a cadence in {HARNESS_FILE}",
+                   "rename the group or the cadence")
+        g.keys(table, where,
+               {"description", "owner", "cadences", "marker", "paths", "node_ids",
+                "persistent_artifacts", "budget"},
+               {"description", "owner", "cadences"})
+        owner = g.string(table, where + ".owner", "owner")
+        if owner not in OWNERS:
+            g.fail(where + ".owner", f"unknown owner {owner!r}", "use one of " + ", ".join(OWNERS))
+        group_cadences = g.string_list(table, where + ".cadences", "cadences")
+        for cadence in group_cadences:
+            if cadence not in cadences:
+                g.fail(where + ".cadences", f"unknown cadence {cadence!r}",
+                       "use one of " + ", ".join(cadences))
+        marker = table.get("marker")
+        if marker is not None:
+            marker = g.string(table, where + ".marker", "marker")
+            g.name(marker, where + ".marker")
+        paths = [_normalise_path(p) for p in g.string_list(table, where + ".paths", "paths", [])]
+        node_ids = g.string_list(table, where + ".node_ids", "node_ids", [])
+        for entry, values in (("paths", paths), ("node_ids", node_ids)):
+            for value in values:
+                if not is_under(value.split("::", 1)[0], suite_root):
+                    g.fail(f"{where}.{entry}", f"{value!r} is outside suite_root {suite_root!r}",
+                           f"list only tests under {suite_root}/")
+        if not (marker or paths or node_ids):
+            g.fail(where, "selects nothing", "give it a marker, paths or node_ids")
+        groups[name] = Group(
+            name=name,
+            description=g.string(table, where + ".description", "description"),
+            owner=owner,
+            cadences=tuple(group_cadences),
+            marker=marker,
+            paths=tuple(paths),
+            node_ids=tuple(node_ids),
+            persistent_artifacts=g.boolean(table, where + ".persistent_artifacts",
+                                           "persistent_artifacts", False),
+            budget=g.table(table, "budget", optional=True, where=where),
+        )
+    if not groups:
+        g.fail("groups", "no group defined", "add a [groups.<name>] table")
+    markers = [grp.marker for grp in groups.values() if grp.marker]
+    for marker in set(markers):
+        if markers.count(marker) > 1:
+            g.fail("groups", f"marker {marker!r} is used by two groups", "give each group its own marker")
+
+    keep_last = h.integer(retention, "retention.keep_last", "keep_last", 20)
+    if keep_last < 1:
+        h.fail("retention.keep_last", f"must be >= 1, got {keep_last}", "keep at least the newest run")
+    threads = h.integer(run, "run.threads_per_worker", "threads_per_worker", 0)
+    if threads < 0:
+        h.fail("run.threads_per_worker", f"must be >= 0, got {threads}", "0 means automatic")
+    png_min_bytes = h.integer(validation, "validation.png_min_bytes", "png_min_bytes", 1024)
+    return HarnessConfig(
+        project_root=project_root,
+        suite_root=suite_root,
+        groups=groups,
+        cadences=cadences,
+        artifacts_root=h.string(artifacts, "artifacts.root", "root", "artifacts"),
+        retention=RetentionPolicy(
+            keep_last=keep_last,
+            keep_failing=h.boolean(retention, "retention.keep_failing", "keep_failing", True),
+        ),
+        threads_per_worker=threads,
+        validation=ValidationSettings(
+            checkpoint_module_class=h.string(
+                validation, "validation.checkpoint_module_class", "checkpoint_module_class",
+                "ptycho_torch.lightning_module.PtychoLightningModule"),
+            png_min_bytes=png_min_bytes,
+            log_allow=tuple(log_allow),
+        ),
+    )
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest folder at or above `start` holding selectors/groups.toml."""
+    start = Path(start).resolve()
+    for folder in (start, *start.parents):
+        if (folder / GROUPS_FILE).is_file():
+            return folder
+    raise ConfigError(f"{GROUPS_FILE}: not found in {start} or any parent folder "
+                      "(run from inside the project)")
+
+
+def _read_toml(project_root: Path, relative: str) -> dict[str, Any]:
+    path = project_root / relative
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{relative}: file not found in {project_root} "
+                          "(restore it from version control)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{relative}: not valid TOML: {exc} (fix the syntax)") from None
+
+
+def _normalise_path(path: str) -> str:
+    return Path(path).as_posix().strip("/") or "."
+
+
+class _Checker:
+    """Typed accessors that raise one ConfigError naming `file: entry`."""
+
+    _MISSING = object()
+
+    def __init__(self, filename: str):
+        self.filename = filename
+
+    def fail(self, where: str, what: str, fix: str):
+        prefix = f"{self.filename}: {where}: " if where else f"{self.filename}: "
+        raise ConfigError(f"{prefix}{what} ({fix})")
+
+    def keys(self, table: dict, where: str, allowed: set[str], required: set[str] = frozenset()):
+        for key in table:
+            if key not in allowed:
+                entry = f"{where}.{key}" if where else key
+                self.fail(entry, "unknown key", "allowed: " + ", ".join(sorted(allowed)))
+        for key in sorted(required - set(table)):
+            entry = f"{where}.{key}" if where else key
+            self.fail(entry, "missing", "add it")
+
+    def name(self, name: str, where: str):
+        if not _NAME.match(name):
+            self.fail(where, f"{name!r} is not a valid name", "use letters, digits and underscores")
+
+    def table(self, parent: dict, key: str, optional: bool = False, where: str = "") -> dict:
+        entry = f"{where}.{key}" if where else key
+        value = parent.get(key, {} if optional else self._MISSING)
+        if value is self._MISSING:
+            self.fail(entry, "missing", f"add a [{entry}] table")
+        if not isinstance(value, dict):
+            self.fail(entry, f"expected a table, got {type(value).__name__}", f"write it as [{entry}]")
+        return value
+
+    def _get(self, table: dict, entry: str, key: str, default, types, type_name: str):
+        value = table.get(key, self._MISSING)
+        if value is self._MISSING:
+            if default is self._MISSING:
+                self.fail(entry, "missing", "add it")
+            return default
+        # bool is an int in Python: refuse it where a number is expected
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            self.fail(entry, f"expected {type_name}, got {value!r}", f"write a {type_name}")
+        return value
+
+    def string(self, table, entry, key, default=_MISSING) -> str:
+        return self._get(table, entry, key, default, (str,), "string")
+
+    def boolean(self, table, entry, key, default=_MISSING) -> bool:
+        return self._get(table, entry, key, default, (bool,), "boolean (true/false)")
+
+    def integer(self, table, entry, key, default=_MISSING) -> int:
+        return self._get(table, entry, key, default, (int,), "integer")
+
+    def string_list(self, table, entry, key, default=_MISSING) -> list[str]:
+        value = self._get(table, entry, key, default, (list,), "list of strings")
+        for item in value:
+            if not isinstance(item, str):
+                self.fail(entry, f"expected a list of strings, got item {item!r}", "quote each entry")
+        return list(value)
