@@ -42,6 +42,7 @@ def save_png(array2d, path, colormap: str | None = None) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             image.save(handle, format="PNG")
+        os.chmod(tmp_name, 0o644)   # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp_name, path)
     except BaseException:
         if os.path.exists(tmp_name):

@@ -44,6 +44,7 @@ def write_npz(path, arrays: dict) -> None:
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, buffer.getvalue())
+        os.chmod(tmp_name, 0o644)   # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp_name, path)
     except BaseException:
         if os.path.exists(tmp_name):
