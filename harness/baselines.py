@@ -1,0 +1,434 @@
+"""Recorded runtime baselines: baselines/runtime/<fingerprint-hash>.json, one file per machine.
+
+A file holds robust statistics over several recording runs (median, MAD, IQR, n, min, max) for
+every cadence, group and test that was timed, on both clocks (wall, cpu; see harness.timing),
+plus the calibration time measured alongside (harness.calibration) so that the numbers can be
+carried to another machine, or to a busier moment on the same machine. Files are committed and
+meant to be read in a diff: sorted keys, indent 2, values rounded to 0.1 ms, written atomically.
+
+    {
+      "format": "ptycho-harness-runtime-baseline", "version": 1,
+      "fingerprint": {...harness.environment.fingerprint()...}, "fingerprint_hash": "3f2a9c01b4de",
+      "cadences": {"per_pr": ENTRY}, "groups": {"integration": ENTRY}, "tests": {"<node id>": ENTRY}
+    }
+    ENTRY = {"cadence": "per_pr", "recorded_utc": "2025-10-19T21:58:00Z",
+             "calibration_s": 0.112,            # calibration CPU s/repetition while recording
+             "wall": STATS, "cpu": STATS}       # "cpu" may be null
+    STATS = {"median": 35.92, "mad": 0.41, "iqr": 0.83, "n": 5, "min": 35.1, "max": 37.0}
+
+Recording (`harness baseline record CADENCE --runs N` -> record_cadence) is the only writer:
+a normal run never changes a baseline.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import tempfile
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from rich.table import Table
+
+from harness import calibration, environment
+from harness.configfile import Fields, config_error, read_json
+from harness.timing import Measurement
+
+FORMAT = "ptycho-harness-runtime-baseline"
+VERSION = 1
+RUNTIME_DIR = "runtime"
+KINDS = ("cadence", "group", "test")
+SECTIONS = {"cadence": "cadences", "group": "groups", "test": "tests"}
+CLOCKS = ("wall", "cpu")
+DECIMALS = 4
+
+# kind -> subject -> seconds: what one run of a cadence measured.
+Measurements = Mapping[str, Mapping[str, "Measurement | float"]]
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Robust summary of repeated timings, in seconds. MAD is the raw median absolute
+    deviation (multiply by 1.4826 for a normal-equivalent sigma)."""
+
+    median: float
+    mad: float
+    iqr: float
+    n: int
+    min: float
+    max: float
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Stats:
+        if not samples:
+            raise ValueError("no samples to summarise")
+        median = statistics.median(samples)
+        mad = statistics.median(abs(s - median) for s in samples)
+        iqr = 0.0
+        if len(samples) > 1:
+            q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+            iqr = q3 - q1
+        return cls(median, mad, iqr, len(samples), min(samples), max(samples))
+
+    def scaled(self, factor: float) -> Stats:
+        return Stats(self.median * factor, self.mad * factor, self.iqr * factor, self.n,
+                     self.min * factor, self.max * factor)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: (value if name == "n" else round(value, DECIMALS))
+                for name, value in vars(self).items()}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Stats:
+        f.only({"median", "mad", "iqr", "n", "min", "max"})
+        numbers = {name: f.number(name, required=True)
+                   for name in ("median", "mad", "iqr", "min", "max")}
+        return cls(n=f.integer("n", minimum=1), **numbers)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One subject's recorded timings."""
+
+    wall: Stats
+    cpu: Stats | None
+    calibration_s: float | None
+    cadence: str
+    recorded_utc: str
+
+    def clock(self, name: str) -> Stats | None:
+        return self.wall if name == "wall" else self.cpu
+
+    def scaled(self, factor: float) -> Entry:
+        return replace(self, wall=self.wall.scaled(factor),
+                       cpu=self.cpu.scaled(factor) if self.cpu else None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cadence": self.cadence,
+            "recorded_utc": self.recorded_utc,
+            "calibration_s": None if self.calibration_s is None else round(self.calibration_s, 6),
+            "wall": self.wall.as_dict(),
+            "cpu": self.cpu.as_dict() if self.cpu else None,
+        }
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Entry:
+        f.only({"cadence", "recorded_utc", "calibration_s", "wall", "cpu"})
+        cpu = f.table.get("cpu")
+        calibration_s = f.table.get("calibration_s")
+        return cls(
+            wall=Stats.from_fields(f.sub("wall", required=True)),
+            cpu=None if cpu is None else Stats.from_fields(f.sub("cpu")),
+            calibration_s=None if calibration_s is None else f.number("calibration_s",
+                                                                      positive=True),
+            cadence=f.text("cadence", required=True),
+            recorded_utc=f.text("recorded_utc", required=True),
+        )
+
+
+@dataclass(frozen=True)
+class Baseline:
+    fingerprint: dict[str, Any]
+    entries: dict[str, dict[str, Entry]] = field(default_factory=dict)  # kind -> subject -> Entry
+
+    @property
+    def fingerprint_hash(self) -> str:
+        return environment.fingerprint_hash(self.fingerprint)
+
+    def entry(self, kind: str, subject: str) -> Entry | None:
+        return self.entries.get(kind, {}).get(subject)
+
+    def as_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "fingerprint": self.fingerprint,
+            "fingerprint_hash": self.fingerprint_hash,
+        }
+        for kind in KINDS:
+            document[SECTIONS[kind]] = {subject: entry.as_dict()
+                                        for subject, entry in self.entries.get(kind, {}).items()}
+        return document
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str | Path) -> Baseline:
+        f = Fields(source, data)
+        f.only({"format", "version", "fingerprint", "fingerprint_hash", *SECTIONS.values()})
+        if data.get("format") != FORMAT:
+            raise f.fail("format", f"must be {FORMAT!r} (got {data.get('format')!r})")
+        if data.get("version") != VERSION:
+            raise f.fail("version", f"this harness reads version {VERSION} "
+                                    f"(got {data.get('version')!r}; re-record the baseline)")
+        fingerprint = data.get("fingerprint")
+        if not isinstance(fingerprint, dict):
+            raise f.fail("fingerprint", f"must be a table (got {fingerprint!r})")
+        baseline = cls(fingerprint, {
+            kind: {subject: Entry.from_fields(section.sub(subject))
+                   for subject in section.table}
+            for kind in KINDS
+            for section in [f.sub(SECTIONS[kind])]
+        })
+        if data.get("fingerprint_hash") != baseline.fingerprint_hash:
+            raise f.fail("fingerprint_hash", f"does not match the fingerprint (expected "
+                                             f"{baseline.fingerprint_hash!r}: the fingerprint was "
+                                             "edited by hand; re-record instead)")
+        return baseline
+
+
+# ---------------------------------------------------------------- files
+
+def path_for(baselines_dir: Path, fingerprint: Mapping[str, Any]) -> Path:
+    return Path(baselines_dir) / RUNTIME_DIR / f"{environment.fingerprint_hash(dict(fingerprint))}.json"
+
+
+def load(path: Path) -> Baseline:
+    baseline = Baseline.from_dict(read_json(path), path)
+    if Path(path).stem != baseline.fingerprint_hash:
+        raise config_error(path, "fingerprint_hash",
+                           f"file name should be {baseline.fingerprint_hash}.json (rename it)")
+    return baseline
+
+
+def load_all(baselines_dir: Path) -> list[Baseline]:
+    """Every baseline file; a broken one is an error, never silently skipped."""
+    folder = Path(baselines_dir) / RUNTIME_DIR
+    return [load(path) for path in sorted(folder.glob("*.json"))]
+
+
+def write(baselines_dir: Path, baseline: Baseline) -> Path:
+    """Atomically (temp file in the same folder + os.replace): a reader never sees half a file."""
+    path = path_for(baselines_dir, baseline.fingerprint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(baseline.as_dict(), indent=2, sort_keys=True) + "\n"
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent,
+                                         prefix=f".{path.name}.", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------- matching
+
+def _release(version: Any) -> tuple[int, ...]:
+    digits = []
+    for part in str(version or "").split("+")[0].split("."):
+        if not part.isdigit():
+            break
+        digits.append(int(part))
+    return tuple(digits[:3])
+
+
+def version_distance(a: Any, b: Any) -> int:
+    """0 same, 1 patch differs, 2 minor differs, 3 major differs or one is missing."""
+    if a == b:
+        return 0
+    ra, rb = _release(a), _release(b)
+    if not ra or not rb or ra[0] != rb[0]:
+        return 3
+    return 1 if ra[:2] == rb[:2] else 2
+
+
+def fingerprint_distance(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[int, ...]:
+    """Rank for the nearest baseline (lexicographic, smaller is nearer): same core count first
+    (it bounds parallel work), then same platform (system, machine, implementation), same GPU
+    count, then how far Python and the framework versions are apart, then the CPU model."""
+    packages_a, packages_b = a.get("packages") or {}, b.get("packages") or {}
+    versions = version_distance(a.get("python"), b.get("python")) + sum(
+        version_distance(packages_a.get(name), packages_b.get(name))
+        for name in sorted(set(packages_a) | set(packages_b)))
+    platform = sum(a.get(key) != b.get(key) for key in ("system", "machine", "implementation"))
+    return (int(a.get("cpu_count") != b.get("cpu_count")), platform,
+            int(a.get("gpus") != b.get("gpus")), versions, int(a.get("cpu_model") != b.get("cpu_model")))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What one session's timings are judged against (see harness.budgets.judge).
+
+    baseline: the matched file (None: no baseline recorded anywhere).
+    exact: it was recorded on this very fingerprint.
+    calibration_s: this session's calibration (CPU s per repetition), None if not measured.
+    """
+
+    baseline: Baseline | None
+    exact: bool = False
+    calibration_s: float | None = None
+
+    def scale_for(self, entry: Entry, normalise_load: bool) -> float:
+        """Factor that carries `entry`'s seconds to this session: the calibration ratio on
+        another machine; on the recording machine 1.0 unless normalise_load (then the ratio
+        too, which cancels a neighbour's load that slows this session down)."""
+        if self.calibration_s is None or entry.calibration_s is None:
+            return 1.0
+        if self.exact and not normalise_load:
+            return 1.0
+        return calibration.speed_ratio(self.calibration_s, entry.calibration_s)
+
+    def describe(self) -> str:
+        if self.baseline is None:
+            return "no recorded baseline (budgets.toml defaults only)"
+        where = "this machine" if self.exact else "nearest machine (estimated)"
+        return f"baseline {self.baseline.fingerprint_hash} from {where}"
+
+
+def match(baselines_dir: Path, fingerprint: Mapping[str, Any]) -> tuple[Baseline | None, bool]:
+    """(baseline, exact): the file for this fingerprint, else the nearest one, else None."""
+    candidates = load_all(baselines_dir)
+    if not candidates:
+        return None, False
+    nearest = min(candidates, key=lambda b: (fingerprint_distance(fingerprint, b.fingerprint),
+                                             b.fingerprint_hash))
+    return nearest, nearest.fingerprint_hash == environment.fingerprint_hash(dict(fingerprint))
+
+
+def session_reference(baselines_dir: Path, fingerprint: Mapping[str, Any],
+                      calibrate: Callable[[], calibration.Calibration] | None = calibration.measure
+                      ) -> Reference:
+    """Match this machine's baseline and measure the calibration workload (~0.5 s; pass
+    calibrate=None to skip it: then baselines from other machines are used unscaled)."""
+    baseline, exact = match(baselines_dir, fingerprint)
+    measured = calibrate().seconds if calibrate is not None and baseline is not None else None
+    return Reference(baseline, exact, measured)
+
+
+# ---------------------------------------------------------------- recording
+
+def record(runs: Sequence[Measurements], cadence: str, fingerprint: Mapping[str, Any],
+           calibrations: Sequence[float] | None = None, previous: Baseline | None = None,
+           recorded_utc: str | None = None) -> Baseline:
+    """Summarise `runs` (one Measurements per run) into a Baseline that keeps `previous`'s
+    entries for subjects these runs did not time. With `calibrations` (one per run) each run's
+    seconds are first brought to the median calibration (x median/calibration_i), so that a
+    neighbour busy during some recording runs does not widen the recorded spread."""
+    if not runs:
+        raise ValueError("record needs at least one run")
+    if calibrations is not None and len(calibrations) != len(runs):
+        raise ValueError(f"{len(calibrations)} calibrations for {len(runs)} runs")
+    for kind in {kind for run in runs for kind in run} - set(KINDS):
+        raise ValueError(f"unknown measurement kind {kind!r} (use {', '.join(KINDS)})")
+    central = statistics.median(calibrations) if calibrations else None
+    factors = [central / c for c in calibrations] if calibrations else [1.0] * len(runs)
+    when = recorded_utc or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    entries = {kind: dict(previous.entries.get(kind, {})) if previous else {} for kind in KINDS}
+    for kind in KINDS:
+        samples: dict[str, list[Measurement]] = {}
+        for run, factor in zip(runs, factors):
+            for subject, value in run.get(kind, {}).items():
+                m = Measurement.of(value)
+                samples.setdefault(subject, []).append(Measurement(
+                    m.wall_s * factor, None if m.cpu_s is None else m.cpu_s * factor))
+        for subject, measured in samples.items():
+            cpus = [m.cpu_s for m in measured]
+            entries[kind][subject] = Entry(
+                wall=Stats.of([m.wall_s for m in measured]),
+                cpu=None if None in cpus else Stats.of(cpus),
+                calibration_s=central, cadence=cadence, recorded_utc=when)
+    return Baseline(dict(fingerprint), entries)
+
+
+@dataclass(frozen=True)
+class Recording:
+    path: Path
+    old: Baseline | None
+    new: Baseline
+
+
+def record_cadence(cadence: str, runs: int, run_once: Callable[[], Measurements],
+                   baselines_dir: Path, fingerprint: Mapping[str, Any],
+                   calibrate: Callable[[], calibration.Calibration] = calibration.measure,
+                   write_file: bool = True) -> Recording:
+    """`harness baseline record CADENCE --runs N`: run the cadence N times (calibrating before
+    each run), summarise, merge into this machine's file and write it (unless write_file is
+    False: a dry run). Show the change with `diff_table(recording.old, recording.new)`."""
+    if runs < 1:
+        raise ValueError(f"--runs must be at least 1 (got {runs})")
+    path = path_for(baselines_dir, fingerprint)
+    old = load(path) if path.exists() else None
+    calibrations, measured = [], []
+    for _ in range(runs):
+        calibrations.append(calibrate().seconds)
+        measured.append(run_once())
+    new = record(measured, cadence, fingerprint, calibrations, previous=old)
+    if write_file:
+        write(baselines_dir, new)
+    return Recording(path, old, new)
+
+
+# ---------------------------------------------------------------- diff
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    subject: str
+    old: Entry | None
+    new: Entry | None
+
+    @property
+    def status(self) -> str:
+        if self.old is None:
+            return "added"
+        if self.new is None:
+            return "removed"
+        return "unchanged" if self.old == self.new else "changed"
+
+    def relative(self, clock: str) -> float | None:
+        """(new - old) / old of the median on `clock`, None when either side lacks it."""
+        old = self.old and self.old.clock(clock)
+        new = self.new and self.new.clock(clock)
+        if not old or not new or old.median == 0:
+            return None
+        return (new.median - old.median) / old.median
+
+
+def diff(old: Baseline | None, new: Baseline | None) -> list[Change]:
+    """Every subject whose entry differs between the two (added, removed or changed)."""
+    changes = []
+    for kind in KINDS:
+        before = old.entries.get(kind, {}) if old else {}
+        after = new.entries.get(kind, {}) if new else {}
+        for subject in sorted(set(before) | set(after)):
+            change = Change(kind, subject, before.get(subject), after.get(subject))
+            if change.status != "unchanged":
+                changes.append(change)
+    return changes
+
+
+def _cell(entry: Entry | None, clock: str) -> str:
+    stats = entry.clock(clock) if entry else None
+    if stats is None:
+        return "-"
+    return f"{stats.median:.3f} ± {stats.mad:.3f} (n={stats.n})"
+
+
+def _percent(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return ""
+    colour = "red" if value > 0.05 else "green" if value < -0.05 else "default"
+    return f"[{colour}]{value:+.1%}[/{colour}]"
+
+
+def diff_table(old: Baseline | None, new: Baseline | None) -> Table:
+    """A rich Table of diff(old, new): medians ± MAD on both clocks and the relative change."""
+    title = f"runtime baseline {new.fingerprint_hash if new else old.fingerprint_hash}"
+    table = Table(title=title)
+    for column in ("kind", "subject", "status", "wall old", "wall new", "wall Δ",
+                   "cpu old", "cpu new", "cpu Δ"):
+        table.add_column(column, justify="right" if "Δ" in column else "left")
+    for change in diff(old, new):
+        table.add_row(change.kind, change.subject, change.status,
+                      _cell(change.old, "wall"), _cell(change.new, "wall"),
+                      _percent(change.relative("wall")),
+                      _cell(change.old, "cpu"), _cell(change.new, "cpu"),
+                      _percent(change.relative("cpu")))
+    return table

@@ -1,0 +1,325 @@
+"""Runtime budgets (selectors/budgets.toml) and the verdicts a run's timings get against them.
+
+Three checks, each its own Verdict so that every number in it is on one clock:
+- ceiling (max_s): wall time, never scaled; CI's promise ("the per-PR gate within 90 s").
+- band: a baseline +/- a half-width, two-sided: above it the subject got slower (too_slow);
+  below it the subject stopped doing its work (too_fast: training skipped, a test turned
+  no-op). The baseline is the recorded median (baselines/, carried to this session by the
+  calibration ratio, see baselines.Reference) or else the entry's `baseline_s` default.
+- floor (min_s) alone, when a subject has no band: below it is too_fast.
+
+The detector rule (`[defaults]` in budgets.toml) was chosen with benchmarks/bench_budget_detector.py:
+bands judge CPU time, are carried by the session's calibration ratio also on the recording
+machine (normalise_load) and are max(k_mad * 1.4826 * MAD, rel_floor * median, abs_floor_s)
+wide. Entry point: `judge(measurements, budgets, reference)`; timeouts: `timeout_for`.
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from harness.baselines import KINDS, SECTIONS, Entry, Measurements, Reference, Stats
+from harness.configfile import Fields, config_error, read_toml
+from harness.timing import Measurement
+
+BUDGETS_FILE = "selectors/budgets.toml"
+MAD_TO_SIGMA = 1.4826  # MAD of normally distributed samples * 1.4826 = their sigma
+ENTRY_KEYS = frozenset({"max_s", "min_s", "baseline_s", "tolerance_s", "tolerance_rel"})
+STATUSES = ("ok", "too_slow", "too_fast", "over_ceiling")
+# pytest-timeout's failure text is "Timeout (>12.0s) from pytest-timeout."
+_TIMEOUT_FAILURE = re.compile(r"Timeout \(>([0-9.]+)s\) from pytest-timeout")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """One [cadences.X], [groups.X] or [tests."pattern"] entry; None = not set."""
+
+    where: str
+    max_s: float | None = None
+    min_s: float | None = None
+    baseline_s: float | None = None
+    tolerance_s: float | None = None
+    tolerance_rel: float | None = None
+
+
+@dataclass(frozen=True)
+class BandRule:
+    """[defaults]: how bands are built when an entry does not say."""
+
+    clock: str = "cpu"
+    normalise_load: bool = True
+    k_mad: float = 5.0
+    rel_floor: float = 0.12
+    abs_floor_s: float = 0.05
+
+    def half_width(self, center: float, stats: Stats | None) -> tuple[float, str]:
+        """max(k_mad * 1.4826 * MAD, rel_floor * center, abs_floor_s), and how it was made."""
+        spread = self.k_mad * MAD_TO_SIGMA * stats.mad if stats else 0.0
+        parts = {f"{self.k_mad:g}*1.4826*MAD": spread,
+                 f"{self.rel_floor:.0%} of median": self.rel_floor * center,
+                 "abs_floor_s": self.abs_floor_s}
+        how = max(parts, key=parts.get)
+        return parts[how], how
+
+
+@dataclass(frozen=True)
+class TimeoutRule:
+    """[timeouts]: per-test timeout = max(min_s, factor * reference), see timeout_for."""
+
+    factor: float = 3.0
+    min_s: float = 60.0
+    default_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class Budgets:
+    source: str
+    band: BandRule
+    timeouts: TimeoutRule
+    cadences: dict[str, Limits]
+    groups: dict[str, Limits]
+    tests: dict[str, Limits]  # node id or fnmatch glob -> limits, in file order
+
+    def limits(self, kind: str, subject: str) -> Limits | None:
+        """The entry for a subject; tests: exact node id first, else the first matching glob."""
+        table = {"cadence": self.cadences, "group": self.groups, "test": self.tests}[kind]
+        if subject in table or kind != "test":
+            return table.get(subject)
+        return next((limits for pattern, limits in table.items()
+                     if fnmatch.fnmatchcase(subject, pattern)), None)
+
+    def check_names(self, groups: Iterable[str], cadences: Iterable[str]) -> None:
+        """Refuse entries for groups/cadences that selectors/*.toml does not define: a typo
+        would otherwise leave a budget silently unenforced."""
+        for kind, table, known in (("group", self.groups, set(groups)),
+                                   ("cadence", self.cadences, set(cadences))):
+            for name, limits in table.items():
+                if name not in known:
+                    raise config_error(self.source, limits.where,
+                                       f"unknown {kind} {name!r} (use one of "
+                                       f"{', '.join(sorted(known))})")
+
+
+def load(project_root: Path = Path(".")) -> Budgets:
+    return parse(read_toml(Path(project_root) / BUDGETS_FILE), BUDGETS_FILE)
+
+
+def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
+    f = Fields(source, document)
+    f.only({"defaults", "timeouts", *SECTIONS.values()})
+    d = f.sub("defaults")
+    d.only({"clock", "normalise_load", "k_mad", "rel_floor", "abs_floor_s"})
+    normalise = d.table.get("normalise_load", BandRule.normalise_load)
+    if not isinstance(normalise, bool):
+        raise d.fail("normalise_load", f"must be true or false (got {normalise!r})")
+    band = BandRule(
+        clock=d.text("clock", BandRule.clock, choices=("cpu", "wall")),
+        normalise_load=normalise,
+        k_mad=d.number("k_mad", BandRule.k_mad),
+        rel_floor=d.number("rel_floor", BandRule.rel_floor),
+        abs_floor_s=d.number("abs_floor_s", BandRule.abs_floor_s),
+    )
+    t = f.sub("timeouts")
+    t.only({"factor", "min_s", "default_s"})
+    timeouts = TimeoutRule(
+        factor=t.number("factor", TimeoutRule.factor, positive=True),
+        min_s=t.number("min_s", TimeoutRule.min_s, positive=True),
+        default_s=t.number("default_s", TimeoutRule.default_s, positive=True),
+    )
+    sections = {kind: {name: _limits(f.sub(SECTIONS[kind]).sub(name))
+                       for name in f.sub(SECTIONS[kind]).table}
+                for kind in KINDS}
+    return Budgets(source, band, timeouts, sections["cadence"], sections["group"],
+                   sections["test"])
+
+
+def _limits(e: Fields) -> Limits:
+    e.only(ENTRY_KEYS)
+    limits = Limits(e.prefix, **{key: e.number(key, positive=True) for key in sorted(ENTRY_KEYS)})
+    if limits.tolerance_s is not None and limits.tolerance_rel is not None:
+        raise e.fail("tolerance_rel", "give tolerance_s or tolerance_rel, not both")
+    if limits.min_s is not None and limits.max_s is not None and limits.min_s >= limits.max_s:
+        raise e.fail("min_s", f"must be below max_s={limits.max_s:g} (got {limits.min_s:g})")
+    if limits.baseline_s is not None and limits.max_s is not None \
+            and limits.baseline_s > limits.max_s:
+        raise e.fail("baseline_s", f"must not exceed max_s={limits.max_s:g} "
+                                   f"(got {limits.baseline_s:g})")
+    return limits
+
+
+# ---------------------------------------------------------------- verdicts
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str          # cadence | group | test
+    subject: str       # cadence name, group name or test node id
+    check: str         # ceiling | band | floor | timeout
+    clock: str         # wall | cpu: the clock of measured_s, baseline_s and allowed
+    measured_s: float
+    baseline_s: float | None
+    allowed: tuple[float, float]  # (lo, hi); hi is math.inf for a floor
+    margin_s: float    # distance to the nearest limit; negative when outside
+    status: str        # ok | too_slow | too_fast | over_ceiling
+    estimated: bool    # the baseline was not measured on this machine
+    basis: str         # where the numbers come from, for the report
+
+    @property
+    def finding(self) -> bool:
+        return self.status != "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (report.json): infinity becomes null."""
+        data = asdict(self)
+        data["allowed"] = [None if math.isinf(x) else round(x, 3) for x in self.allowed]
+        for key in ("measured_s", "baseline_s", "margin_s"):
+            data[key] = None if data[key] is None else round(data[key], 3)
+        return data
+
+    def summary(self) -> str:
+        """One line for the report: "group integration band (cpu): 44.10 s vs baseline 35.90 s,
+        allowed 31.49-40.31 s, margin -3.79 s -> too_slow [estimated]"."""
+        hi = "inf" if math.isinf(self.allowed[1]) else f"{self.allowed[1]:.2f}"
+        baseline = "" if self.baseline_s is None else f" vs baseline {self.baseline_s:.2f} s"
+        return (f"{self.kind} {self.subject} {self.check} ({self.clock}): {self.measured_s:.2f} s"
+                f"{baseline}, allowed {self.allowed[0]:.2f}-{hi} s, margin {self.margin_s:+.2f} s"
+                f" -> {self.status}{' [estimated]' if self.estimated else ''}")
+
+
+def _verdict(kind: str, subject: str, check: str, clock: str, measured: float,
+             baseline: float | None, lo: float, hi: float, estimated: bool, basis: str,
+             too_slow: str = "too_slow") -> Verdict:
+    status = too_slow if measured > hi else "too_fast" if measured < lo else "ok"
+    margin = min(hi - measured, measured - lo)
+    return Verdict(kind, subject, check, clock, measured, baseline, (lo, hi), margin, status,
+                   estimated, basis)
+
+
+def _work_clock(rule: BandRule, measurement: Measurement, entry: Entry | None) -> str:
+    """Bands and floors judge CPU time when the rule asks for it and both sides have it."""
+    has_cpu = measurement.cpu_s is not None and (entry is None or entry.cpu is not None)
+    return "cpu" if rule.clock == "cpu" and has_cpu else "wall"
+
+
+def _band(kind: str, subject: str, m: Measurement, limits: Limits | None, entry: Entry | None,
+          budgets: Budgets, reference: Reference) -> Verdict:
+    rule = budgets.band
+    clock = _work_clock(rule, m, entry)
+    where = f"{budgets.source} [{limits.where}]" if limits else budgets.source
+    if entry is not None:
+        scale = reference.scale_for(entry, rule.normalise_load)
+        stats = entry.clock(clock).scaled(scale)
+        center, estimated = stats.median, not reference.exact
+        source = (f"recorded median {stats.median:.3f} s (MAD {stats.mad:.3f} s, n={stats.n}, "
+                  f"{entry.recorded_utc}, baseline {reference.baseline.fingerprint_hash}"
+                  f"{'' if reference.exact else ', another machine'})")
+        if scale != 1.0:
+            why = "machine load" if reference.exact else "machine speed"
+            source += f" scaled x{scale:.2f} by calibration ({why})"
+    else:
+        scale, stats, center, estimated = 1.0, None, limits.baseline_s, True
+        source = (f"default baseline_s={center:g} s from {where} (no recorded baseline: "
+                  "`harness baseline record <cadence> --runs 5`)")
+    if limits and limits.tolerance_s is not None:
+        half, how = limits.tolerance_s * scale, f"tolerance_s={limits.tolerance_s:g}"
+    elif limits and limits.tolerance_rel is not None:
+        half, how = limits.tolerance_rel * center, f"tolerance_rel={limits.tolerance_rel:g}"
+    else:
+        half, how = rule.half_width(center, stats)
+    lo, floor = center - half, ""
+    if limits and limits.min_s is not None and limits.min_s > lo:
+        lo, floor = limits.min_s, f", floor min_s={limits.min_s:g}"
+    measured = m.cpu_s if clock == "cpu" else m.wall_s
+    basis = f"{source}; +/- {half:.3f} s ({how}){floor}"
+    return _verdict(kind, subject, "band", clock, measured, center, max(lo, 0.0), center + half,
+                    estimated, basis)
+
+
+def judge(measurements: Measurements, budgets: Budgets,
+          reference: Reference = Reference(None)) -> list[Verdict]:
+    """Verdicts for one run. `measurements`: {"cadence"|"group"|"test": {subject: Measurement
+    or wall seconds}}. Cadences and groups are judged whenever they have an entry or a
+    recorded baseline; tests only when budgets.toml has an entry for them (node id or glob):
+    judging hundreds of small tests would make some noise cross a limit on every run."""
+    unknown = set(measurements) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown measurement kind(s) {sorted(unknown)} (use {', '.join(KINDS)})")
+    verdicts = []
+    for kind in KINDS:
+        for subject, value in measurements.get(kind, {}).items():
+            m = Measurement.of(value)
+            limits = budgets.limits(kind, subject)
+            if kind == "test" and limits is None:
+                continue
+            entry = reference.baseline.entry(kind, subject) if reference.baseline else None
+            if limits and limits.max_s is not None:
+                recorded = entry.wall.median if entry else limits.baseline_s
+                verdicts.append(_verdict(
+                    kind, subject, "ceiling", "wall", m.wall_s, recorded, 0.0, limits.max_s,
+                    False, f"ceiling max_s={limits.max_s:g} s from {budgets.source} "
+                           f"[{limits.where}] (wall time, never scaled)", "over_ceiling"))
+            if entry is not None or (limits and limits.baseline_s is not None):
+                verdicts.append(_band(kind, subject, m, limits, entry, budgets, reference))
+            elif limits and limits.min_s is not None:
+                clock = _work_clock(budgets.band, m, None)
+                verdicts.append(_verdict(
+                    kind, subject, "floor", clock, m.cpu_s if clock == "cpu" else m.wall_s,
+                    None, limits.min_s, math.inf, False,
+                    f"floor min_s={limits.min_s:g} s from {budgets.source} [{limits.where}] "
+                    "(less means the work was skipped)"))
+    return verdicts
+
+
+# ---------------------------------------------------------------- timeouts
+
+def _timeout(nodeid: str, group: str | None, budgets: Budgets,
+             reference: Reference) -> tuple[float, str]:
+    """(seconds, basis). The reference is the test's own budget (max_s, band top) or its
+    recorded slowest run; without those its group's (one test should never need its whole
+    group's budget, so this is generous); else [timeouts].default_s. Recorded times follow the
+    calibration ratio (a busy machine gets more time, never less than recorded)."""
+    rule = budgets.timeouts
+    for kind, subject in (("test", nodeid), ("group", group)):
+        if subject is None:
+            continue
+        limits = budgets.limits(kind, subject)
+        entry = reference.baseline.entry(kind, subject) if reference.baseline else None
+        candidates = {}
+        if limits and limits.max_s is not None:
+            candidates[f"{kind} max_s"] = limits.max_s
+        if limits and limits.baseline_s is not None:
+            candidates[f"{kind} baseline_s + tolerance"] = limits.baseline_s + (
+                limits.tolerance_s or (limits.tolerance_rel or budgets.band.rel_floor)
+                * limits.baseline_s)
+        if entry is not None:
+            scale = max(1.0, reference.scale_for(entry, normalise_load=True))
+            candidates[f"{kind} recorded slowest run"] = entry.wall.max * scale
+        if candidates:
+            name = max(candidates, key=candidates.get)
+            seconds = max(rule.min_s, rule.factor * candidates[name])
+            return seconds, (f"timeout {seconds:.0f} s = max(min_s={rule.min_s:g}, "
+                             f"factor={rule.factor:g} x {name} {candidates[name]:.2f} s)")
+    return rule.default_s, f"timeout default_s={rule.default_s:g} s (no budget or baseline)"
+
+
+def timeout_for(nodeid: str, group: str | None, budgets: Budgets,
+                reference: Reference = Reference(None)) -> float:
+    """Seconds for pytest-timeout's marker on this test (see _timeout for the derivation)."""
+    return _timeout(nodeid, group, budgets, reference)[0]
+
+
+def timed_out(failure_text: str) -> bool:
+    """Whether a test's failure text is pytest-timeout firing."""
+    return _TIMEOUT_FAILURE.search(failure_text) is not None
+
+
+def timeout_verdict(nodeid: str, group: str | None, elapsed_s: float, budgets: Budgets,
+                    reference: Reference = Reference(None)) -> Verdict:
+    """The budget verdict for a test that pytest-timeout stopped (its log is in the run folder)."""
+    seconds, basis = _timeout(nodeid, group, budgets, reference)
+    return Verdict("test", nodeid, "timeout", "wall", elapsed_s, None, (0.0, seconds),
+                   seconds - elapsed_s, "over_ceiling", False,
+                   f"stopped by pytest-timeout: {basis}")

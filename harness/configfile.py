@@ -1,0 +1,119 @@
+"""Reading the harness's hand-edited files (TOML under selectors/, JSON under baselines/) with
+errors that name the file, the key and the fix, e.g.
+
+    selectors/budgets.toml: groups.parity.max_s: must be a positive number (got 'x')
+
+The error class is harness.selectors.ConfigError, so a CLI that handles selector errors (one
+line on stderr, exit 2) handles these too.
+"""
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from harness.selectors import ConfigError
+
+
+def config_error(source: str | Path, key: str, what: str) -> ConfigError:
+    """`<source>: <key>: <what>`; `what` ends with the fix or the offending value."""
+    return ConfigError(f"{source}: {key}: {what}" if key else f"{source}: {what}")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise config_error(path, "", "file not found (restore it from git)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise config_error(path, "", f"not valid TOML: {exc}") from None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise config_error(path, "", "file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise config_error(path, "", f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise config_error(path, "", "must hold a JSON object at the top level")
+    return data
+
+
+class Fields:
+    """Typed access to one table of a parsed file; every error carries `source` and the dotted
+    key of the offending value."""
+
+    def __init__(self, source: str | Path, table: Mapping[str, Any], prefix: str = ""):
+        self.source, self.prefix = str(source), prefix
+        if not isinstance(table, Mapping):
+            raise config_error(self.source, prefix, f"must be a table (got {table!r})")
+        self.table = table
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def fail(self, name: str, what: str) -> ConfigError:
+        return config_error(self.source, self.key(name), what)
+
+    def only(self, allowed: set[str] | frozenset[str]) -> None:
+        """Reject unknown keys: a typo such as `max_sec` must not silently disable a budget."""
+        for name in self.table:
+            if name not in allowed:
+                raise self.fail(name, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def sub(self, name: str, required: bool = False) -> Fields:
+        if name not in self.table:
+            if required:
+                raise self.fail(name, "missing table")
+            return Fields(self.source, {}, self.key(name))
+        return Fields(self.source, self.table[name], self.key(name))
+
+    def number(self, name: str, default: float | None = None, *, positive: bool = False,
+               required: bool = False) -> float | None:
+        """A finite number >= 0 (> 0 with positive=True)."""
+        if name not in self.table:
+            if required:
+                raise self.fail(name, "missing (add a number of seconds)")
+            return default
+        value = self.table[name]
+        bad = isinstance(value, bool) or not isinstance(value, (int, float))
+        if bad or not math.isfinite(value) or value < 0 or (positive and value == 0):
+            kind = "a positive number" if positive else "a number >= 0"
+            raise self.fail(name, f"must be {kind} (got {value!r})")
+        return float(value)
+
+    def integer(self, name: str, *, minimum: int = 0) -> int:
+        value = self.table.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(name, f"must be an integer >= {minimum} (got {value!r})")
+        return value
+
+    def text(self, name: str, default: str | None = None, *, required: bool = False,
+             choices: tuple[str, ...] | None = None) -> str | None:
+        if name not in self.table:
+            if required:
+                raise self.fail(name, "missing (add a non-empty string)")
+            return default
+        value = self.table[name]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(name, f"must be a non-empty string (got {value!r})")
+        if choices is not None and value not in choices:
+            raise self.fail(name, f"must be one of {', '.join(map(repr, choices))} (got {value!r})")
+        return value
+
+    def texts(self, name: str, *, required: bool = False) -> tuple[str, ...]:
+        if name not in self.table:
+            if required:
+                raise self.fail(name, "missing (add a list of strings)")
+            return ()
+        value = self.table[name]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(name, f"must be a list of non-empty strings (got {value!r})")
+        if required and not value:
+            raise self.fail(name, "must not be empty")
+        return tuple(value)
