@@ -6,6 +6,7 @@ the module's `state_dict`, so it alone rebuilds the networks: with Lightning
 importing Lightning (inference start-up). Every load uses torch.load(..., weights_only=True).
 The archive around it (manifest, params.json, atomic write, safe extraction) is ptycho.archive.
 """
+import copy
 import math
 import os
 import tempfile
@@ -30,7 +31,7 @@ def checkpoint_dict(autoencoder: Autoencoder) -> dict:
         raise ValueError("this Autoencoder has no hyper_parameters; build it through "
                          "PtychoLightningModule or load_checkpoint so it can be saved")
     return {
-        "hyper_parameters": autoencoder.hyper_parameters,
+        "hyper_parameters": copy.deepcopy(autoencoder.hyper_parameters),
         "state_dict": {STATE_PREFIX + k: v.detach().cpu() for k, v in autoencoder.state_dict().items()},
         "pytorch-lightning_version": metadata.version("lightning"),
     }
