@@ -138,9 +138,10 @@ def validate_model_archive(path: Path | str, *,
 
 
 def validate_checkpoint(path: Path | str, *,
-                        module_class: str = DEFAULT_MODULE_CLASS) -> dict[str, Any]:
+                        module_class: str | type = DEFAULT_MODULE_CLASS) -> dict[str, Any]:
     """Lightning checkpoint: loads with weights_only=True, holds `state_dict` and
-    `hyper_parameters`, and `module_class(**hyper_parameters)` accepts the state dict strictly."""
+    `hyper_parameters`, and `module_class(**hyper_parameters)` (a class or its dotted path)
+    accepts the state dict strictly."""
     path = _require_file(path)
     import torch  # only here: torch costs seconds to import
 
@@ -162,11 +163,12 @@ def validate_checkpoint(path: Path | str, *,
         raise ValidationError(path, "structure", "'hyper_parameters' is not a dict")
     if not isinstance(state_dict, dict) or not all(torch.is_tensor(v) for v in state_dict.values()):
         raise ValidationError(path, "structure", "'state_dict' is not a dict of tensors")
-    cls = _import_class(path, module_class)
+    cls = _import_class(path, module_class) if isinstance(module_class, str) else module_class
+    class_name = f"{cls.__module__}.{cls.__qualname__}"
     try:
         module = cls(**hyper_parameters)
     except Exception as exc:
-        raise ValidationError(path, "rebuild", f"{module_class}(**hyper_parameters) failed: "
+        raise ValidationError(path, "rebuild", f"{class_name}(**hyper_parameters) failed: "
                                                f"{type(exc).__name__}: {exc}") from None
     try:
         module.load_state_dict(state_dict, strict=True)
@@ -175,7 +177,7 @@ def validate_checkpoint(path: Path | str, *,
         raise ValidationError(path, "state-dict", f"load_state_dict(strict=True) failed: "
                                                   f"{message}") from None
     return {"tensors": len(state_dict), "hyper_parameters": sorted(hyper_parameters),
-            "module_class": module_class}
+            "module_class": class_name}
 
 
 def _import_class(path: Path, dotted: str):

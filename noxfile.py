@@ -1,0 +1,30 @@
+"""nox sessions: thin wrappers over the `harness` CLI (see `harness --help`).
+
+They run in the current environment (venv_backend="none"): install once with
+`pip install -e ".[dev]"`; a cadence must never reinstall TensorFlow and torch.
+Arguments after `--` go to `harness run`, e.g. `nox -s nightly -- -n 2` or
+`nox -s per_pr -- -- -k dispatcher` (the second `--` hands `-k` on to pytest).
+"""
+import nox
+
+nox.options.sessions = ["per_pr"]
+
+
+def _cadence(name: str):
+    @nox.session(name=name, venv_backend="none")
+    def run_cadence(session: nox.Session) -> None:
+        session.run("harness", "run", name, *session.posargs)
+
+    run_cadence.__doc__ = f"harness run {name}"
+    return run_cadence
+
+
+per_pr = _cadence("per_pr")
+nightly = _cadence("nightly")
+weekly = _cadence("weekly")
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """The whole test suite (unit, harness self-tests, regression suite) with plain pytest."""
+    session.run("python", "-m", "pytest", *session.posargs)
