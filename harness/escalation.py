@@ -1,0 +1,251 @@
+"""Escalations: what in a run needs an owner's attention, whose it is and what to do next.
+
+Triggers (routing in selectors/owners.toml): a runtime budget verdict that is not ok, a failing
+test whose failure matches a trigger (checkpoint load failure, POLICY-001 / CONFIG-001
+violation, parity breach), an artifact that failed validation. Each becomes an Escalation
+(plain data for report.md / report.json) naming the component, owner, contact, evidence and next
+step; findings of the same trigger, component and re-run target are reported together.
+
+Exit status of a run (`exit_code`):
+    0    green: tests, artifacts and budgets all fine
+    1    test failures (whatever else happened)
+    2    usage / configuration error (raised before or outside the run; not decided here)
+    3    artifact validation failures, no test failure
+    4    budget findings only (too slow, too fast, over a ceiling): tests and artifacts fine
+    130  interrupted (Ctrl-C / SIGTERM): the report holds what had finished
+(harness/report.py's EXIT_CODES also has 5: nothing selected.)
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePath
+from typing import Any, Iterable, Mapping
+
+from harness import budgets, selectors
+from harness.configfile import Fields, read_toml
+
+OWNERS_FILE = "selectors/owners.toml"
+RUNTIME, ARTIFACT = "runtime_budget", "artifact_validation"
+EXIT_GREEN, EXIT_TESTS, EXIT_USAGE, EXIT_ARTIFACTS, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def exit_code(test_failures: int, validation_failures: int, budget_findings: int,
+              interrupted: bool) -> int:
+    """The run's exit status (codes in the module docstring): the most serious finding wins."""
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if test_failures:
+        return EXIT_TESTS
+    if validation_failures:
+        return EXIT_ARTIFACTS
+    if budget_findings:
+        return EXIT_BUDGET
+    return EXIT_GREEN
+
+
+# ---------------------------------------------------------------- the matrix
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    owner: str
+    contact: str
+    label: str
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    title: str
+    component: str
+    match_text: tuple[str, ...] = ()
+    match_groups: tuple[str, ...] = ()
+    by_artifact: tuple[tuple[str, str], ...] = ()  # (glob, component), in file order
+
+    def matches(self, failure: Failure) -> bool:
+        errors = failure.error_lines()
+        return (any(text in line for text in self.match_text for line in errors)
+                or failure.group in self.match_groups)
+
+
+@dataclass(frozen=True)
+class Owners:
+    components: dict[str, Component]
+    triggers: dict[str, Trigger]  # in file order
+
+
+_PLACEHOLDERS = {"target", "run_dir", "label", "contact", "trigger", "subjects"}
+
+
+def load(project_root: Path = Path(".")) -> Owners:
+    return parse(read_toml(Path(project_root) / OWNERS_FILE), OWNERS_FILE)
+
+
+def parse(document: dict[str, Any], source: str = OWNERS_FILE) -> Owners:
+    f = Fields(source, document)
+    f.only({"components", "triggers"})
+    c = f.sub("components", required=True)
+    components = {}
+    for name in c.table:
+        e = c.sub(name)
+        e.only({"owner", "contact", "label", "steps"})
+        steps = e.texts("steps", required=True)
+        for index, step in enumerate(steps):
+            try:
+                step.format(**dict.fromkeys(_PLACEHOLDERS, ""))
+            except (KeyError, IndexError, ValueError) as exc:
+                raise e.fail(f"steps[{index}]", f"bad placeholder {exc} (use "
+                                                f"{', '.join('{' + p + '}' for p in sorted(_PLACEHOLDERS))})")
+        components[name] = Component(name, e.text("owner", required=True),
+                                     e.text("contact", required=True),
+                                     e.text("label", required=True), steps)
+    for owner in selectors.OWNERS:
+        if owner not in components:
+            raise c.fail(f'"{owner}"', "missing: every owner a group can name in "
+                                       f"{selectors.GROUPS_FILE} needs a component here")
+
+    t = f.sub("triggers", required=True)
+    for required in (RUNTIME, ARTIFACT):
+        if required not in t.table:
+            raise t.fail(required, "missing (the harness raises it itself; add the table)")
+    triggers = {}
+    for name in t.table:
+        e = t.sub(name)
+        e.only({"title", "component", "match_text", "match_groups", "by_artifact"})
+        by_artifact = e.sub("by_artifact")
+        routes = tuple((glob, by_artifact.text(glob)) for glob in by_artifact.table)
+        trigger = Trigger(name, e.text("title", required=True), e.text("component", required=True),
+                          e.texts("match_text"), e.texts("match_groups"), routes)
+        for key, component in [("component", trigger.component),
+                               *((f"by_artifact.{glob}", comp) for glob, comp in routes)]:
+            if component not in components:
+                raise e.fail(key, f"unknown component {component!r} (use one of "
+                                  f"{', '.join(sorted(components))})")
+        if name not in (RUNTIME, ARTIFACT) and not (trigger.match_text or trigger.match_groups):
+            raise e.fail("match_text", "a failure trigger needs match_text or match_groups")
+        triggers[name] = trigger
+    return Owners(components, triggers)
+
+
+# ---------------------------------------------------------------- what happened in a run
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed or errored test. `text`: its failure text - pytest's longrepr, or just the crash
+    message (`report.longrepr.reprcrash.message`); `log`: where its log is."""
+
+    nodeid: str
+    group: str | None
+    text: str
+    log: str | None = None
+
+    def error_lines(self) -> list[str]:
+        """The exception lines: a longrepr's "E " lines (its source lines name functions and
+        exception classes without having raised them), else every line of a bare message."""
+        lines = [line.strip() for line in self.text.splitlines() if line.strip()]
+        errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+        return errors or lines
+
+
+@dataclass(frozen=True)
+class ArtifactProblem:
+    """An artifact that failed validation, and the test that left it (if known)."""
+
+    path: str
+    problem: str
+    nodeid: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    trigger: str            # trigger name in owners.toml, e.g. "policy_violation"
+    title: str              # its title, e.g. "POLICY-001 violation"
+    component: str
+    owner: str
+    contact: str
+    label: str
+    target: str | None      # the group or cadence to re-run
+    subjects: tuple[str, ...]
+    evidence: tuple[str, ...]
+    next_step: str
+    steps: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _explaining_line(failure: Failure, needles: Iterable[str]) -> str:
+    """The error line that explains a failure: one with a matched string, else the last."""
+    lines = failure.error_lines()
+    for line in lines:
+        if any(needle in line for needle in needles):
+            return line[:300]
+    return lines[-1][:300] if lines else "(no failure text)"
+
+
+def escalate(owners: Owners, *, verdicts: Iterable[budgets.Verdict] = (),
+             failures: Iterable[Failure] = (), problems: Iterable[ArtifactProblem] = (),
+             test_groups: Mapping[str, str] = {}, group_owners: Mapping[str, str] = {},
+             run_dir: str = "", cadence: str | None = None) -> list[Escalation]:
+    """All escalations of one run.
+
+    verdicts: budgets.judge() output (+ timeout verdicts); only findings escalate.
+    failures: failed/errored tests; timeouts are left to their budget verdict.
+    problems: artifacts that failed validation.
+    test_groups: node id -> group; group_owners: group -> component (groups.toml `owner`).
+    run_dir: the run folder (evidence and steps point at it); cadence: the run's cadence.
+    """
+    found: dict[tuple[str, str, str | None], tuple[list[str], list[str]]] = {}
+
+    def add(trigger: Trigger, component: str, target: str | None, subject: str, lines: list[str]):
+        subjects, evidence = found.setdefault((trigger.name, component, target), ([], []))
+        if subject not in subjects:
+            subjects.append(subject)
+        evidence.extend(lines)
+
+    runtime = owners.triggers[RUNTIME]
+    for verdict in verdicts:
+        if not verdict.finding:
+            continue
+        group = {"group": verdict.subject, "test": test_groups.get(verdict.subject)}.get(verdict.kind)
+        component = group_owners.get(group, runtime.component) if group else runtime.component
+        target = group or (verdict.subject if verdict.kind == "cadence" else cadence)
+        add(runtime, component, target, verdict.subject,
+            [verdict.summary(), f"  basis: {verdict.basis}"])
+
+    failure_triggers = [t for t in owners.triggers.values() if t.name not in (RUNTIME, ARTIFACT)]
+    for failure in failures:
+        if budgets.timed_out(failure.text):
+            continue
+        trigger = next((t for t in failure_triggers if t.matches(failure)), None)
+        if trigger is None:
+            continue
+        line = f"{failure.nodeid}: {_explaining_line(failure, trigger.match_text)}"
+        add(trigger, trigger.component, failure.group or cadence, failure.nodeid,
+            [line] + ([f"  log: {failure.log}"] if failure.log else []))
+
+    artifact = owners.triggers[ARTIFACT]
+    for problem in problems:
+        name = PurePath(problem.path).name
+        component = next((comp for glob, comp in artifact.by_artifact
+                          if fnmatch.fnmatchcase(name, glob)), artifact.component)
+        who = f" (left by {problem.nodeid})" if problem.nodeid else ""
+        add(artifact, component, problem.group or cadence, problem.path,
+            [f"{problem.path}: {problem.problem}{who}"])
+
+    escalations = []
+    for (trigger_name, component_name, target), (subjects, evidence) in found.items():
+        trigger, component = owners.triggers[trigger_name], owners.components[component_name]
+        values = {"target": target or "<cadence>", "run_dir": run_dir or "<run folder>",
+                  "label": component.label, "contact": component.contact,
+                  "trigger": trigger.title, "subjects": ", ".join(subjects)}
+        steps = tuple(step.format(**values) for step in component.steps)
+        escalations.append(Escalation(
+            trigger_name, trigger.title, component_name, component.owner, component.contact,
+            component.label, target, tuple(subjects),
+            tuple(evidence) + ((f"run folder: {run_dir}",) if run_dir else ()),
+            steps[0], steps))
+    return escalations

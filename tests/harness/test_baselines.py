@@ -1,0 +1,182 @@
+"""Runtime baselines: robust statistics, recording, the JSON files, fingerprint matching, diffs."""
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from harness import baselines, environment
+from harness.baselines import Baseline, Reference, Stats
+from harness.calibration import Calibration
+from harness.selectors import ConfigError
+from harness.timing import Measurement
+
+HERE = {
+    "python": "3.11", "implementation": "CPython", "system": "Linux", "machine": "x86_64",
+    "cpu_model": "AMD EPYC", "cpu_count": 2, "gpus": 0,
+    "packages": {"torch": "2.13.0+cpu", "tensorflow": "2.21.0", "lightning": "2.6.6", "numpy": "2.4.6"},
+}
+
+
+def machine(**changes) -> dict:
+    fingerprint = json.loads(json.dumps(HERE))
+    for key, value in changes.items():
+        if key in fingerprint["packages"]:
+            fingerprint["packages"][key] = value
+        else:
+            fingerprint[key] = value
+    return fingerprint
+
+
+def run(integration_cpu: float, per_pr_wall: float = 60.0) -> dict:
+    return {"cadence": {"per_pr": Measurement(per_pr_wall, per_pr_wall * 0.9)},
+            "group": {"integration": Measurement(integration_cpu * 1.1, integration_cpu)}}
+
+
+def save(tmp_path: Path, fingerprint: dict, runs=None, calibrations=None) -> Baseline:
+    baseline = baselines.record(runs or [run(30.0)], "per_pr", fingerprint, calibrations,
+                                recorded_utc="2025-10-19T21:58:00Z")
+    baselines.write(tmp_path, baseline)
+    return baseline
+
+
+# ---------------------------------------------------------------- statistics
+
+def test_stats_are_robust_to_one_outlier():
+    s = Stats.of([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert (s.median, s.mad, s.iqr, s.n, s.min, s.max) == (3.0, 1.0, 2.0, 5, 1.0, 100.0)
+    assert Stats.of([5.0]) == Stats(5.0, 0.0, 0.0, 1, 5.0, 5.0)
+    with pytest.raises(ValueError):
+        Stats.of([])
+
+
+def test_record_summarises_runs_and_keeps_other_subjects():
+    previous = baselines.record([{"group": {"parity": 50.0}}], "nightly", HERE)
+    new = baselines.record([run(30.0), run(31.0), run(35.0)], "per_pr", HERE, previous=previous)
+    integration = new.entry("group", "integration")
+    assert integration.cpu.median == 31.0 and integration.cpu.n == 3
+    assert integration.wall.median == pytest.approx(34.1)
+    assert integration.cadence == "per_pr" and integration.calibration_s is None
+    assert new.entry("group", "parity") == previous.entry("group", "parity")
+    assert new.entry("cadence", "per_pr").cpu.median == pytest.approx(54.0)
+
+
+def test_record_brings_each_run_to_the_median_calibration():
+    # the third run happened while a neighbour halved the machine's speed: its seconds and its
+    # calibration both doubled, so after adjustment it agrees with the others
+    new = baselines.record([run(30.0), run(30.0), run(60.0)], "per_pr", HERE,
+                           calibrations=[0.1, 0.1, 0.2])
+    integration = new.entry("group", "integration")
+    assert integration.cpu.max == pytest.approx(30.0) and integration.cpu.mad == 0.0
+    assert integration.calibration_s == 0.1
+
+
+def test_record_without_cpu_time_keeps_wall_only():
+    new = baselines.record([{"test": {"t.py::a": 1.0}}, {"test": {"t.py::a": Measurement(1.2, 1.0)}}],
+                           "per_pr", HERE)
+    assert new.entry("test", "t.py::a").cpu is None
+    with pytest.raises(ValueError, match="unknown measurement kind"):
+        baselines.record([{"tests": {"t.py::a": 1.0}}], "per_pr", HERE)
+
+
+# ---------------------------------------------------------------- files
+
+def test_file_is_named_by_fingerprint_sorted_and_round_trips(tmp_path):
+    baseline = save(tmp_path, HERE, [run(30.0), run(32.0)], [0.1, 0.1])
+    path = tmp_path / "runtime" / f"{environment.fingerprint_hash(HERE)}.json"
+    assert baselines.path_for(tmp_path, HERE) == path
+    text = path.read_text()
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+    assert list(path.parent.iterdir()) == [path]  # no temp file left behind
+    assert baselines.load(path).as_dict() == baseline.as_dict()
+    assert json.loads(text)["groups"]["integration"]["cpu"]["median"] == 31.0
+
+
+def test_broken_baseline_names_file_and_key(tmp_path):
+    save(tmp_path, HERE)
+    path = baselines.path_for(tmp_path, HERE)
+    document = json.loads(path.read_text())
+    document["groups"]["integration"]["cpu"]["median"] = "fast"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ConfigError, match=r"groups\.integration\.cpu\.median: must be a number >= 0 \(got 'fast'\)"):
+        baselines.load(path)
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        baselines.load_all(tmp_path)
+
+
+def test_hand_edited_fingerprint_is_refused(tmp_path):
+    save(tmp_path, HERE)
+    path = baselines.path_for(tmp_path, HERE)
+    document = json.loads(path.read_text())
+    document["fingerprint"]["cpu_count"] = 64
+    path.write_text(json.dumps(document))
+    with pytest.raises(ConfigError, match="fingerprint_hash: does not match the fingerprint"):
+        baselines.load(path)
+
+
+# ---------------------------------------------------------------- matching
+
+def test_exact_fingerprint_wins(tmp_path):
+    save(tmp_path, machine(torch="2.12.0"))
+    save(tmp_path, HERE)
+    baseline, exact = baselines.match(tmp_path, HERE)
+    assert exact and baseline.fingerprint == HERE
+
+
+def test_nearest_prefers_same_core_count_then_closest_versions(tmp_path):
+    save(tmp_path, machine(cpu_count=8))                      # same versions, other core count
+    save(tmp_path, machine(torch="1.13.0", tensorflow="2.10.0"))  # a major and a minor apart
+    save(tmp_path, machine(torch="2.12.1", cpu_model="Intel Xeon"))  # a minor apart
+    baseline, exact = baselines.match(tmp_path, HERE)
+    assert not exact
+    assert baseline.fingerprint["packages"]["torch"] == "2.12.1"
+
+
+def test_no_baseline_anywhere(tmp_path):
+    calls = []
+    reference = baselines.session_reference(tmp_path, HERE, calibrate=lambda: calls.append(1))
+    assert reference == Reference(None, False, None) and calls == []
+
+
+def test_session_reference_calibrates_when_a_baseline_exists(tmp_path):
+    save(tmp_path, machine(cpu_count=4))
+    reference = baselines.session_reference(
+        tmp_path, HERE, calibrate=lambda: Calibration((0.3,) * 3, (0.2, 0.3, 0.25)))
+    assert not reference.exact and reference.calibration_s == 0.25
+
+
+@pytest.mark.parametrize("a, b, distance", [("2.13.0", "2.13.0", 0), ("2.13.0+cpu", "2.13.1", 1),
+                                            ("2.13.0", "2.12.0", 2), ("2.13.0", "1.13.0", 3),
+                                            ("2.13.0", None, 3)])
+def test_version_distance(a, b, distance):
+    assert baselines.version_distance(a, b) == distance
+
+
+# ---------------------------------------------------------------- recording and diffs
+
+def test_record_cadence_runs_calibrates_writes_and_diffs(tmp_path):
+    old = save(tmp_path, HERE, [run(30.0)], [0.1])
+    timings = iter([run(33.0), run(33.0), run(36.0)])
+    recording = baselines.record_cadence(
+        "per_pr", 3, lambda: next(timings), tmp_path, HERE,
+        calibrate=lambda: Calibration((0.1,), (0.1,)))
+    assert recording.old.as_dict() == old.as_dict()
+    assert baselines.load(recording.path).entry("group", "integration").cpu.median == 33.0
+    changes = {(c.kind, c.subject): c for c in baselines.diff(recording.old, recording.new)}
+    assert changes["group", "integration"].status == "changed"
+    assert changes["group", "integration"].relative("cpu") == pytest.approx(0.1)
+    console = Console(record=True, width=200)
+    console.print(baselines.diff_table(recording.old, recording.new))
+    text = console.export_text()
+    assert "integration" in text and "+10.0%" in text and "30.000" in text and "33.000" in text
+
+
+def test_dry_run_writes_nothing_and_runs_must_be_positive(tmp_path):
+    recording = baselines.record_cadence("per_pr", 1, lambda: run(30.0), tmp_path, HERE,
+                                         calibrate=lambda: Calibration((0.1,), (0.1,)),
+                                         write_file=False)
+    assert recording.old is None and not recording.path.exists()
+    assert [c.status for c in baselines.diff(None, recording.new)] == ["added", "added"]
+    with pytest.raises(ValueError, match="at least 1"):
+        baselines.record_cadence("per_pr", 0, lambda: run(30.0), tmp_path, HERE)

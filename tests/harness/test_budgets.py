@@ -1,0 +1,250 @@
+"""Budget verdicts: ceilings, two-sided bands, floors, estimated baselines, timeouts, and the
+validation of selectors/budgets.toml."""
+import math
+import tomllib
+from pathlib import Path
+
+import pytest
+import pytest_timeout
+
+from harness import budgets
+from harness.baselines import Baseline, Entry, Reference, Stats
+from harness.selectors import ConfigError
+from harness.timing import Measurement
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = (REPO / budgets.BUDGETS_FILE).read_text()
+FINGERPRINT = {"cpu_count": 2, "cpu_model": "test cpu"}
+
+
+def shipped(text: str = SHIPPED) -> budgets.Budgets:
+    return budgets.parse(tomllib.loads(text))
+
+
+def edited(old: str, new: str) -> budgets.Budgets:
+    assert old in SHIPPED, old
+    return shipped(SHIPPED.replace(old, new, 1))
+
+
+def stats(median: float, mad: float = 0.0) -> Stats:
+    return Stats(median, mad, 2 * mad, 5, median - 3 * mad, median + 3 * mad)
+
+
+def reference(kind: str, subject: str, wall: float, cpu: float | None = None, mad: float = 0.0,
+              exact: bool = True, recorded_calibration: float | None = 0.1,
+              session_calibration: float | None = 0.1) -> Reference:
+    entry = Entry(stats(wall, mad), None if cpu is None else stats(cpu, mad), recorded_calibration,
+                  "per_pr", "2025-10-19T21:58:00Z")
+    return Reference(Baseline(FINGERPRINT, {kind: {subject: entry}}), exact, session_calibration)
+
+
+def only(verdicts, check):
+    (verdict,) = [v for v in verdicts if v.check == check]
+    return verdict
+
+
+# ---------------------------------------------------------------- the shipped file
+
+def test_shipped_budgets_hold_the_handoff_guardrails():
+    b = budgets.load(REPO)
+    assert b.cadences["per_pr"].max_s == 90
+    integration = b.groups["integration"]
+    assert (integration.baseline_s, integration.tolerance_s) == (36, 5)
+    assert b.groups["backend_selection"].max_s == 5
+    assert b.groups["parity"].max_s == 60
+    assert b.groups["model_manager"].max_s == 20
+    b.check_names(groups=["integration", "backend_selection", "parity", "model_manager"],
+                  cadences=["per_pr", "nightly", "weekly"])
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("[groups.parity]\nmax_s = 60.0", "[groups.parity]\nmax_s = 'x'",
+     "selectors/budgets.toml: groups.parity.max_s: must be a positive number (got 'x')"),
+    ("[groups.parity]\nmax_s = 60.0", "[groups.parity]\nmax_s = 0",
+     "groups.parity.max_s: must be a positive number (got 0)"),
+    ("[groups.parity]\nmax_s = 60.0", "[groups.parity]\nmax_sec = 60.0",
+     "groups.parity.max_sec: unknown key (allowed: baseline_s, max_s, min_s, tolerance_rel, tolerance_s)"),
+    ("tolerance_s = 5.0", "tolerance_s = 5.0\ntolerance_rel = 0.1",
+     "groups.integration.tolerance_rel: give tolerance_s or tolerance_rel, not both"),
+    ('[tests."tests/suite/integration/*::*train*"]\nmin_s = 0.5',
+     '[tests."tests/suite/integration/*::*train*"]\nmin_s = 9.0\nmax_s = 2.0',
+     'tests.tests/suite/integration/*::*train*.min_s: must be below max_s=2 (got 9)'),
+    ('clock = "cpu"', 'clock = "gpu"', "defaults.clock: must be one of 'cpu', 'wall' (got 'gpu')"),
+    ("normalise_load = true", "normalise_load = 1", "defaults.normalise_load: must be true or false"),
+    ("factor = 3.0", "factor = -3.0", "timeouts.factor: must be a positive number (got -3.0)"),
+])
+def test_bad_budget_entries_name_file_entry_and_fix(old, new, message):
+    with pytest.raises(ConfigError) as caught:
+        edited(old, new)
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("selectors/budgets.toml: ")
+
+
+def test_budget_for_a_group_that_does_not_exist_is_refused():
+    with pytest.raises(ConfigError, match=r"groups.paritty: unknown group 'paritty'"):
+        edited("[groups.parity]", "[groups.paritty]").check_names(
+            ["integration", "backend_selection", "parity", "model_manager"],
+            ["per_pr", "nightly", "weekly"])
+
+
+# ---------------------------------------------------------------- ceilings
+
+def test_ceiling_judges_wall_time_against_max_s():
+    b = shipped()
+    ok = only(budgets.judge({"cadence": {"per_pr": Measurement(89.5, 10.0)}}, b), "ceiling")
+    assert (ok.status, ok.clock, ok.allowed, ok.margin_s) == ("ok", "wall", (0.0, 90.0), 0.5)
+    over = only(budgets.judge({"cadence": {"per_pr": 91.0}}, b), "ceiling")
+    assert (over.status, over.margin_s, over.finding) == ("over_ceiling", -1.0, True)
+    assert "max_s=90" in over.basis and "[cadences.per_pr]" in over.basis
+
+
+def test_ceiling_is_never_scaled_by_calibration():
+    ref = reference("group", "parity", 50.0, exact=False, session_calibration=0.4)  # 4x slower
+    over = only(budgets.judge({"group": {"parity": 61.0}}, shipped(), ref), "ceiling")
+    assert over.allowed == (0.0, 60.0) and over.status == "over_ceiling"
+
+
+# ---------------------------------------------------------------- bands
+
+def test_default_band_from_budgets_is_two_sided_and_estimated():
+    b = shipped()
+    verdicts = {m: only(budgets.judge({"group": {"integration": m}}, b), "band")
+                for m in (36.0, 41.5, 30.0)}
+    assert verdicts[36.0].status == "ok" and verdicts[36.0].margin_s == 5.0
+    assert verdicts[41.5].status == "too_slow" and verdicts[41.5].margin_s == -0.5
+    assert verdicts[30.0].status == "too_fast" and verdicts[30.0].margin_s == -1.0
+    for verdict in verdicts.values():
+        assert verdict.allowed == (31.0, 41.0) and verdict.baseline_s == 36.0
+        assert verdict.estimated and verdict.clock == "wall"
+        assert "default baseline_s=36" in verdict.basis
+
+
+def test_recorded_baseline_replaces_the_default_and_bands_judge_cpu_time():
+    b = shipped()
+    ref = reference("group", "integration", wall=40.0, cpu=30.0)
+    verdict = only(budgets.judge({"group": {"integration": Measurement(50.0, 30.5)}}, b, ref), "band")
+    # tolerance_s=5 stays; the centre is the recorded CPU median, wall time (50 s) is not judged
+    assert (verdict.clock, verdict.baseline_s, verdict.allowed) == ("cpu", 30.0, (25.0, 35.0))
+    assert verdict.status == "ok" and not verdict.estimated
+    assert "recorded median 30.000 s" in verdict.basis
+
+
+def test_band_falls_back_to_wall_time_when_either_side_lacks_cpu():
+    b = shipped()
+    ref = reference("group", "parity", wall=10.0, cpu=None)
+    verdict = only(budgets.judge({"group": {"parity": Measurement(10.5, 3.0)}}, b, ref), "band")
+    assert verdict.clock == "wall" and verdict.measured_s == 10.5
+
+
+@pytest.mark.parametrize("measured, status", [(10.0, "ok"), (11.1, "ok"), (11.3, "too_slow"),
+                                              (8.9, "ok"), (8.7, "too_fast"), (0.01, "too_fast")])
+def test_band_without_tolerance_uses_the_relative_floor(measured, status):
+    b = shipped()  # rel_floor 0.12, k_mad 5: MAD 0.01 -> 0.074 s < 1.2 s
+    ref = reference("group", "parity", wall=10.0, cpu=10.0, mad=0.01)
+    verdict = only(budgets.judge({"group": {"parity": Measurement(measured, measured)}}, b, ref), "band")
+    assert verdict.status == status
+    assert verdict.allowed == pytest.approx((8.8, 11.2))
+    assert "12% of median" in verdict.basis
+
+
+def test_band_widens_with_the_recorded_spread():
+    b = shipped()
+    ref = reference("group", "parity", wall=10.0, cpu=10.0, mad=0.5)  # 5 * 1.4826 * 0.5 = 3.71
+    verdict = only(budgets.judge({"group": {"parity": Measurement(13.0, 13.0)}}, b, ref), "band")
+    assert verdict.status == "ok"
+    assert verdict.allowed[1] == pytest.approx(10.0 + 5 * 1.4826 * 0.5)
+    assert "1.4826*MAD" in verdict.basis
+
+
+def test_scaled_baseline_from_another_machine_is_marked_estimated():
+    b = shipped()
+    ref = reference("group", "parity", wall=10.0, cpu=10.0, exact=False,
+                    recorded_calibration=0.1, session_calibration=0.2)
+    verdict = only(budgets.judge({"group": {"parity": Measurement(20.5, 20.5)}}, b, ref), "band")
+    assert verdict.estimated and verdict.status == "ok"
+    assert verdict.baseline_s == pytest.approx(20.0)
+    assert verdict.allowed == pytest.approx((17.6, 22.4))
+    assert "x2.00 by calibration (machine speed)" in verdict.basis
+    assert "another machine" in verdict.basis
+
+
+def test_tolerance_s_scales_with_the_baseline():
+    ref = reference("group", "integration", wall=36.0, cpu=36.0, exact=False,
+                    recorded_calibration=0.1, session_calibration=0.2)
+    verdict = only(budgets.judge({"group": {"integration": Measurement(80.0, 80.0)}}, shipped(), ref),
+                   "band")
+    assert verdict.allowed == pytest.approx((62.0, 82.0))  # 72 +/- 2 * 5
+
+
+def test_on_the_recording_machine_load_normalisation_is_a_setting():
+    ref = reference("group", "parity", wall=10.0, cpu=10.0, recorded_calibration=0.1,
+                    session_calibration=0.15)  # a busy neighbour: everything 1.5x slower
+    loaded = Measurement(15.0, 15.0)
+    normalised = only(budgets.judge({"group": {"parity": loaded}}, shipped(), ref), "band")
+    assert normalised.status == "ok" and not normalised.estimated
+    assert "(machine load)" in normalised.basis
+    raw = only(budgets.judge({"group": {"parity": loaded}},
+                             edited("normalise_load = true", "normalise_load = false"), ref), "band")
+    assert raw.status == "too_slow" and raw.baseline_s == 10.0 and not raw.estimated
+
+
+# ---------------------------------------------------------------- tests and floors
+
+def test_tests_are_judged_only_with_an_entry_and_the_floor_catches_no_ops():
+    b = shipped()
+    training = "tests/suite/integration/test_workflow.py::test_train_save_load[pytorch]"
+    other = "tests/suite/integration/test_workflow.py::test_infer_only"
+    verdicts = budgets.judge({"test": {training: Measurement(0.2, 0.1), other: 0.001}}, b)
+    (floor,) = verdicts
+    assert (floor.subject, floor.check, floor.status) == (training, "floor", "too_fast")
+    assert floor.allowed == (0.5, math.inf) and floor.margin_s == pytest.approx(-0.4)
+    assert floor.as_dict()["allowed"] == [0.5, None]
+
+
+def test_min_s_raises_the_lower_edge_of_a_band():
+    text = SHIPPED + '\n[tests."t.py::slow"]\nbaseline_s = 10.0\ntolerance_s = 8.0\nmin_s = 5.0\n'
+    verdict = only(budgets.judge({"test": {"t.py::slow": 4.0}}, shipped(text)), "band")
+    assert verdict.allowed == (5.0, 18.0) and verdict.status == "too_fast"
+    assert "floor min_s=5" in verdict.basis
+
+
+def test_exact_node_id_wins_over_an_earlier_glob():
+    text = SHIPPED + '\n[tests."t.py::*"]\nmax_s = 1.0\n[tests."t.py::big"]\nmax_s = 9.0\n'
+    b = shipped(text)
+    assert b.limits("test", "t.py::big").max_s == 9.0
+    assert b.limits("test", "t.py::small").max_s == 1.0
+    assert b.limits("test", "u.py::small") is None
+
+
+def test_unknown_measurement_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown measurement kind"):
+        budgets.judge({"groups": {"parity": 1.0}}, shipped())
+
+
+# ---------------------------------------------------------------- timeouts
+
+def test_timeouts_derive_from_the_nearest_budget():
+    b = shipped()  # factor 3, min_s 60, default_s 600
+    assert budgets.timeout_for("t.py::a", "integration", b) == pytest.approx(3 * 41.0)
+    assert budgets.timeout_for("t.py::a", "backend_selection", b) == 60.0  # 3 * 5 < min_s
+    assert budgets.timeout_for("t.py::a", "parity", b) == 180.0
+    assert budgets.timeout_for("t.py::a", None, b) == 600.0
+    recorded = reference("test", "t.py::a", wall=40.0)  # slowest recorded run: 40 s
+    assert budgets.timeout_for("t.py::a", "backend_selection", b, recorded) == pytest.approx(120.0)
+
+
+def test_timeouts_grow_on_a_slower_machine_but_never_shrink():
+    b = shipped()
+    slower = reference("test", "t.py::a", wall=40.0, exact=False, session_calibration=0.2)
+    faster = reference("test", "t.py::a", wall=40.0, exact=False, session_calibration=0.05)
+    assert budgets.timeout_for("t.py::a", None, b, slower) == pytest.approx(240.0)
+    assert budgets.timeout_for("t.py::a", None, b, faster) == pytest.approx(120.0)
+
+
+def test_a_timed_out_test_gets_a_budget_verdict():
+    message = pytest_timeout.PYTEST_FAILURE_MESSAGE % 123.0
+    assert budgets.timed_out(f"E   Failed: {message}")
+    assert not budgets.timed_out("E   AssertionError: Timeout handling is wrong")
+    verdict = budgets.timeout_verdict("t.py::a", "integration", 123.4, shipped())
+    assert (verdict.check, verdict.status, verdict.allowed) == ("timeout", "over_ceiling", (0.0, 123.0))
+    assert verdict.finding and "group baseline_s + tolerance 41.00 s" in verdict.basis
