@@ -201,6 +201,11 @@ def test_tests_are_judged_only_with_an_entry_and_the_floor_catches_no_ops():
     assert floor.as_dict()["allowed"] == [0.5, None]
 
 
+def test_a_recorded_test_without_an_entry_is_not_judged():
+    ref = reference("test", "t.py::a", wall=1.0, cpu=1.0)
+    assert budgets.judge({"test": {"t.py::a": Measurement(5.0, 5.0)}}, shipped(), ref) == []
+
+
 def test_min_s_raises_the_lower_edge_of_a_band():
     text = SHIPPED + '\n[tests."t.py::slow"]\nbaseline_s = 10.0\ntolerance_s = 8.0\nmin_s = 5.0\n'
     verdict = only(budgets.judge({"test": {"t.py::slow": 4.0}}, shipped(text)), "band")

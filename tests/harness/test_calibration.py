@@ -18,12 +18,10 @@ def test_workload_is_deterministic():
     assert calibration.workload(rounds=2) != calibration.workload(rounds=3)
 
 
-def test_measure_takes_the_median_cpu_time_of_single_threaded_repetitions():
+def test_measure_takes_the_median_cpu_time_of_repetitions():
     result = calibration.measure(repetitions=3)
     assert len(result.cpu_s) == len(result.wall_s) == 3
     assert result.seconds == sorted(result.cpu_s)[1] > 0
-    # single-threaded: CPU time cannot exceed wall time (a multi-threaded BLAS call would)
-    assert sum(result.cpu_s) <= 1.1 * sum(result.wall_s) + 0.01
 
 
 def test_speed_ratio():
