@@ -1,0 +1,46 @@
+"""TensorFlow persistence payload on top of `ptycho.archive`: each Keras model is one `.keras`
+file (Keras' own zip of config JSON + weights, loaded with safe_mode on, no pickle)."""
+from pathlib import Path
+
+import keras
+
+from ptycho import archive
+
+# Importing the model module registers the custom layers the .keras configs refer to.
+from ptycho.tf import model as _registered_layers  # noqa: F401
+
+BACKEND = "tensorflow"
+
+
+def member_name(model_name: str) -> str:
+    return f"{model_name}.keras"
+
+
+def save_models(models: dict, staging_dir) -> list[str]:
+    """Write autoencoder.keras and diffraction_to_obj.keras into staging_dir; return the names."""
+    staging_dir = Path(staging_dir)
+    members = []
+    for name in archive.MODEL_NAMES:
+        members.append(member_name(name))
+        models[name].save(staging_dir / members[-1])
+    return members
+
+
+def load_models(extract_dir) -> dict:
+    """The models saved by save_models, rebuilt from extract_dir (no compile state)."""
+    extract_dir = Path(extract_dir)
+    return {name: keras.saving.load_model(extract_dir / member_name(name), compile=False)
+            for name in archive.MODEL_NAMES}
+
+
+def save_archive(models: dict, output_dir, intensity_scale: float, norm_factor: float) -> Path:
+    """`<output_dir>/wts.h5.zip` tagged 'tensorflow' holding `models` and params.cfg."""
+    return archive.save_archive(output_dir, BACKEND, lambda staging: save_models(models, staging),
+                                intensity_scale, norm_factor)
+
+
+def load_archive(model_dir) -> tuple[dict, dict]:
+    """(models, params document) from a TensorFlow archive; restores params.cfg."""
+    from ptycho.tf.backend import TensorFlowBackend   # the backend imports this module
+    from ptycho.workflows.common import load_bundle
+    return load_bundle(TensorFlowBackend(), model_dir)
