@@ -65,15 +65,15 @@ def cmd_list(args, console: Console) -> int:
     targets = args.targets or list(settings.groups)
     selection = settings.resolve(targets)
     groups = Table(title="selector groups")
-    for column in ("group", "owner", "cadences", "selection", "guardrails", "description"):
-        groups.add_column(column)
+    for column in ("group", "owner", "cadences", "selection", "guardrails"):
+        groups.add_column(column, no_wrap=column in ("group", "selection", "guardrails"))
     for name, group in settings.groups.items():
         chosen = name in selection.groups
         picks = [f"marker {group.marker}"] if group.marker else []
         picks += [f"path {p}/" for p in group.paths] + [f"id {n}" for n in group.node_ids]
         groups.add_row(f"[bold]{name}[/]" if chosen else f"[dim]{name}[/]", group.owner,
                        ", ".join(group.cadences), escape("\n".join(picks)),
-                       escape(report.guardrails_text(group.budget) or "-"), escape(group.description))
+                       escape(report.guardrails_text(group.budget, "\n") or "-"))
     console.print(groups)
     cadences = Table(title="cadences")
     for column in ("cadence", "groups", "persistent artifacts", "guardrails", "description"):
@@ -81,7 +81,7 @@ def cmd_list(args, console: Console) -> int:
     for name, cadence in settings.cadences.items():
         members = [g.name for g in settings.groups.values() if name in g.cadences]
         cadences.add_row(name, ", ".join(members), "yes" if cadence.persistent_artifacts else "no",
-                         escape(report.guardrails_text(cadence.budget) or "-"),
+                         escape(report.guardrails_text(cadence.budget, "\n") or "-"),
                          escape(cadence.description))
     console.print(cadences)
     if args.no_collect:
@@ -93,7 +93,9 @@ def cmd_list(args, console: Console) -> int:
     for test in listing["tests"]:
         by_group.setdefault(test["group"] or "?", []).append(test["nodeid"])
     for name, ids in by_group.items():
-        console.print(f"[bold]{name}[/] ({len(ids)} test{'s' if len(ids) != 1 else ''})")
+        description = settings.groups[name].description if name in settings.groups else ""
+        console.print(f"[bold]{name}[/] ({len(ids)} test{'s' if len(ids) != 1 else ''}): "
+                      f"{escape(description)}", highlight=False)
         for nodeid in ids:
             console.print(f"  {escape(nodeid)}", highlight=False)
     return USAGE_ERROR if listing["errors"] else 0

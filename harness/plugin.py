@@ -33,6 +33,7 @@ _CONFIG = pytest.StashKey[selectors.HarnessConfig]()
 _SELECTION = pytest.StashKey["selectors.Selection | None"]()
 _RECORDER = pytest.StashKey["RunRecorder"]()
 _PHASES = pytest.StashKey[dict]()
+_LOG_LEVEL = pytest.StashKey[int]()
 
 GROUP_PROPERTY = "harness_group"
 ARTIFACTS_PROPERTY = "harness_artifacts"
@@ -91,7 +92,9 @@ def pytest_configure(config):
     if selection is None:
         return
     threads = cap_threads(config, settings)
-    logging.getLogger(PACKAGE_LOGGER).setLevel(logging.DEBUG)  # its debug log goes into logs/
+    package_logger = logging.getLogger(PACKAGE_LOGGER)
+    config.stash[_LOG_LEVEL] = package_logger.level
+    package_logger.setLevel(logging.DEBUG)  # its debug records reach the per-test logs
     if _is_worker(config) or config.option.collectonly:
         return
     recorder = RunRecorder(config, settings, selection, threads)
@@ -179,6 +182,11 @@ class CollectionLister:
         tests = [{"nodeid": item.nodeid, "group": dict(item.user_properties).get(GROUP_PROPERTY)}
                  for item in session.items]
         runfolder.write_json_atomic(self.target, {"tests": tests, "errors": self.errors})
+
+
+def pytest_unconfigure(config):
+    if _LOG_LEVEL in config.stash:
+        logging.getLogger(PACKAGE_LOGGER).setLevel(config.stash[_LOG_LEVEL])
 
 
 @pytest.hookimpl(wrapper=True)

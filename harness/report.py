@@ -52,8 +52,8 @@ def _verdict(group_counts: dict[str, int], validation_failures: int) -> str:
     return "passed" if group_counts["total"] else "empty"
 
 
-def guardrails_text(budget: dict[str, Any]) -> str:
-    return ", ".join(f"{key} = {value}" for key, value in budget.items())
+def guardrails_text(budget: dict[str, Any], separator: str = ", ") -> str:
+    return separator.join(f"{key} = {value}" for key, value in budget.items())
 
 
 def group_summary(group, tests: list[dict]) -> dict[str, Any]:
@@ -274,7 +274,7 @@ def render_rich(report: dict[str, Any], console) -> None:
                       str(c["passed"]), str(c["failed"]), str(c["errors"]), str(c["skipped"]),
                       f"{g['seconds']:.2f}",
                       f"{g['artifacts_validated']} ({g['validation_failures']} bad)",
-                      escape(g["guardrails_text"] or "-"))
+                      escape(guardrails_text(g["guardrails"], "\n") or "-"))
     console.print(table)
     totals = report.get("totals", {})
     if totals.get("not_run"):

@@ -1,0 +1,69 @@
+"""Status precedence, exit codes, findings, environment fingerprint, light imports."""
+import subprocess
+import sys
+
+import pytest
+
+from harness import environment, report
+
+
+def record(outcome, validation=()):
+    return {"nodeid": f"t::{outcome}", "outcome": outcome, "validation": list(validation)}
+
+
+BAD = {"path": "x.png", "kind": "png", "ok": False, "rule": "min-bytes", "message": "tiny"}
+
+
+@pytest.mark.parametrize("kwargs, status", [
+    ({"tests": [record("passed")]}, "passed"),
+    ({"tests": [record("passed"), record("skipped"), record("xfailed")]}, "passed"),
+    ({"tests": []}, "empty"),
+    ({"tests": [record("passed", [BAD])]}, "invalid"),
+    ({"tests": [record("failed"), record("passed", [BAD])]}, "failed"),
+    ({"tests": [record("error")]}, "failed"),
+    ({"tests": [record("passed")], "collection_errors": [{"nodeid": "x", "message": "m"}]}, "error"),
+    ({"tests": [record("failed")], "interrupted": True}, "interrupted"),
+    ({"tests": [], "internal_error": True}, "error"),
+])
+def test_status_precedence(kwargs, status):
+    arguments = {"collection_errors": [], "interrupted": False, "internal_error": False, **kwargs}
+    assert report.decide_status(**arguments) == status
+
+
+def test_exit_codes_are_documented_values():
+    assert report.EXIT_CODES == {"passed": 0, "failed": 1, "error": 2, "invalid": 3,
+                                 "over_budget": 4, "empty": 5, "interrupted": 130}
+    assert report.exit_code("running") == 2
+
+
+def test_findings_only_escalate_a_green_run():
+    green = {"status": "passed", "findings": []}
+    report.apply_findings(green, [{"source": "budgets", "title": "t", "severity": "violation",
+                                   "items": ["integration 50 s > 41 s"]}])
+    assert (green["status"], green["exit_code"]) == ("over_budget", 4)
+    red = {"status": "failed", "findings": []}
+    report.apply_findings(red, [{"source": "b", "title": "t", "severity": "violation"}])
+    assert red["status"] == "failed" and red["findings"][0]["items"] == []
+    with pytest.raises(ValueError, match="severity must be one of info, warning, violation"):
+        report.apply_findings({"status": "passed", "findings": []}, [{"severity": "fatal"}])
+
+
+def test_fingerprint_is_stable_and_ignores_the_commit():
+    env = environment.collect(".")
+    other = dict(env, git={"commit": "0" * 40, "dirty": True}, platform="something else")
+    fingerprint = environment.fingerprint(env)
+    assert fingerprint == environment.fingerprint(other)
+    assert environment.fingerprint_hash(fingerprint) == environment.fingerprint_hash(
+        dict(reversed(list(fingerprint.items()))))
+    changed = dict(fingerprint, cpu_count=(fingerprint["cpu_count"] or 0) + 1)
+    assert environment.fingerprint_hash(changed) != environment.fingerprint_hash(fingerprint)
+    assert env["packages"]["torch"] and env["cpu_model"]
+
+
+def test_harness_modules_import_no_framework():
+    code = ("import sys, harness.cli, harness.plugin, harness.environment as e; e.collect('.');"
+            "heavy = [m for m in ('torch', 'tensorflow', 'lightning', 'rich.progress') "
+            "if m in sys.modules]; print(heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

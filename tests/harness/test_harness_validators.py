@@ -1,0 +1,197 @@
+"""Artifact validators on good and broken files: each failure names the file and the rule."""
+import json
+import random
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from harness import selectors, validators
+from harness.validators import ValidationError
+
+
+def noise_png(path: Path, size=(64, 64), mode="RGB") -> Path:
+    rng = random.Random(1)
+    bands = len(mode)
+    data = bytes(rng.randrange(256) for _ in range(size[0] * size[1] * bands))
+    Image.frombytes(mode, size, data).save(path)
+    return path
+
+
+def broken(call, *args, **kwargs) -> ValidationError:
+    with pytest.raises(ValidationError) as raised:
+        call(*args, **kwargs)
+    return raised.value
+
+
+# -- PNG --------------------------------------------------------------------------------------
+def test_png_good(tmp_path):
+    facts = validators.validate_png(noise_png(tmp_path / "a.png"), expected_size=(64, 64))
+    assert facts["width"] == 64 and facts["bytes"] > 1024
+
+
+@pytest.mark.parametrize("make, rule", [
+    (lambda p: Image.new("RGB", (8, 8), "red").save(p), "min-bytes"),
+    (lambda p: Image.new("L", (128, 128), 7).save(p, compress_level=0), "not-constant"),
+    (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(2000)), "decodes"),
+])
+def test_png_rules(tmp_path, make, rule):
+    path = tmp_path / "img.png"
+    make(path)
+    error = broken(validators.validate_png, path)
+    assert (error.path, error.rule) == (path, rule)
+    assert str(error).startswith(f"{path}: {rule}: ")
+
+
+def test_png_not_png_and_wrong_size_and_missing(tmp_path):
+    jpeg = tmp_path / "photo.png"
+    rng = random.Random(2)
+    Image.frombytes("RGB", (64, 64), bytes(rng.randrange(256) for _ in range(64 * 64 * 3))).save(
+        jpeg, format="JPEG")
+    assert broken(validators.validate_png, jpeg).rule == "decodes"
+    good = noise_png(tmp_path / "b.png", size=(40, 30))
+    error = broken(validators.validate_png, good, expected_size=(64, 64))
+    assert error.rule == "size" and "40x30 pixels, expected 64x64" in error.message
+    assert broken(validators.validate_png, tmp_path / "none.png").rule == "exists"
+
+
+# -- logs -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, rule", [
+    ("2026-11-28 INFO ptycho: trained 2 epochs\n", None),
+    ("", "non-empty"),
+    ("   \n", "non-empty"),
+    ("INFO start\nTraceback (most recent call last):\n  File x\n", "no-traceback"),
+    ("2026-11-28 20:00:00 ERROR ptycho.cli: bad input\n", "no-error-lines"),
+    ("ERROR:root:something\n", "no-error-lines"),
+    ("INFO counted 0 ERRORS in TERRORIST_ERROR_RATE\n", None),
+])
+def test_log_rules(tmp_path, text, rule):
+    path = tmp_path / "train.log"
+    path.write_text(text)
+    if rule is None:
+        validators.validate_log(path)
+    else:
+        assert broken(validators.validate_log, path).rule == rule
+
+
+def test_log_allow_patterns(tmp_path):
+    path = tmp_path / "inference.log"
+    path.write_text("INFO ok\nWARNING x ERROR expected: bad backend literal rejected\n")
+    assert broken(validators.validate_log, path).message.startswith("line 2:")
+    validators.validate_log(path, allow=[r"ERROR expected:"])
+
+
+# -- model archive ----------------------------------------------------------------------------
+def make_archive(path: Path, manifest=None, members=("params.json", "model.ckpt"), extra=()):
+    manifest = {"format": "ptycho-model-archive", "version": 1, "backend": "pytorch",
+                "models": ["autoencoder", "diffraction_to_obj"], "members": list(members)} \
+        if manifest is None else manifest
+    with zipfile.ZipFile(path, "w") as archive:
+        if manifest is not False:
+            archive.writestr("manifest.json", json.dumps(manifest))
+        for name in list(members) + list(extra):
+            archive.writestr(name, "x")
+    return path
+
+
+def test_archive_good(tmp_path):
+    facts = validators.validate_model_archive(make_archive(tmp_path / "wts.h5.zip"),
+                                              expected_backend="pytorch")
+    assert facts["backend"] == "pytorch"
+
+
+@pytest.mark.parametrize("build, rule", [
+    (lambda p: make_archive(p, manifest=False), "manifest"),
+    (lambda p: make_archive(p, manifest={"backend": "jax", "members": []}), "backend-tag"),
+    (lambda p: make_archive(p, manifest={"members": []}), "backend-tag"),
+    (lambda p: make_archive(p, manifest={"backend": "tensorflow", "members": ["gone.keras"]},
+                            members=()), "members"),
+    (lambda p: make_archive(p, extra=("../escape.txt",)), "safe-members"),
+    (lambda p: p.write_bytes(b"not a zip at all"), "zip"),
+])
+def test_archive_rules(tmp_path, build, rule):
+    path = tmp_path / "wts.h5.zip"
+    build(path)
+    error = broken(validators.validate_model_archive, path)
+    assert (error.path, error.rule) == (path, rule)
+
+
+def test_archive_expected_backend(tmp_path):
+    path = make_archive(tmp_path / "wts.h5.zip")
+    error = broken(validators.validate_model_archive, path, expected_backend="tensorflow")
+    assert error.rule == "backend-tag" and "'pytorch', expected 'tensorflow'" in error.message
+
+
+# -- Lightning checkpoint ---------------------------------------------------------------------
+torch = pytest.importorskip("torch")
+
+
+class TinyModule(torch.nn.Module):
+    """Stands in for a LightningModule: rebuilt from its hyper-parameters."""
+
+    def __init__(self, width: int = 3, name: str = "tiny"):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, width)
+
+
+def save_checkpoint(path: Path, *, width=3, hyper_parameters=None, state_dict=None, drop=()):
+    module = TinyModule(width)
+    checkpoint = {"state_dict": module.state_dict() if state_dict is None else state_dict,
+                  "hyper_parameters": {"width": width, "name": "tiny"}
+                  if hyper_parameters is None else hyper_parameters,
+                  "epoch": 1, "pytorch-lightning_version": "2.6.6"}
+    for key in drop:
+        del checkpoint[key]
+    torch.save(checkpoint, path)
+    return path
+
+
+class NotAllowed:
+    pass
+
+
+def test_checkpoint_good(tmp_path):
+    facts = validators.validate_checkpoint(save_checkpoint(tmp_path / "last.ckpt"),
+                                           module_class=TinyModule)
+    assert facts["tensors"] == 2 and facts["hyper_parameters"] == ["name", "width"]
+
+
+@pytest.mark.parametrize("kwargs, module_class, rule", [
+    ({"drop": ("hyper_parameters",)}, TinyModule, "structure"),
+    ({"drop": ("state_dict",)}, TinyModule, "structure"),
+    ({"hyper_parameters": ["width", 3]}, TinyModule, "structure"),
+    ({"hyper_parameters": {"width": 3, "depth": 9}}, TinyModule, "rebuild"),
+    ({"hyper_parameters": {"width": 5}}, TinyModule, "state-dict"),  # weights are 3 wide
+    ({}, "no_such_package.Module", "module-class"),
+    ({}, "harness.validators.NoSuchClass", "module-class"),
+])
+def test_checkpoint_rules(tmp_path, kwargs, module_class, rule):
+    path = save_checkpoint(tmp_path / "last.ckpt", **kwargs)
+    error = broken(validators.validate_checkpoint, path, module_class=module_class)
+    assert (error.path, error.rule) == (path, rule)
+
+
+def test_checkpoint_needing_pickle_is_refused(tmp_path):
+    path = tmp_path / "pickled.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"obj": NotAllowed()}}, path)
+    error = broken(validators.validate_checkpoint, path, module_class=TinyModule)
+    assert error.rule == "loads" and "weights_only=True" in error.message
+    (tmp_path / "garbage.ckpt").write_bytes(b"\x00" * 64)
+    assert broken(validators.validate_checkpoint, tmp_path / "garbage.ckpt").rule == "loads"
+
+
+# -- applied by file type ---------------------------------------------------------------------
+def test_validate_tree_by_file_type(tmp_path):
+    settings = selectors.ValidationSettings("unused.Module", 1024, ())
+    folder = tmp_path / "tests" / "t1"
+    folder.mkdir(parents=True)
+    noise_png(folder / "amp.png")
+    (folder / "train.log").write_text("")
+    make_archive(folder / "wts.h5.zip")
+    (folder / "history.json").write_text("{}")  # not validated
+    results = validators.validate_tree(tmp_path / "tests", settings, relative_to=tmp_path)
+    assert [(r.path, r.kind, r.ok, r.rule) for r in results] == [
+        ("tests/t1/amp.png", "png", True, ""),
+        ("tests/t1/train.log", "log", False, "non-empty"),
+        ("tests/t1/wts.h5.zip", "archive", True, "")]
