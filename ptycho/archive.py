@@ -172,8 +172,13 @@ def _validate_manifest(path: Path, manifest: dict, expected_backend: str | None)
 
 
 def _validate_params(path: Path, params_doc: dict) -> None:
-    if not isinstance(params_doc.get("cfg"), dict):
+    cfg = params_doc.get("cfg")
+    if not isinstance(cfg, dict):
         raise ArchiveError(path, f"{PARAMS} has no 'cfg' object", "the archive is corrupt; retrain")
+    for key in ("N", "gridsize"):
+        if isinstance(cfg.get(key), bool) or not isinstance(cfg.get(key), int) or cfg[key] < 1:
+            raise ArchiveError(path, f"{PARAMS} cfg[{key!r}] must be a positive integer, got "
+                               f"{cfg.get(key)!r}", "the archive is corrupt; retrain")
     for key in ("intensity_scale", "norm_factor"):
         value = params_doc.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
@@ -182,13 +187,16 @@ def _validate_params(path: Path, params_doc: dict) -> None:
                                "the archive is corrupt; retrain")
 
 
-def read_manifest(model_path) -> dict:
-    """The validated manifest alone (no extraction): cheap, for choosing a backend."""
+def read_metadata(model_path) -> tuple[dict, dict]:
+    """(manifest, params document), validated, without extracting the payload: cheap, for
+    choosing a backend and checking the patch size before any framework is imported."""
     path = archive_path(model_path)
     with _open_zip(path) as zf:
         manifest = _read_json(zf, path, MANIFEST)
-    _validate_manifest(path, manifest, None)
-    return manifest
+        _validate_manifest(path, manifest, None)
+        params_doc = _read_json(zf, path, PARAMS)
+    _validate_params(path, params_doc)
+    return manifest, params_doc
 
 
 def extract_archive(model_path, expected_backend: str | None, extract_dir) -> Archive:

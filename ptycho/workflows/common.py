@@ -59,11 +59,11 @@ def _check_patch_size(raw: RawData) -> None:
 
 
 def reconstruct(backend: Backend, models: dict, raw: RawData, n_groups: int | None = None,
-                seed: int | None = None) -> dict:
+                seed: int = 0) -> dict:
     """Predict object patches for `raw` (normalised with its own factor) and stitch them.
 
-    n_groups None uses every scan position. Returns obj_patches (B, N, N, C) complex64,
-    stitched (H, W) complex64, positions (B*C, 2) (x, y) and norm_factor.
+    n_groups None uses every scan position; seed fixes the grouping. Returns obj_patches
+    (B, N, N, C) complex64, stitched (H, W) complex64, positions (B*C, 2) (x, y) and norm_factor.
     """
     _check_patch_size(raw)
     grouped = generate_grouped_data(raw, n_groups or raw.n_positions, seed=seed)
@@ -87,7 +87,8 @@ def run_workflow(backend: Backend, train_data: RawData, test_data: RawData | Non
     (None, None, results) when nothing was stitched."""
     update_legacy_dict(params.cfg, config)      # CONFIG-001, whatever the entry point
     _check_patch_size(train_data)
-    grouped = generate_grouped_data(train_data, config.n_groups, seed=config.subsample_seed)
+    seed = config.subsample_seed if config.subsample_seed is not None else config.seed
+    grouped = generate_grouped_data(train_data, config.n_groups, seed=seed)
     X_norm, norm_factor = reference.normalize_diffraction(grouped.X)
     scale = reference.intensity_scale(config.nphotons, params.cfg["N"])
     params.cfg["intensity_scale"] = scale
@@ -108,7 +109,7 @@ def run_workflow(backend: Backend, train_data: RawData, test_data: RawData | Non
                "models": models, "archive_path": archive_file, "train_seconds": train_seconds}
     if not do_stitching or test_data is None:
         return None, None, results
-    results.update(reconstruct(backend, models, test_data, seed=config.subsample_seed))
+    results.update(reconstruct(backend, models, test_data, seed=seed))
     return np.abs(results["stitched"]), np.angle(results["stitched"]), results
 
 

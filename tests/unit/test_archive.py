@@ -8,6 +8,9 @@ from ptycho import archive, params
 from ptycho.errors import ArchiveError
 
 
+GOOD_CFG = {"N": 32, "gridsize": 1}
+
+
 @pytest.fixture(autouse=True)
 def _fresh_params():
     params.reset()
@@ -33,7 +36,7 @@ def _good_manifest(**changes):
 def _write_zip(path, manifest=None, params_doc=None, entries=None):
     """A hand-made archive: manifest/params may be dicts or raw strings; entries name -> bytes."""
     manifest = _good_manifest() if manifest is None else manifest
-    params_doc = {"cfg": {"N": 32}, "intensity_scale": 2.0, "norm_factor": 3.0} \
+    params_doc = {"cfg": GOOD_CFG, "intensity_scale": 2.0, "norm_factor": 3.0} \
         if params_doc is None else params_doc
     entries = {"model.bin": b"weights"} if entries is None else entries
     with zipfile.ZipFile(path, "w") as zf:
@@ -60,7 +63,8 @@ def test_round_trip_restores_params_and_members(tmp_path):
     assert params.cfg["N"] == 32 and params.cfg["gridsize"] == 2
     assert params.cfg["intensity_scale"] == 12.5
     assert loaded.params["norm_factor"] == 0.25
-    assert archive.read_manifest(path)["backend"] == "tensorflow"
+    manifest, params_doc = archive.read_metadata(path)
+    assert manifest["backend"] == "tensorflow" and params_doc["cfg"]["N"] == 32
 
 
 def test_failed_write_leaves_previous_archive_and_no_temp_files(tmp_path):
@@ -116,9 +120,9 @@ def test_truncated_zip_names_the_file(tmp_path):
 def test_not_a_zip_and_missing_file(tmp_path):
     (tmp_path / "wts.h5.zip").write_text("hello")
     with pytest.raises(ArchiveError, match="not a readable zip"):
-        archive.read_manifest(tmp_path)
+        archive.read_metadata(tmp_path)
     with pytest.raises(ArchiveError, match="not found") as info:
-        archive.read_manifest(tmp_path / "elsewhere")
+        archive.read_metadata(tmp_path / "elsewhere")
     assert "elsewhere" in str(info.value)
 
 
@@ -141,7 +145,7 @@ def test_missing_manifest(tmp_path):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("params.json", "{}")
     with pytest.raises(ArchiveError, match="manifest.json is missing"):
-        archive.read_manifest(path)
+        archive.read_metadata(path)
 
 
 def test_unknown_version_names_both_versions(tmp_path):
@@ -153,7 +157,7 @@ def test_unknown_version_names_both_versions(tmp_path):
 def test_wrong_format(tmp_path):
     path = _write_zip(tmp_path / "a.zip", manifest=_good_manifest(format="something-else"))
     with pytest.raises(ArchiveError, match="not a ptycho model archive"):
-        archive.read_manifest(path)
+        archive.read_metadata(path)
 
 
 def test_backend_mismatch_names_both_backends(tmp_path):
@@ -166,8 +170,9 @@ def test_backend_mismatch_names_both_backends(tmp_path):
 
 
 @pytest.mark.parametrize("params_doc", [{"intensity_scale": 1.0, "norm_factor": 1.0},
-                                        {"cfg": {}, "intensity_scale": -1.0, "norm_factor": 1.0},
-                                        {"cfg": {}, "intensity_scale": 1.0}])
+                                        {"cfg": {"N": "64"}, "intensity_scale": 1.0, "norm_factor": 1.0},
+                                        {"cfg": GOOD_CFG, "intensity_scale": -1.0, "norm_factor": 1.0},
+                                        {"cfg": GOOD_CFG, "intensity_scale": 1.0}])
 def test_bad_params_document(tmp_path, params_doc):
     path = _write_zip(tmp_path / "a.zip", params_doc=params_doc)
     with pytest.raises(ArchiveError, match="params.json"):
