@@ -13,7 +13,6 @@ member exists, and restores params.cfg from params.json.
 """
 import json
 import math
-import os
 import tempfile
 import zipfile
 import zlib
@@ -26,6 +25,7 @@ from typing import Callable
 from ptycho import params
 from ptycho.config.config import BACKENDS
 from ptycho.errors import ArchiveError
+from ptycho.fileio import atomic_output
 
 ARCHIVE_NAME = "wts.h5.zip"
 FORMAT = "ptycho-model-archive"
@@ -99,19 +99,11 @@ def save_archive(output_dir, backend: str, write_payload: Callable[[Path], list]
         }
         params_doc = {"cfg": dict(params.cfg), "intensity_scale": float(intensity_scale),
                       "norm_factor": float(norm_factor)}
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{ARCHIVE_NAME}.", suffix=".tmp", dir=output_dir)
-        try:
-            with os.fdopen(fd, "wb") as handle, \
-                    zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(MANIFEST, _json_bytes(manifest))
-                zf.writestr(PARAMS, _json_bytes(params_doc))
-                for member in members:
-                    zf.write(staging / member, member)
-            os.replace(tmp_name, target)
-        except BaseException:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
-            raise
+        with atomic_output(target) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(MANIFEST, _json_bytes(manifest))
+            zf.writestr(PARAMS, _json_bytes(params_doc))
+            for member in members:
+                zf.write(staging / member, member)
     return target
 
 

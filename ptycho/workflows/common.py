@@ -4,7 +4,6 @@ trains, predicts one batch, and (de)serialises its models; everything here is Nu
 Importing this module imports neither TensorFlow nor torch.
 """
 import json
-import os
 import tempfile
 import time
 from functools import partial
@@ -16,6 +15,7 @@ from ptycho import archive, images, metrics, params, reference
 from ptycho.backend_api import Backend, TrainingInputs
 from ptycho.config.config import update_legacy_dict
 from ptycho.errors import ConfigError
+from ptycho.fileio import atomic_output
 from ptycho.log import get_logger
 from ptycho.raw_data import RawData, generate_grouped_data, write_npz
 
@@ -126,20 +126,11 @@ def load_bundle(backend: Backend, model_dir) -> tuple[dict, dict]:
 # ---- output files (CLIs) ------------------------------------------------------------------
 
 def write_json(path, value) -> Path:
-    """JSON, atomically (temp file in the same folder, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(value, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    return path
+    """JSON, atomically."""
+    with atomic_output(path, "w") as handle:
+        json.dump(value, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    return Path(path)
 
 
 def write_reconstruction(output_dir, results: dict, raw: RawData) -> dict:
