@@ -54,6 +54,21 @@ def test_importing_a_ptycho_torch_submodule_without_torch_raises_too():
     _assert_policy_error(_run_without_torch("from ptycho_torch.workflows import components"))
 
 
+@pytest.mark.parametrize("call", [
+    "run_cdi_example_with_backend(None, None, TrainingConfig(backend='pytorch'))",
+    "load_inference_bundle_with_backend('unused', InferenceConfig(backend='pytorch'))",
+    "get_backend('pytorch')",
+])
+def test_the_dispatcher_raises_instead_of_falling_back_to_tensorflow(call):
+    outcome = _run_without_torch(f"""
+        from ptycho.config.config import InferenceConfig, TrainingConfig
+        from ptycho.workflows.backend_selector import (
+            get_backend, load_inference_bundle_with_backend, run_cdi_example_with_backend)
+        {call}
+    """)
+    _assert_policy_error(outcome)
+
+
 def test_the_guard_is_silent_when_torch_is_importable():
     pytest.importorskip("torch")
     proc = subprocess.run([sys.executable, "-c", "import ptycho_torch, sys; "
