@@ -69,10 +69,13 @@ def test_the_dispatcher_raises_instead_of_falling_back_to_tensorflow(call):
     _assert_policy_error(outcome)
 
 
-def test_the_guard_is_silent_when_torch_is_importable():
+@pytest.mark.parametrize("module", ["ptycho_torch", "ptycho_torch.workflows.components"])
+def test_the_guard_is_silent_when_torch_is_importable_and_imports_stay_light(module):
+    """Neither the package nor the inference entry points import Lightning (seconds of
+    start-up that loading and predicting never need) or TensorFlow."""
     pytest.importorskip("torch")
-    proc = subprocess.run([sys.executable, "-c", "import ptycho_torch, sys; "
+    proc = subprocess.run([sys.executable, "-c", f"import {module}, sys; "
                            "print('lightning' in sys.modules, 'tensorflow' in sys.modules)"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["False", "False"]    # the package import stays light
+    assert proc.stdout.split() == ["False", "False"]
