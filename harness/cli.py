@@ -158,6 +158,9 @@ def cmd_run(args, console: Console, pytest_args: list[str]) -> int:
         return INTERRUPTED if interrupted else USAGE_ERROR
     report.render_rich(final, console)
     console.print(f"run folder: {run_dir} (report.md, junit.xml, logs/, pytest.log)", highlight=False)
+    if final["status"] == "error" and not final["collection_errors"]:
+        reason = _last_error_line((run_dir / runfolder.PYTEST_LOG).read_text(errors="replace"))
+        print(f"error: pytest exit {child.returncode}: {reason}", file=sys.stderr)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
