@@ -1,7 +1,6 @@
 """Fixtures for the harness self-tests: a throw-away project (pytester's tmp dir) holding the
 real selectors/*.toml, a conftest that loads harness.plugin and synthetic tests."""
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -88,6 +87,3 @@ def suite(project: Project) -> Project:
         project.write(relative, text)
     return project
 
-
-def env_without_thread_caps() -> dict:
-    return {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}

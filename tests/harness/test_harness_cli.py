@@ -3,7 +3,6 @@ check-ckpt; interrupted, concurrent and parallel (xdist) runs."""
 import json
 import os
 import signal
-import sys
 import time
 
 import pytest
