@@ -62,7 +62,8 @@ def _execution_config(args) -> PyTorchExecutionConfig | None:
     if args.backend != "pytorch":
         if given:
             flags = ", ".join("--" + name.replace("_", "-") for name in given)
-            raise BadInput(f"ptycho-train: {flags} only apply to --backend pytorch "
+            verb = "applies" if len(given) == 1 else "apply"
+            raise BadInput(f"ptycho-train: {flags} {verb} only to --backend pytorch "
                            "(drop them or pass --backend pytorch)")
         return None
     knobs = {"accelerator": args.accelerator, "logger_backend": args.logger,

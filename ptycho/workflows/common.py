@@ -109,7 +109,11 @@ def run_workflow(backend: Backend, train_data: RawData, test_data: RawData | Non
                "models": models, "archive_path": archive_file, "train_seconds": train_seconds}
     if not do_stitching or test_data is None:
         return None, None, results
-    results.update(reconstruct(backend, models, test_data, seed=seed))
+    reconstruction = reconstruct(backend, models, test_data, seed=seed)
+    # results["norm_factor"] stays the training one (the archived value); the test set was
+    # normalised with its own factor.
+    reconstruction["test_norm_factor"] = reconstruction.pop("norm_factor")
+    results.update(reconstruction)
     return np.abs(results["stitched"]), np.angle(results["stitched"]), results
 
 
