@@ -3,15 +3,17 @@
 A fixed workload (a small NumPy training loop, ~0.5 s) is timed like a harness session times a
 group: calibration (harness.calibration) before and after, the workload under a stopwatch
 (harness.timing), then harness.budgets.judge() against a baseline that harness.baselines.record()
-made from separate runs. Conditions, each `--runs` times, variants interleaved:
+made from separate runs; a trial whose first session is flagged gets the harness's confirmation
+re-runs (harness.budgets.confirm). Conditions, `--runs` trials each, variants interleaved:
 
     quiet      nothing added (other jobs on this shared machine may still run)
     loaded     a CPU burner pinned to the other core for the whole block
     variants   normal (must pass), +25% (1.25x the epochs: must be flagged as too_slow),
                no-op (the training loop skipped: must be flagged as too_fast)
 
-Every candidate rule (clock, load normalisation, band width) judges the SAME samples through the
-same judge(); the rule in selectors/budgets.toml [defaults] is the one the harness uses.
+Every candidate rule (clock, load normalisation, confirmation, band width) judges the SAME
+samples through the same judge()/confirm(); the DEFAULT row is selectors/budgets.toml [defaults],
+the rule the harness uses.
 Target: no false alarm in the normal runs, >= 95% of the injected regressions flagged.
 
     python benchmarks/bench_budget_detector.py [--runs 20] [--record-runs 10]
@@ -27,13 +29,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from dataclasses import asdict, replace  # noqa: E402
+from dataclasses import asdict, dataclass, replace  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -101,77 +103,87 @@ class Burner:
         self.process.wait()
 
 
-def collect(runs: int, record_runs: int, burner_core: int | None, console: Console) -> dict:
-    samples = {"record": [], "quiet": [], "loaded": []}
-    console.print(f"recording the baseline: {record_runs} quiet runs")
-    for _ in range(record_runs):
-        samples["record"].append(session(EPOCHS))
-    for condition in ("quiet", "loaded"):
-        console.print(f"{condition}: {runs} runs x {len(VARIANTS)} variants")
-        context = Burner(burner_core) if condition == "loaded" else None
-        if context:
-            context.__enter__()
-        try:
-            for _ in range(runs):
-                for variant, epochs in VARIANTS.items():
-                    samples[condition].append({"variant": variant, **session(epochs)})
-        finally:
-            if context:
-                context.__exit__()
-    return samples
-
-
 # ---------------------------------------------------------------- rules
 
-def rules(default: budgets.BandRule) -> dict[str, tuple[budgets.BandRule, str]]:
-    """name -> (band rule, which calibration stands for the session)."""
+@dataclass(frozen=True)
+class Rule:
+    band: budgets.BandRule
+    confirm: bool  # re-run band.confirm_reruns times and keep only repeated findings
+
+
+def rules(default: budgets.BandRule) -> dict[str, Rule]:
     plain = replace(default, normalise_load=False)
     candidates = {
-        "wall, raw": (replace(plain, clock="wall"), "before"),
-        "cpu, raw": (replace(plain, clock="cpu"), "before"),
-        "wall, load-normalised": (replace(default, clock="wall"), "both"),
-        "cpu, load-normalised (calibration before only)": (default, "before"),
-        "cpu, load-normalised (before+after) = DEFAULT": (default, "both"),
+        "wall, raw, one run": Rule(replace(plain, clock="wall"), False),
+        "cpu, raw, one run": Rule(replace(plain, clock="cpu"), False),
+        "cpu, load-normalised, one run": Rule(default, False),
+        "wall, load-normalised, confirmed": Rule(replace(default, clock="wall"), True),
+        "cpu, raw, confirmed": Rule(replace(plain, clock="cpu"), True),
+        "DEFAULT: cpu, load-normalised, confirmed": Rule(default, True),
     }
-    for rel in (0.06, 0.09, 0.15, 0.18):
-        if not math.isclose(rel, default.rel_floor):
-            candidates[f"  default, rel_floor {rel:.0%}"] = (replace(default, rel_floor=rel), "both")
+    for rel in (default.rel_floor * 2 / 3, default.rel_floor * 4 / 3):
+        candidates[f"  DEFAULT with rel_floor {rel:.0%}"] = Rule(replace(default, rel_floor=rel), True)
     return candidates
 
 
-def session_calibration(run: dict, which: str) -> float:
-    if which == "before":
-        return run["calibration_before_s"]
-    return math.sqrt(run["calibration_before_s"] * run["calibration_after_s"])
+def judged(run: dict, rule: Rule, config: budgets.Budgets, baseline: baselines.Baseline):
+    reference = baselines.Reference(baseline, exact=True).calibrated(
+        run["calibration_before_s"], run["calibration_after_s"])
+    measured = {"group": {GROUP: Measurement(run["wall_s"], run["cpu_s"])}}
+    return budgets.judge(measured, replace(config, band=rule.band), reference)
 
 
-def evaluate(samples: dict, baseline: baselines.Baseline, budget_file: budgets.Budgets) -> list[dict]:
+def verdict_of(trial: list[dict], rule: Rule, config: budgets.Budgets,
+               baseline: baselines.Baseline) -> budgets.Verdict:
+    """The harness's final verdict on one trial: the first session, confirmed by the re-runs."""
+    first = judged(trial[0], rule, config, baseline)
+    if rule.confirm and any(v.finding for v in first):
+        reruns = trial[1:1 + rule.band.confirm_reruns]
+        assert len(reruns) == rule.band.confirm_reruns, "re-runs were not collected"
+        first = budgets.confirm(first, [judged(r, rule, config, baseline) for r in reruns])
+    (verdict,) = first
+    return verdict
+
+
+def collect(runs: int, burner_core: int | None, needs_reruns, reruns: int,
+            console: Console) -> dict:
+    trials = {"quiet": [], "loaded": []}
+    for condition in trials:
+        console.print(f"{condition}: {runs} trials x {len(VARIANTS)} variants "
+                      f"(+{reruns} re-runs of a trial whose first run any rule flags)")
+        context = Burner(burner_core) if condition == "loaded" else contextlib.nullcontext()
+        with context:
+            for _ in range(runs):
+                for variant, epochs in VARIANTS.items():
+                    trial = [session(epochs)]
+                    if needs_reruns(trial[0]):
+                        trial += [session(epochs) for _ in range(reruns)]
+                    trials[condition].append({"variant": variant, "sessions": trial})
+    return trials
+
+
+def evaluate(trials: dict, baseline: baselines.Baseline, config: budgets.Budgets) -> list[dict]:
     results = []
-    for name, (rule, which) in rules(budget_file.band).items():
-        config = replace(budget_file, band=rule, groups={GROUP: budgets.Limits(f"groups.{GROUP}")},
-                         cadences={}, tests={})
+    for name, rule in rules(config.band).items():
         counts: dict[str, dict[str, int]] = {}
         margins = []
-        for condition in ("quiet", "loaded"):
-            for run in samples[condition]:
-                reference = baselines.Reference(baseline, exact=True,
-                                                calibration_s=session_calibration(run, which))
-                measured = {"group": {GROUP: Measurement(run["wall_s"], run["cpu_s"])}}
-                (verdict,) = budgets.judge(measured, config, reference)
-                key = f"{condition} {run['variant']}"
-                tally = counts.setdefault(key, {"runs": 0, "flagged": 0, "right_status": 0})
+        for condition, condition_trials in trials.items():
+            for trial in condition_trials:
+                verdict = verdict_of(trial["sessions"], rule, config, baseline)
+                tally = counts.setdefault(f"{condition} {trial['variant']}",
+                                          {"runs": 0, "flagged": 0, "right_status": 0})
                 tally["runs"] += 1
                 tally["flagged"] += verdict.finding
-                tally["right_status"] += verdict.status == EXPECTED[run["variant"]]
-                if run["variant"] == "normal":
+                tally["right_status"] += verdict.status == EXPECTED[trial["variant"]]
+                if trial["variant"] == "normal":
                     margins.append(verdict.margin_s / (verdict.allowed[1] - verdict.baseline_s))
-        normal = [counts[f"{c} normal"] for c in ("quiet", "loaded")]
-        injected = [counts[f"{c} {v}"] for c in ("quiet", "loaded") for v in VARIANTS if v != "normal"]
-        false_alarms = sum(t["flagged"] for t in normal)
+        normal = [counts[f"{c} normal"] for c in trials]
+        injected = [counts[f"{c} {v}"] for c in trials for v in VARIANTS if v != "normal"]
         detected = sum(t["right_status"] for t in injected)
         results.append({
-            "rule": name, "band": asdict(rule), "session_calibration": which,
-            "false_alarms": false_alarms, "normal_runs": sum(t["runs"] for t in normal),
+            "rule": name, "band": asdict(rule.band), "confirmed": rule.confirm,
+            "false_alarms": sum(t["flagged"] for t in normal),
+            "normal_runs": sum(t["runs"] for t in normal),
             "detected": detected, "injected_runs": sum(t["runs"] for t in injected),
             "detection_rate": detected / sum(t["runs"] for t in injected),
             "min_normal_margin_of_half_width": min(margins),
@@ -187,11 +199,11 @@ def spread(values: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=20, help="runs per condition and variant")
+    parser.add_argument("--runs", type=int, default=20, help="trials per condition and variant")
     parser.add_argument("--record-runs", type=int, default=10, help="runs behind the baseline")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/budget_detector.json")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=200)
 
     cores = sorted(os.sched_getaffinity(0))
     burner_core = None
@@ -199,22 +211,33 @@ def main() -> int:
         os.sched_setaffinity(0, {cores[0]})
         burner_core = cores[1]
     started = time.perf_counter()
-    samples = collect(args.runs, args.record_runs, burner_core, console)
+    config = budgets.load(ROOT)
+    config = replace(config, groups={GROUP: budgets.Limits(f"groups.{GROUP}")}, cadences={}, tests={})
+
+    console.print(f"recording the baseline: {args.record_runs} quiet runs")
+    record = [session(EPOCHS) for _ in range(args.record_runs)]
     fingerprint = environment.fingerprint(environment.collect(ROOT))
-    record = samples["record"]
     baseline = baselines.record(
         [{"group": {GROUP: Measurement(r["wall_s"], r["cpu_s"])}} for r in record], "bench",
         fingerprint, calibrations=[r["calibration_before_s"] for r in record])
-    budget_file = budgets.load(ROOT)
-    results = evaluate(samples, baseline, budget_file)
 
-    for condition in ("record", "quiet", "loaded"):
-        runs = [r for r in samples[condition] if r.get("variant", "normal") == "normal"]
+    confirming = [rule for rule in rules(config.band).values() if rule.confirm]
+    reruns = max(rule.band.confirm_reruns for rule in confirming)
+
+    def needs_reruns(run: dict) -> bool:
+        return any(v.finding for rule in confirming for v in judged(run, rule, config, baseline))
+
+    trials = collect(args.runs, burner_core, needs_reruns, reruns, console)
+    results = evaluate(trials, baseline, config)
+
+    firsts = {"record": record, **{c: [t["sessions"][0] for t in ts if t["variant"] == "normal"]
+                                   for c, ts in trials.items()}}
+    for condition, runs in firsts.items():
         console.print(f"{condition:>6} normal: wall {spread([r['wall_s'] for r in runs])}; "
                       f"cpu {spread([r['cpu_s'] for r in runs])}; calibration "
                       f"{spread([r['calibration_before_s'] for r in runs])}; "
                       f"load avg {statistics.mean(r['loadavg_1m'] for r in runs):.2f}")
-    table = Table(title=f"budget detector: {args.runs} runs per condition/variant, "
+    table = Table(title=f"budget detector: {args.runs} trials per condition and variant, "
                         f"baseline from {args.record_runs} runs")
     for column in ("rule", "false alarms", "detected", "rate", "quiet +25%", "loaded +25%",
                    "quiet no-op", "loaded no-op", "min normal margin"):
@@ -228,7 +251,7 @@ def main() -> int:
               ("quiet slow+25%", "loaded slow+25%", "quiet no-op", "loaded no-op")),
             f"{r['min_normal_margin_of_half_width']:+.2f}")
     console.print(table)
-    default = next(r for r in results if "DEFAULT" in r["rule"])
+    default = next(r for r in results if r["rule"].startswith("DEFAULT"))
     met = default["false_alarms"] == 0 and default["detection_rate"] >= 0.95
     console.print(f"default rule: {default['false_alarms']} false alarms, "
                   f"{default['detection_rate']:.0%} detected -> target {'MET' if met else 'MISSED'}")
@@ -240,12 +263,12 @@ def main() -> int:
         "fingerprint": fingerprint, "runs": args.runs, "record_runs": args.record_runs,
         "epochs": VARIANTS, "burner_core": burner_core,
         "baseline": baseline.as_dict()["groups"][GROUP],
-        "results": results, "samples": samples, "target_met": met,
+        "results": results, "record": record, "trials": trials, "target_met": met,
     }
     temporary = args.output.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, args.output)
-    console.print(f"wrote {args.output.relative_to(ROOT)}")
+    console.print(f"wrote {args.output}")
     return 0 if met else 1
 
 

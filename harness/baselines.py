@@ -275,11 +275,11 @@ class Reference:
             return 1.0
         return calibration.speed_ratio(self.calibration_s, entry.calibration_s)
 
-    def describe(self) -> str:
-        if self.baseline is None:
-            return "no recorded baseline (budgets.toml defaults only)"
-        where = "this machine" if self.exact else "nearest machine (estimated)"
-        return f"baseline {self.baseline.fingerprint_hash} from {where}"
+    def calibrated(self, *seconds: float) -> Reference:
+        """This reference with the session's speed taken from several calibrations (e.g. at
+        session start and end): their geometric mean, so a load that came or went during the
+        session counts half."""
+        return replace(self, calibration_s=math.prod(seconds) ** (1 / len(seconds)))
 
 
 def match(baselines_dir: Path, fingerprint: Mapping[str, Any]) -> tuple[Baseline | None, bool]:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
 from harness.baselines import KINDS, SECTIONS, Entry, Measurements, Reference, Stats
 from harness.configfile import Fields, config_error, read_toml
@@ -55,6 +55,7 @@ class BandRule:
     k_mad: float = 5.0
     rel_floor: float = 0.12
     abs_floor_s: float = 0.05
+    confirm_reruns: int = 2
 
     def half_width(self, center: float, stats: Stats | None) -> tuple[float, str]:
         """max(k_mad * 1.4826 * MAD, rel_floor * center, abs_floor_s), and how it was made."""
@@ -112,7 +113,7 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
     f = Fields(source, document)
     f.only({"defaults", "timeouts", *SECTIONS.values()})
     d = f.sub("defaults")
-    d.only({"clock", "normalise_load", "k_mad", "rel_floor", "abs_floor_s"})
+    d.only({"clock", "normalise_load", "k_mad", "rel_floor", "abs_floor_s", "confirm_reruns"})
     normalise = d.table.get("normalise_load", BandRule.normalise_load)
     if not isinstance(normalise, bool):
         raise d.fail("normalise_load", f"must be true or false (got {normalise!r})")
@@ -122,6 +123,8 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
         k_mad=d.number("k_mad", BandRule.k_mad),
         rel_floor=d.number("rel_floor", BandRule.rel_floor),
         abs_floor_s=d.number("abs_floor_s", BandRule.abs_floor_s),
+        confirm_reruns=d.integer("confirm_reruns", minimum=0)
+        if "confirm_reruns" in d.table else BandRule.confirm_reruns,
     )
     t = f.sub("timeouts")
     t.only({"factor", "min_s", "default_s"})
@@ -271,6 +274,51 @@ def judge(measurements: Measurements, budgets: Budgets,
                     f"floor min_s={limits.min_s:g} s from {budgets.source} [{limits.where}] "
                     "(less means the work was skipped)"))
     return verdicts
+
+
+# ---------------------------------------------------------------- confirmation
+
+CONFIRMED_CHECKS = ("band", "floor")  # ceilings and timeouts are facts about this run: no re-run
+
+
+def rerun_targets(verdicts: Iterable[Verdict], test_groups: Mapping[str, str] = {}) -> list[str]:
+    """What to re-run ([defaults] confirm_reruns times) before band/floor findings count: the
+    group of each finding (a test's group for a test), the cadence for a cadence finding."""
+    targets = []
+    for v in verdicts:
+        if v.finding and v.check in CONFIRMED_CHECKS:
+            target = test_groups.get(v.subject) if v.kind == "test" else v.subject
+            if target and target not in targets:
+                targets.append(target)
+    return targets
+
+
+def confirm(first: Sequence[Verdict], reruns: Sequence[Sequence[Verdict]]) -> list[Verdict]:
+    """A band or floor finding counts only if every re-run repeats it (same subject, check and
+    status); one noisy run never raises an alarm. The verdict shown is the least severe of the
+    runs (largest margin): for too_slow that is the fastest run - a best-of-N time, as noise on
+    a shared machine only ever adds time. Verdicts without re-run data are left as they are."""
+    later = [{(v.kind, v.subject, v.check): v for v in run} for run in reruns]
+    confirmed = []
+    for verdict in first:
+        key = (verdict.kind, verdict.subject, verdict.check)
+        again = [run[key] for run in later if key in run]
+        if not verdict.finding or verdict.check not in CONFIRMED_CHECKS or not again:
+            confirmed.append(verdict)
+            continue
+        best = max([verdict, *again], key=lambda v: v.margin_s)
+        statuses = ", ".join(v.status for v in [verdict, *again])
+        if all(v.status == verdict.status for v in again):
+            note = f"confirmed by {len(again)} re-run(s) ({statuses}); least severe run shown"
+            confirmed.append(replace(best, status=verdict.status, basis=f"{best.basis}; {note}"))
+        elif best.finding:  # every run outside its limits, on different sides: erratic
+            note = f"re-runs disagree on the direction ({statuses}); first run shown"
+            confirmed.append(replace(verdict, basis=f"{verdict.basis}; {note}"))
+        else:
+            note = (f"first run {verdict.status} by {-verdict.margin_s:.3f} s, not confirmed by "
+                    f"{len(again)} re-run(s) ({statuses}): noise; best run shown")
+            confirmed.append(replace(best, basis=f"{best.basis}; {note}"))
+    return confirmed
 
 
 # ---------------------------------------------------------------- timeouts

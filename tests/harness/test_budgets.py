@@ -253,3 +253,42 @@ def test_a_timed_out_test_gets_a_budget_verdict():
     verdict = budgets.timeout_verdict("t.py::a", "integration", 123.4, shipped())
     assert (verdict.check, verdict.status, verdict.allowed) == ("timeout", "over_ceiling", (0.0, 123.0))
     assert verdict.finding and "group baseline_s + tolerance 41.00 s" in verdict.basis
+
+
+# ---------------------------------------------------------------- confirmation re-runs
+
+def parity_band(measured: float) -> list:
+    ref = reference("group", "parity", wall=10.0, cpu=10.0)  # allowed 8.8-11.2
+    return budgets.judge({"group": {"parity": Measurement(measured, measured)}}, shipped(), ref)
+
+
+def test_a_finding_counts_only_when_every_rerun_repeats_it():
+    confirmed = only(budgets.confirm(parity_band(13.0), [parity_band(12.0), parity_band(14.0)]), "band")
+    assert confirmed.status == "too_slow" and confirmed.measured_s == 12.0  # best of 3 shown
+    assert "confirmed by 2 re-run(s) (too_slow, too_slow, too_slow)" in confirmed.basis
+    noise = only(budgets.confirm(parity_band(13.0), [parity_band(12.0), parity_band(10.5)]), "band")
+    assert noise.status == "ok" and noise.measured_s == 10.5
+    assert "not confirmed by 2 re-run(s) (too_slow, too_slow, ok): noise" in noise.basis
+
+
+def test_runs_outside_the_band_on_both_sides_stay_a_finding():
+    verdict = only(budgets.confirm(parity_band(1.0), [parity_band(13.0)]), "band")
+    assert verdict.status == "too_fast" and verdict.measured_s == 1.0
+    assert "re-runs disagree on the direction (too_fast, too_slow)" in verdict.basis
+
+
+def test_ceilings_are_facts_of_the_run_and_green_verdicts_are_untouched():
+    first = budgets.judge({"cadence": {"per_pr": 95.0}, "group": {"parity": 70.0}}, shipped())
+    again = budgets.judge({"cadence": {"per_pr": 50.0}, "group": {"parity": 20.0}}, shipped())
+    assert budgets.confirm(first, [again]) == first
+    assert budgets.rerun_targets(first) == []
+    green = parity_band(10.0)
+    assert budgets.confirm(green, [parity_band(20.0)]) == green
+
+
+def test_rerun_targets_are_the_groups_of_band_and_floor_findings():
+    test = "tests/suite/integration/test_workflow.py::test_train[tf]"
+    verdicts = budgets.judge({"group": {"integration": 50.0, "parity": 1.0},
+                              "test": {test: Measurement(0.1, 0.1)}}, shipped())
+    assert budgets.rerun_targets(verdicts, {test: "integration"}) == ["integration"]
+    assert budgets.rerun_targets(parity_band(20.0)) == ["parity"]

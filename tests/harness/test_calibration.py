@@ -55,3 +55,9 @@ def test_stopwatch_counts_cpu_time_of_reaped_children():
 def test_measurements_add_up_and_lose_cpu_when_one_side_lacks_it():
     assert Measurement(1.0, 0.5) + Measurement(2.0, 1.0) == Measurement(3.0, 1.5)
     assert (Measurement(1.0, 0.5) + Measurement.of(2)) == Measurement(3.0, None)
+
+
+def test_session_speed_from_start_and_end_calibrations_is_their_geometric_mean():
+    reference = Reference(None, exact=True).calibrated(0.1, 0.4)
+    assert reference.calibration_s == pytest.approx(0.2)
+    assert reference.scale_for(entry(0.1), normalise_load=True) == pytest.approx(2.0)
