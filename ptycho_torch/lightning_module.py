@@ -14,14 +14,16 @@ state): `PtychoLightningModule.load_from_checkpoint(path, weights_only=True)`.
 import lightning
 import torch
 
+from ptycho.config.config import TrainingConfig
 from ptycho.log import get_logger
 from ptycho_torch import ops
 from ptycho_torch.model import Autoencoder
 
 logger = get_logger(__name__)
 
-# Same defaults as ptycho.config.config.TrainingConfig (and so as the TensorFlow backend).
-DEFAULT_TRAINING = {"learning_rate": 1e-3, "nll_weight": 1.0, "mae_weight": 0.0}
+_DEFAULTS = TrainingConfig()   # the TensorFlow backend's defaults too
+DEFAULT_TRAINING = {"learning_rate": _DEFAULTS.learning_rate, "nll_weight": _DEFAULTS.nll_weight,
+                    "mae_weight": _DEFAULTS.mae_weight}
 
 
 class PtychoLightningModule(lightning.LightningModule):
@@ -38,7 +40,7 @@ class PtychoLightningModule(lightning.LightningModule):
         # Per-epoch means of each loss term, in the Backend protocol's history format
         # ("loss", "poisson_nll", "amplitude_mae", and "val_"-prefixed ones with val data).
         self.history: dict[str, list[float]] = {}
-        self._running: dict[str, dict[str, float]] = {}
+        self._running: dict[str, dict] = {}   # per stage: sample count and loss sums
 
     @property
     def diffraction_to_obj(self):
@@ -60,7 +62,8 @@ class PtychoLightningModule(lightning.LightningModule):
         for name, value in terms.items():
             self.log(prefix + name, value, on_step=False, on_epoch=True,
                      prog_bar=(name == "loss"), batch_size=n)
-            running[name] = running.get(name, 0.0) + float(value.detach()) * n
+            # Tensors, not floats: no device sync per step.
+            running[name] = running.get(name, 0.0) + value.detach() * n
         return terms["loss"]
 
     def training_step(self, batch, batch_idx):
@@ -75,7 +78,7 @@ class PtychoLightningModule(lightning.LightningModule):
             return
         count = running.pop("count")
         for name, total in running.items():
-            self.history.setdefault(prefix + name, []).append(total / count)
+            self.history.setdefault(prefix + name, []).append(float(total) / count)
         logger.info("epoch %d/%d: %sloss %.6g (poisson_nll %.6g, amplitude_mae %.6g)",
                     self.current_epoch + 1, self.trainer.max_epochs, prefix,
                     *(self.history[prefix + name][-1] for name in ("loss", "poisson_nll", "amplitude_mae")))
