@@ -55,15 +55,20 @@ class BandRule:
     k_mad: float = 5.0
     rel_floor: float = 0.12
     abs_floor_s: float = 0.05
+    rel_cap: float = 0.5
     confirm_reruns: int = 2
 
     def half_width(self, center: float, stats: Stats | None) -> tuple[float, str]:
-        """max(k_mad * 1.4826 * MAD, rel_floor * center, abs_floor_s), and how it was made."""
+        """max(k_mad * 1.4826 * MAD, rel_floor * center, abs_floor_s), at most rel_cap * center
+        (a baseline recorded on a very noisy machine must not make the band so wide that a
+        skipped workload still passes), and how it was made."""
         spread = self.k_mad * MAD_TO_SIGMA * stats.mad if stats else 0.0
         parts = {f"{self.k_mad:g}*1.4826*MAD": spread,
                  f"{self.rel_floor:.0%} of median": self.rel_floor * center,
                  "abs_floor_s": self.abs_floor_s}
         how = max(parts, key=parts.get)
+        if parts[how] > self.rel_cap * center:
+            return self.rel_cap * center, f"capped at rel_cap={self.rel_cap:.0%} of median"
         return parts[how], how
 
 
@@ -113,7 +118,8 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
     f = Fields(source, document)
     f.only({"defaults", "timeouts", *SECTIONS.values()})
     d = f.sub("defaults")
-    d.only({"clock", "normalise_load", "k_mad", "rel_floor", "abs_floor_s", "confirm_reruns"})
+    d.only({"clock", "normalise_load", "k_mad", "rel_floor", "abs_floor_s", "rel_cap",
+            "confirm_reruns"})
     normalise = d.table.get("normalise_load", BandRule.normalise_load)
     if not isinstance(normalise, bool):
         raise d.fail("normalise_load", f"must be true or false (got {normalise!r})")
@@ -123,6 +129,7 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
         k_mad=d.number("k_mad", BandRule.k_mad),
         rel_floor=d.number("rel_floor", BandRule.rel_floor),
         abs_floor_s=d.number("abs_floor_s", BandRule.abs_floor_s),
+        rel_cap=d.number("rel_cap", BandRule.rel_cap, positive=True),
         confirm_reruns=d.integer("confirm_reruns", minimum=0)
         if "confirm_reruns" in d.table else BandRule.confirm_reruns,
     )

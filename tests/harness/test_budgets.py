@@ -156,6 +156,13 @@ def test_band_widens_with_the_recorded_spread():
     assert "1.4826*MAD" in verdict.basis
 
 
+def test_band_width_is_capped_so_a_no_op_is_always_caught():
+    ref = reference("group", "parity", wall=10.0, cpu=10.0, mad=3.0)  # recorded on a noisy day
+    verdict = only(budgets.judge({"group": {"parity": Measurement(0.01, 0.01)}}, shipped(), ref), "band")
+    assert verdict.allowed == pytest.approx((5.0, 15.0)) and verdict.status == "too_fast"
+    assert "capped at rel_cap=50% of median" in verdict.basis
+
+
 def test_scaled_baseline_from_another_machine_is_marked_estimated():
     b = shipped()
     ref = reference("group", "parity", wall=10.0, cpu=10.0, exact=False,
