@@ -31,6 +31,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -219,7 +220,8 @@ def main() -> int:
     fingerprint = environment.fingerprint(environment.collect(ROOT))
     baseline = baselines.record(
         [{"group": {GROUP: Measurement(r["wall_s"], r["cpu_s"])}} for r in record], "bench",
-        fingerprint, calibrations=[r["calibration_before_s"] for r in record])
+        fingerprint, calibrations=[math.sqrt(r["calibration_before_s"] * r["calibration_after_s"])
+                                   for r in record])
 
     confirming = [rule for rule in rules(config.band).values() if rule.confirm]
     reruns = max(rule.band.confirm_reruns for rule in confirming)

@@ -348,17 +348,20 @@ def record_cadence(cadence: str, runs: int, run_once: Callable[[], Measurements]
                    baselines_dir: Path, fingerprint: Mapping[str, Any],
                    calibrate: Callable[[], calibration.Calibration] = calibration.measure,
                    write_file: bool = True) -> Recording:
-    """`harness baseline record CADENCE --runs N`: run the cadence N times (calibrating before
-    each run), summarise, merge into this machine's file and write it (unless write_file is
-    False: a dry run). Show the change with `diff_table(recording.old, recording.new)`."""
+    """`harness baseline record CADENCE --runs N`: run the cadence N times with a calibration
+    between runs (a run's speed is the geometric mean of the calibrations before and after it,
+    as in a session), summarise, merge into this machine's file and write it (unless
+    write_file is False: a dry run). Show the change with `diff_table(recording.old,
+    recording.new)`."""
     if runs < 1:
         raise ValueError(f"--runs must be at least 1 (got {runs})")
     path = path_for(baselines_dir, fingerprint)
     old = load(path) if path.exists() else None
-    calibrations, measured = [], []
+    speeds, measured = [calibrate().seconds], []
     for _ in range(runs):
-        calibrations.append(calibrate().seconds)
         measured.append(run_once())
+        speeds.append(calibrate().seconds)
+    calibrations = [math.sqrt(before * after) for before, after in zip(speeds, speeds[1:])]
     new = record(measured, cadence, fingerprint, calibrations, previous=old)
     if write_file:
         write(baselines_dir, new)

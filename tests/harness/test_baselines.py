@@ -180,3 +180,11 @@ def test_dry_run_writes_nothing_and_runs_must_be_positive(tmp_path):
     assert [c.status for c in baselines.diff(None, recording.new)] == ["added", "added"]
     with pytest.raises(ValueError, match="at least 1"):
         baselines.record_cadence("per_pr", 0, lambda: run(30.0), tmp_path, HERE)
+
+
+def test_record_cadence_takes_each_runs_speed_from_the_calibrations_around_it(tmp_path):
+    speeds = iter([0.1, 0.4, 0.1])  # a neighbour was busy between the two runs
+    recording = baselines.record_cadence(
+        "per_pr", 2, lambda: run(30.0), tmp_path, HERE, write_file=False,
+        calibrate=lambda: Calibration((0.0,), (next(speeds),)))
+    assert recording.new.entry("group", "integration").calibration_s == pytest.approx(0.2)

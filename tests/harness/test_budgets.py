@@ -108,7 +108,7 @@ def test_ceiling_is_never_scaled_by_calibration():
 
 def test_default_band_from_budgets_is_two_sided_and_estimated():
     b = shipped()
-    verdicts = {m: only(budgets.judge({"group": {"integration": m}}, b), "band")
+    verdicts = {m: only(budgets.judge({"group": {"integration": Measurement(m, m / 2)}}, b), "band")
                 for m in (36.0, 41.5, 30.0)}
     assert verdicts[36.0].status == "ok" and verdicts[36.0].margin_s == 5.0
     assert verdicts[41.5].status == "too_slow" and verdicts[41.5].margin_s == -0.5
