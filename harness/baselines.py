@@ -276,10 +276,11 @@ class Reference:
         return calibration.speed_ratio(self.calibration_s, entry.calibration_s)
 
     def calibrated(self, *seconds: float) -> Reference:
-        """This reference with the session's speed taken from several calibrations (e.g. at
-        session start and end): their geometric mean, so a load that came or went during the
-        session counts half."""
-        return replace(self, calibration_s=math.prod(seconds) ** (1 / len(seconds)))
+        """This reference with more calibrations of the session (e.g. one at session end added
+        to session_reference's one at the start): the session's speed becomes the geometric
+        mean of all of them, so a load that came or went during the session counts half."""
+        values = ([self.calibration_s] if self.calibration_s is not None else []) + list(seconds)
+        return replace(self, calibration_s=math.prod(values) ** (1 / len(values)))
 
 
 def match(baselines_dir: Path, fingerprint: Mapping[str, Any]) -> tuple[Baseline | None, bool]:

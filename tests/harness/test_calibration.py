@@ -58,6 +58,7 @@ def test_measurements_add_up_and_lose_cpu_when_one_side_lacks_it():
 
 
 def test_session_speed_from_start_and_end_calibrations_is_their_geometric_mean():
-    reference = Reference(None, exact=True).calibrated(0.1, 0.4)
+    reference = Reference(None, exact=True, calibration_s=0.1).calibrated(0.4)
     assert reference.calibration_s == pytest.approx(0.2)
+    assert Reference(None, exact=True).calibrated(0.1, 0.4) == reference
     assert reference.scale_for(entry(0.1), normalise_load=True) == pytest.approx(2.0)
