@@ -86,7 +86,7 @@ class Stats:
         f.only({"median", "mad", "iqr", "n", "min", "max"})
         numbers = {name: f.number(name, required=True)
                    for name in ("median", "mad", "iqr", "min", "max")}
-        return cls(n=f.integer("n", minimum=1), **numbers)
+        return cls(n=f.integer("n", minimum=1, required=True), **numbers)
 
 
 @dataclass(frozen=True)

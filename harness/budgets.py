@@ -129,8 +129,7 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
         rel_floor=d.number("rel_floor", BandRule.rel_floor),
         abs_floor_s=d.number("abs_floor_s", BandRule.abs_floor_s),
         rel_cap=d.number("rel_cap", BandRule.rel_cap, positive=True),
-        confirm_reruns=d.integer("confirm_reruns", minimum=0)
-        if "confirm_reruns" in d.table else BandRule.confirm_reruns,
+        confirm_reruns=d.integer("confirm_reruns", BandRule.confirm_reruns),
     )
     t = f.sub("timeouts")
     t.only({"factor", "min_s", "default_s"})

@@ -87,8 +87,13 @@ class Fields:
             raise self.fail(name, f"must be {kind} (got {value!r})")
         return float(value)
 
-    def integer(self, name: str, *, minimum: int = 0) -> int:
-        value = self.table.get(name)
+    def integer(self, name: str, default: int | None = None, *, minimum: int = 0,
+                required: bool = False) -> int | None:
+        if name not in self.table:
+            if required:
+                raise self.fail(name, f"missing (add an integer >= {minimum})")
+            return default
+        value = self.table[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.fail(name, f"must be an integer >= {minimum} (got {value!r})")
         return value
