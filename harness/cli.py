@@ -273,7 +273,11 @@ def cmd_report(args, console: Console) -> int:
     if not runfolder.is_complete(final):
         state = "has no readable report.json" if final is None else "is still running or crashed"
         raise UsageProblem(f"{run_dir}: run {state} (status 'running' or no report: incomplete)")
-    if args.format == "markdown":
+    if args.format == "html":
+        from harness import html_report
+
+        print(html_report.write(run_dir, final))
+    elif args.format == "markdown":
         print(report.render_markdown(final))
     elif args.format == "json":
         print(json.dumps(final, indent=2))
@@ -343,6 +347,28 @@ def cmd_check_ckpt(args, console: Console) -> int:
     console.print(f"[green]ok[/] {escape(str(path))}: {facts['tensors']} tensors; "
                   f"hyper_parameters {escape(', '.join(facts['hyper_parameters']))}; rebuilt as "
                   f"{escape(facts['module_class'])} (strict load_state_dict)", highlight=False)
+    return 0
+
+
+# -- brief ------------------------------------------------------------------------------------
+def cmd_brief(args, console: Console) -> int:
+    from harness import brief
+
+    root = selectors.find_project_root(Path.cwd())
+    if args.output == "-":
+        sys.stdout.write(brief.render(root))
+        return 0
+    output = Path(args.output) if args.output else root / brief.BRIEF_FILE
+    if args.check:
+        difference = brief.check(root, output)
+        if difference:
+            print("\n".join(difference))
+            print(f"error: {output} differs from the configuration (run `harness brief` to "
+                  "regenerate it and commit the result)", file=sys.stderr)
+            return 1
+        console.print(f"{output} is up to date with {', '.join(brief.SOURCES)}", highlight=False)
+        return 0
+    console.print(f"wrote {brief.write(root, output)}", highlight=False)
     return 0
 
 
@@ -432,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser("report", parents=[common], help="re-render a run (default: latest)")
     show.add_argument("run", nargs="?", help="run folder name or path")
-    show.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    show.add_argument("--format", choices=("table", "markdown", "json", "html"), default="table",
+                      help="html: (re)write <run>/report.html and print its path")
     show.set_defaults(handler=cmd_report)
 
     validate = commands.add_parser("validate", parents=[common],
@@ -447,6 +474,13 @@ def build_parser() -> argparse.ArgumentParser:
     ckpt.add_argument("--module-class", metavar="DOTTED.PATH",
                       default=validators.DEFAULT_MODULE_CLASS)
     ckpt.set_defaults(handler=cmd_check_ckpt)
+
+    handoff = commands.add_parser("brief", help="render the handoff brief from selectors/*.toml")
+    handoff.add_argument("--output", metavar="FILE",
+                         help="where to write it (default docs/handoff_brief.md; - for stdout)")
+    handoff.add_argument("--check", action="store_true",
+                         help="exit 1 when FILE differs from a fresh render (writes nothing)")
+    handoff.set_defaults(handler=cmd_brief)
 
     history = commands.add_parser("history", parents=[common], help="recent trend per group")
     history.add_argument("--limit", type=int, default=20, help="last N runs (default 20)")
