@@ -72,8 +72,8 @@ def _limits_text(limits: budgets_module.Limits | None, band: budgets_module.Band
             half = f"± {limits.tolerance_rel:.0%}"
         else:
             half = "± the [defaults] band"
-        parts.append(f"band {_seconds(limits.baseline_s)} {half} ({band.clock} clock; a recorded "
-                     "baseline replaces the default)")
+        parts.append(f"band {_seconds(limits.baseline_s)} {half} (wall clock until a baseline "
+                     f"is recorded, then the recorded median on the {band.clock} clock)")
     if limits.min_s is not None:
         parts.append(f"floor {_seconds(limits.min_s)}")
     return "; ".join(parts) or "-"
@@ -154,10 +154,11 @@ def render(project_root: Path) -> str:
         "### How runtimes are judged",
         "",
         "- Ceilings (`max_s`) are wall time, never scaled: what CI waits for.",
-        f"- Bands are two-sided around a baseline on the **{band.clock}** clock: above is "
+        f"- Bands are two-sided around a baseline, judged on the **{band.clock}** clock for a "
+        f"recorded baseline and on wall time for a `baseline_s` default: above is "
         f"`too_slow`, below is `too_fast` (work was skipped). Half-width without an explicit "
         f"tolerance: max({band.k_mad:g} × 1.4826 × MAD, {band.rel_floor:.0%} of the median, "
-        f"{_seconds(band.abs_floor_s)}).",
+        f"{_seconds(band.abs_floor_s)}), at most {band.rel_cap:.0%} of the median.",
         f"- Recorded baselines (`harness baseline record CADENCE --runs 5`, one file per machine "
         f"under `baselines/runtime/`) replace the `baseline_s` defaults; they are carried to "
         f"another machine by a calibration ratio"
