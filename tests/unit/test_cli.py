@@ -1,0 +1,163 @@
+"""ptycho-train / ptycho-infer as subprocesses: bad input exits 2 with one stderr line and no
+outputs; a tiny real train -> infer writes every promised file; each route imports only its
+own framework."""
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ptycho.simulate import write_dataset
+
+N = 32
+# Runs a CLI's main() and then checks which frameworks the process imported.
+_RUNNER = """
+import sys
+from ptycho.cli.{cli} import main
+try:
+    code = main(sys.argv[1:])
+finally:
+    print("IMPORTED", sorted(m for m in ("tensorflow", "torch") if m in sys.modules), file=sys.stderr)
+sys.exit(code)
+"""
+_THREADS = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+
+def _run(cli, *args, cwd=None):
+    import os
+    env = {**os.environ, **_THREADS}
+    return subprocess.run([sys.executable, "-c", _RUNNER.format(cli=cli), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def _imported(result) -> list:
+    line = [l for l in result.stderr.splitlines() if l.startswith("IMPORTED")][-1]
+    return eval(line.split(" ", 1)[1])   # a list literal printed by _RUNNER
+
+
+def _error_lines(result) -> list:
+    return [l for l in result.stderr.splitlines() if not l.startswith("IMPORTED")]
+
+
+def _assert_bad_input(result, *fragments):
+    lines = _error_lines(result)
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert _imported(result) == []          # failed before any framework import
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli_data")
+    write_dataset(folder / "scan.npz", n_images=48, N=N, object_size=80, seed=0)
+    write_dataset(folder / "big.npz", n_images=8, N=64, object_size=72, seed=0)
+    (folder / "notes.npz").write_text("not an npz")
+    return folder
+
+
+def _fake_archive(path, backend="tensorflow", n=N):
+    """A well-formed manifest + params (payload never reached by the tests using it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("manifest.json", json.dumps({
+            "format": "ptycho-model-archive", "version": 1, "backend": backend,
+            "models": ["autoencoder", "diffraction_to_obj"], "members": []}))
+        zf.writestr("params.json", json.dumps({"cfg": {"N": n, "gridsize": 1},
+                                               "intensity_scale": 1.0, "norm_factor": 1.0}))
+    return path
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--train-data", "{d}/missing.npz"], ["missing.npz", "file not found"]),
+    (["--train-data", "{d}/notes.npz"], ["notes.npz", "cannot be read as NPZ"]),
+    (["--train-data", "{d}/scan.npz", "--test-data", "{d}/big.npz"], ["big.npz", "64x64"]),
+    (["--train-data", "{d}/scan.npz", "--nepochs", "0"], ["--nepochs"]),
+    (["--train-data", "{d}/scan.npz", "--gridsize", "3"], ["--gridsize"]),
+    (["--train-data", "{d}/scan.npz", "--n-filters-scale", "-1"], ["--n-filters-scale"]),
+    (["--train-data", "{d}/scan.npz", "--seed", "-1"], ["seed"]),
+    (["--train-data", "{d}/scan.npz", "--accelerator", "cpu"], ["--accelerator", "--backend pytorch"]),
+    (["--train-data", "{d}/scan.npz", "--backend", "jax"], ["--backend"]),
+])
+def test_train_bad_input(data, tmp_path, args, fragments):
+    out = tmp_path / "out"
+    result = _run("train", *[a.format(d=data) for a in args], "--output-dir", out)
+    _assert_bad_input(result, *fragments)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case, fragments", [
+    ("missing", ["wts.h5.zip", "not found"]),
+    ("truncated", ["wts.h5.zip", "truncated or corrupt"]),
+    ("backend", ["'pytorch' backend", "--backend tensorflow"]),
+    ("patch", ["scan.npz", "N = 64"]),
+    ("data", ["missing.npz", "file not found"]),
+])
+def test_infer_bad_input(data, tmp_path, case, fragments):
+    model = tmp_path / "model"
+    test_data = data / "scan.npz"
+    extra = []
+    if case == "truncated":
+        archive = _fake_archive(model / "wts.h5.zip")
+        archive.write_bytes(archive.read_bytes()[:40])
+    elif case == "backend":
+        _fake_archive(model / "wts.h5.zip", backend="pytorch")
+        extra = ["--backend", "tensorflow"]
+    elif case == "patch":
+        _fake_archive(model / "wts.h5.zip", n=64)
+    elif case == "data":
+        _fake_archive(model / "wts.h5.zip")
+        test_data = data / "missing.npz"
+    out = tmp_path / "out"
+    result = _run("infer", "--model-path", model, "--test-data", test_data, "--output-dir", out, *extra)
+    _assert_bad_input(result, *fragments)
+    assert not out.exists()
+
+
+def test_module_entry_points_have_help():
+    for module in ("ptycho.cli.train", "ptycho.cli.infer"):
+        result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0 and "--output-dir" in result.stdout
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "pytorch"])
+def test_train_then_infer_through_the_clis(data, tmp_path, backend):
+    if backend == "pytorch":
+        pytest.importorskip("torch")
+        pytest.importorskip("lightning")
+    train_dir, infer_dir = tmp_path / "train", tmp_path / "infer"
+    extra = ["--logger", "none"] if backend == "pytorch" else []
+    trained = _run("train", "--backend", backend, "--train-data", data / "scan.npz",
+                   "--output-dir", train_dir, "--nepochs", "1", "--n-groups", "32",
+                   "--batch-size", "16", "--n-filters-scale", "0.25", "--quiet", *extra)
+    assert trained.returncode == 0, trained.stderr
+    framework = {"tensorflow": "tensorflow", "pytorch": "torch"}[backend]
+    assert _imported(trained) == [framework]
+    history = json.loads((train_dir / "history.json").read_text())
+    assert sorted(history) == ["amplitude_mae", "loss", "poisson_nll"] and len(history["loss"]) == 1
+    assert "DEBUG" in (train_dir / "train.log").read_text()
+    with zipfile.ZipFile(train_dir / "wts.h5.zip") as zf:
+        assert json.loads(zf.read("manifest.json"))["backend"] == backend
+
+    inferred = _run("infer", "--model-path", train_dir, "--test-data", data / "scan.npz",
+                    "--output-dir", infer_dir, "--quiet")
+    assert inferred.returncode == 0, inferred.stderr
+    assert _imported(inferred) == [framework]        # the archive's framework only
+    for name in ("reconstructed_amplitude.png", "reconstructed_phase.png"):
+        with Image.open(infer_dir / name) as image:
+            assert image.format == "PNG" and image.size == (80, 80)
+    with np.load(infer_dir / "reconstruction.npz") as saved:
+        assert saved["reconstruction"].shape == (80, 80)
+        assert saved["reconstruction"].dtype == np.complex64
+    quality = json.loads((infer_dir / "metrics.json").read_text())
+    assert {"amp_ssim", "phase_ssim", "frc50"} <= set(quality)
+    assert (infer_dir / "inference.log").stat().st_size > 0
+    leftovers = [p.name for p in list(train_dir.iterdir()) + list(infer_dir.iterdir())
+                 if p.name.startswith(".")]
+    assert leftovers == []                                  # no temp files left behind
