@@ -15,9 +15,13 @@ from ptycho.raw_data import RawData
 logger = get_logger("cli.train")
 
 DEFAULTS = TrainingConfig()
-# Long enough for the default simulated scan to learn clearly on a 2-core CPU
-# (see benchmarks/bench_cli_tf.py); TrainingConfig's own default stays the harness' short run.
-DEFAULT_NEPOCHS = DEFAULTS.nepochs
+# The CLI's own defaults for a user run (TrainingConfig's 16 x 2 stays the harness' short run).
+# The network's first updates mostly grow its tiny initial signal, so the number of Adam steps
+# matters more than samples per step: on the default simulated scan, batch 4 x 4 epochs
+# (512 steps) clearly learns (phase SSIM ~0.83 vs ~0.78 untrained, FRC50 ~13x higher), while
+# 16 x 2 (64 steps) barely leaves the untrained plateau; per-sample cost on CPU is about equal.
+DEFAULT_NEPOCHS = 4
+DEFAULT_BATCH_SIZE = 4
 TORCH_KNOBS = ("accelerator", "logger", "num_workers", "deterministic")
 
 
@@ -35,8 +39,8 @@ def build_parser() -> OneLineParser:
                         help=f"training epochs (default {DEFAULT_NEPOCHS})")
     parser.add_argument("--n-groups", type=positive_int, default=DEFAULTS.n_groups,
                         help=f"training groups drawn from the scan (default {DEFAULTS.n_groups})")
-    parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size,
-                        help=f"batch size (default {DEFAULTS.batch_size})")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
+                        help=f"batch size (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--gridsize", type=int, choices=(1, 2), default=DEFAULTS.model.gridsize,
                         help="1: single patterns; 2: groups of 4 neighbours (default 1)")
     parser.add_argument("--n-filters-scale", type=positive_float,
