@@ -23,14 +23,19 @@ def _real_dtype(x):
     return np.float32 if x.dtype in (np.complex64, np.float32) else np.float64
 
 
+def central_disk(n_rows: int, n_cols: int):
+    """Boolean (n_rows, n_cols) mask of the pixels with r < n_rows/4, r measured from
+    (n_rows//2, n_cols//2): where the probe is normalised (and masked, probe.mask)."""
+    yy, xx = np.meshgrid(np.arange(n_rows) - n_rows // 2, np.arange(n_cols) - n_cols // 2,
+                         indexing="ij")
+    return np.hypot(yy, xx) < n_rows / 4
+
+
 def normalize_probe(probe, probe_scale: float):
     """P / (probe_scale * mean(|P| over pixels with r < N/4)), r = distance from (N/2, N/2).
     After it, the mean |P| inside that disk is 1/probe_scale."""
     probe = np.asarray(probe)
-    n_rows, n_cols = probe.shape
-    yy, xx = np.meshgrid(np.arange(n_rows) - n_rows // 2, np.arange(n_cols) - n_cols // 2,
-                         indexing="ij")
-    disk = np.hypot(yy, xx) < n_rows / 4
+    disk = central_disk(*probe.shape)
     norm = probe_scale * np.abs(probe[disk]).astype(np.float64).mean()
     if not norm > 0:
         raise ValueError("probe is zero inside the central disk r < N/4; it cannot be normalised")

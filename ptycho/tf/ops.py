@@ -13,17 +13,10 @@ EPS = reference.EPS
 COVERAGE_EPS = reference.COVERAGE_EPS
 
 
-def _disk_mask(n_rows: int, n_cols: int) -> np.ndarray:
-    """Pixels with r < N/4, r measured from (N//2, N//2), as in reference.normalize_probe."""
-    yy, xx = np.meshgrid(np.arange(n_rows) - n_rows // 2, np.arange(n_cols) - n_cols // 2,
-                         indexing="ij")
-    return np.hypot(yy, xx) < n_rows / 4
-
-
 def normalize_probe(probe, probe_scale: float):
     probe = tf.convert_to_tensor(probe, dtype=tf.complex64)
     n_rows, n_cols = probe.shape
-    inside = tf.boolean_mask(tf.abs(probe), _disk_mask(n_rows, n_cols))
+    inside = tf.boolean_mask(tf.abs(probe), reference.central_disk(n_rows, n_cols))
     norm = tf.cast(probe_scale * tf.reduce_mean(tf.cast(inside, tf.float64)), tf.float32)
     return probe / tf.complex(norm, 0.0)
 

@@ -35,9 +35,7 @@ def prepare_probe(probe) -> np.ndarray:
     params.cfg['probe_scale'], then masked to the disk r < N/4 when params.cfg['probe.mask']."""
     probe = reference.normalize_probe(probe, params.cfg["probe_scale"])
     if params.cfg["probe.mask"]:
-        n_size = probe.shape[0]
-        rows, cols = np.indices(probe.shape) - n_size // 2
-        probe = np.where(np.hypot(rows, cols) < n_size / 4, probe, 0).astype(np.complex64)
+        probe = np.where(reference.central_disk(*probe.shape), probe, 0).astype(np.complex64)
     return probe
 
 
