@@ -1,7 +1,7 @@
 """ptycho-simulate: write a seeded synthetic dataset in the NPZ contract."""
-import argparse
 import sys
 
+from ptycho.cli.common import OneLineParser
 from ptycho.errors import PtychoInputError
 from ptycho.log import configure_console, get_logger
 from ptycho.simulate import write_dataset
@@ -9,15 +9,8 @@ from ptycho.simulate import write_dataset
 logger = get_logger("cli.simulate")
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr, exit 2 (no usage dump)."""
-
-    def error(self, message):
-        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="ptycho-simulate", description=__doc__)
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="ptycho-simulate", description=__doc__)
     parser.add_argument("--output", required=True, help="NPZ file to write")
     parser.add_argument("--n-images", type=int, default=512, help="scan positions (default 512)")
     parser.add_argument("--N", type=int, default=64, help="patch size, a multiple of 8 (default 64)")
