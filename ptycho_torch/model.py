@@ -84,21 +84,21 @@ class DiffractionToObj(nn.Module):
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         for block in ("1", "2", "3"):
-            x = torch.relu(getattr(self, f"enc_conv{block}a")(x))
-            x = torch.relu(getattr(self, f"enc_conv{block}b")(x))
+            x = getattr(self, f"enc_conv{block}a")(x).relu_()
+            x = getattr(self, f"enc_conv{block}b")(x).relu_()
             x = self.pool(x)
         return x
 
     def _decode(self, head: str, x: torch.Tensor) -> torch.Tensor:
         layer = {suffix: getattr(self, f"{head}_{suffix}") for suffix in DECODER_SUFFIXES}
         x = self.upsample(x)
-        x = torch.relu(layer["conv1a"](x))
-        x = torch.relu(layer["conv1b"](x))
+        x = layer["conv1a"](x).relu_()
+        x = layer["conv1b"](x).relu_()
         x = self.upsample(x)
-        x = torch.relu(layer["conv2a"](x))
-        x = torch.relu(layer["conv2b"](x))
+        x = layer["conv2a"](x).relu_()
+        x = layer["conv2b"](x).relu_()
         x = self.upsample(x)
-        x = torch.relu(layer["conv3"](x))
+        x = layer["conv3"](x).relu_()
         return layer["out"](x)
 
     def forward(self, x: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
