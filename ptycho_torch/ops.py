@@ -8,7 +8,6 @@ definitions live in its docstrings and are not repeated here.
 """
 import math
 
-import numpy as np
 import torch
 
 from ptycho import reference
@@ -17,16 +16,10 @@ EPS = reference.EPS
 COVERAGE_EPS = reference.COVERAGE_EPS
 
 
-def _disk_mask(n_rows: int, n_cols: int) -> torch.Tensor:
-    """Pixels with r < N/4, r measured from (N//2, N//2), as in reference.normalize_probe."""
-    yy, xx = np.meshgrid(np.arange(n_rows) - n_rows // 2, np.arange(n_cols) - n_cols // 2,
-                         indexing="ij")
-    return torch.from_numpy(np.hypot(yy, xx) < n_rows / 4)
-
-
 def normalize_probe(probe, probe_scale: float) -> torch.Tensor:
     probe = torch.as_tensor(probe).to(torch.complex64)
-    inside = probe.abs()[_disk_mask(*probe.shape).to(probe.device)]
+    disk = torch.from_numpy(reference.central_disk(*probe.shape)).to(probe.device)
+    inside = probe.abs()[disk]
     norm = probe_scale * inside.double().mean()
     if not norm > 0:
         raise ValueError("probe is zero inside the central disk r < N/4; it cannot be normalised")
