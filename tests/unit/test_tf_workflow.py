@@ -124,3 +124,15 @@ def test_gridsize_2_round_trip(scans, tmp_path):
     assert params.cfg["gridsize"] == 2
     again = common.reconstruct(TensorFlowBackend(), models, scans[1])
     np.testing.assert_allclose(again["stitched"], results["stitched"], atol=1e-6)
+
+
+@pytest.mark.parametrize("entry", ["run", "load"])
+def test_dispatcher_syncs_params_first_then_rejects_unknown_backends(tmp_path, entry):
+    config = _config(tmp_path) if entry == "run" else InferenceConfig(model=ModelConfig(N=N))
+    config.backend = "jax"                 # bypasses __post_init__ validation on purpose
+    with pytest.raises(ValueError, match="'tensorflow' or 'pytorch', got 'jax'"):
+        if entry == "run":
+            backend_selector.run_cdi_example_with_backend(None, None, config)
+        else:
+            backend_selector.load_inference_bundle_with_backend(tmp_path, config)
+    assert params.cfg["N"] == N            # CONFIG-001: update_legacy_dict ran first
