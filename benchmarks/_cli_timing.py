@@ -5,7 +5,9 @@ Work: `ptycho-simulate` writes the default synthetic scan (512 patterns of 64x64
 objectGuess) once; each run is `ptycho-train --backend B --nepochs 2 --n-groups 512` then
 `ptycho-infer` on the same file (which writes metrics.json against objectGuess). Backends are
 interleaved run by run so a change in machine load hits them alike; the median over runs is
-reported, with the load average, since this 2-core machine may be shared.
+reported, with the load average, since this 2-core machine may be shared. Each command's CPU
+seconds (user + sys of the child) are recorded too: unlike wall time they barely move with
+other jobs' load, so they show what the work itself costs when the machine is busy.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -36,13 +39,16 @@ def _script(name: str) -> str:
     return path
 
 
-def _timed(command: list[str]) -> float:
+def _timed(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of running `command`; exits on failure."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit(f"error: {' '.join(command)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def simulate(folder: Path) -> Path:
@@ -55,14 +61,17 @@ def simulate(folder: Path) -> Path:
 def run_once(backend: str, data: Path, folder: Path, nepochs: int) -> dict:
     """One train + infer through the CLIs; wall seconds of each and what they wrote."""
     train_dir, infer_dir = folder / "train", folder / "infer"
-    train_s = _timed([_script("ptycho-train"), "--backend", backend, "--train-data", str(data),
-                      "--output-dir", str(train_dir), "--nepochs", str(nepochs),
-                      "--n-groups", str(N_IMAGES), "--quiet"])
-    infer_s = _timed([_script("ptycho-infer"), "--model-path", str(train_dir), "--test-data",
-                      str(data), "--output-dir", str(infer_dir), "--quiet"])
+    train_s, train_cpu_s = _timed([
+        _script("ptycho-train"), "--backend", backend, "--train-data", str(data),
+        "--output-dir", str(train_dir), "--nepochs", str(nepochs), "--n-groups", str(N_IMAGES),
+        "--quiet"])
+    infer_s, infer_cpu_s = _timed([
+        _script("ptycho-infer"), "--model-path", str(train_dir), "--test-data", str(data),
+        "--output-dir", str(infer_dir), "--quiet"])
     fit = _TRAIN_SECONDS.search((train_dir / "train.log").read_text(encoding="utf-8"))
     return {
         "backend": backend, "train_s": train_s, "infer_s": infer_s, "total_s": train_s + infer_s,
+        "train_cpu_s": train_cpu_s, "infer_cpu_s": infer_cpu_s, "total_cpu_s": train_cpu_s + infer_cpu_s,
         "fit_s": float(fit.group(1)) if fit else None,
         "history": json.loads((train_dir / "history.json").read_text(encoding="utf-8")),
         "metrics": json.loads((infer_dir / "metrics.json").read_text(encoding="utf-8")),
@@ -73,7 +82,8 @@ def _summary(runs: list[dict]) -> dict:
     def median(key):
         values = [r[key] for r in runs if r[key] is not None]
         return statistics.median(values) if values else None
-    return {"runs": len(runs), **{f"median_{k}": median(k) for k in ("train_s", "infer_s", "total_s", "fit_s")},
+    keys = ("train_s", "infer_s", "total_s", "fit_s", "total_cpu_s")
+    return {"runs": len(runs), **{f"median_{k}": median(k) for k in keys},
             "phase_ssim": runs[-1]["metrics"]["phase_ssim"], "amp_ssim": runs[-1]["metrics"]["amp_ssim"],
             "final_loss": runs[-1]["history"]["loss"][-1]}
 
@@ -100,7 +110,8 @@ def main(name: str, backends: list[str], target_s: float | None = None,
                 runs[backend].append(result)
                 print(f"{backend:>10} run {index + 1}: train {result['train_s']:.1f} s "
                       f"(fit {result['fit_s']:.1f} s) + infer {result['infer_s']:.1f} s = "
-                      f"{result['total_s']:.1f} s; phase SSIM {result['metrics']['phase_ssim']:.3f}",
+                      f"{result['total_s']:.1f} s (CPU {result['total_cpu_s']:.1f} s); "
+                      f"phase SSIM {result['metrics']['phase_ssim']:.3f}",
                       flush=True)
     summaries = {backend: _summary(results) for backend, results in runs.items()}
     subject = summaries[backends[0]]
@@ -120,7 +131,8 @@ def main(name: str, backends: list[str], target_s: float | None = None,
     out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     for backend, summary in summaries.items():
         print(f"{backend:>10} median: total {summary['median_total_s']:.1f} s (train "
-              f"{summary['median_train_s']:.1f}, infer {summary['median_infer_s']:.1f}); "
+              f"{summary['median_train_s']:.1f}, infer {summary['median_infer_s']:.1f}; CPU "
+              f"{summary['median_total_cpu_s']:.1f} s); "
               f"phase SSIM {summary['phase_ssim']:.3f}, amp SSIM {summary['amp_ssim']:.3f}")
     for verdict, ok in verdicts.items():
         print(f"{'PASS' if ok else 'MISS'}: {verdict}")
