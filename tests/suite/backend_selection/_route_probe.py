@@ -1,0 +1,178 @@
+"""Run in a fresh interpreter by the backend_selection tests; prints one JSON line of
+observations (the tests judge them). Modes:
+
+  policy DATA WORKDIR       torch made unimportable (a meta-path finder that raises
+                            ModuleNotFoundError, as for an absent install), then every way of
+                            selecting the PyTorch backend: import ptycho_torch, the dispatcher's
+                            run and load, get_backend, and the ptycho-train CLI.
+  tensorflow DATA WORKDIR   a tiny real run through the dispatcher's TensorFlow route, its
+  pytorch DATA WORKDIR      archive reloaded through the same route, then the other backend's
+                            archive (written by the sibling probe running alongside) offered to
+                            this route's loader. Which frameworks got imported is recorded at
+                            each point.
+
+Only the standard library and the package under test are imported before an observation.
+"""
+import contextlib
+import importlib.abc
+import io
+import json
+import runpy
+import sys
+import time
+from pathlib import Path
+
+FRAMEWORKS = ("torch", "lightning", "ptycho_torch", "tensorflow", "keras")
+SIBLING_WAIT_S = 300.0
+
+
+def loaded_frameworks() -> list[str]:
+    return sorted({name.split(".")[0] for name in sys.modules} & set(FRAMEWORKS))
+
+
+def outcome(action) -> dict:
+    """Call action(); {"ok": True, "value": ...} or the exception's type and message."""
+    try:
+        return {"ok": True, "value": action()}
+    except BaseException as exc:  # noqa: BLE001  (SystemExit from a CLI included)
+        return {"ok": False, "type": type(exc).__name__,
+                "types": [cls.__name__ for cls in type(exc).__mro__], "message": str(exc)}
+
+
+class TorchBlocker(importlib.abc.MetaPathFinder):
+    """What an environment without torch looks like to `import torch`."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname == "torch" or fullname.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
+
+
+def tiny_training_config(backend: str, output_dir: Path, gridsize: int = 1):
+    from ptycho.config.config import ModelConfig, TrainingConfig
+    return TrainingConfig(model=ModelConfig(N=32, gridsize=gridsize, n_filters_scale=0.25),
+                          n_groups=16, nepochs=1, batch_size=8, output_dir=output_dir,
+                          backend=backend, subsample_seed=0)
+
+
+def inference_config(backend: str):
+    from ptycho.config.config import InferenceConfig, ModelConfig
+    return InferenceConfig(model=ModelConfig(N=32), backend=backend)
+
+
+def probe_policy(data: Path, work: Path) -> dict:
+    sys.meta_path.insert(0, TorchBlocker())
+    from ptycho import params
+    from ptycho.raw_data import RawData, generate_grouped_data
+    from ptycho.workflows import backend_selector
+
+    raw = RawData.from_file(data)
+    observations = {"import_ptycho_torch": outcome(lambda: bool(__import__("ptycho_torch")))}
+    # Stale legacy values first: the dispatcher must bridge the config before it routes.
+    params.cfg.update({"N": 64, "gridsize": 1})
+    config = tiny_training_config("pytorch", work / "run", gridsize=2)
+    observations["run"] = outcome(
+        lambda: backend_selector.run_cdi_example_with_backend(raw, raw, config)[2]["backend"])
+    observations["run_archive_written"] = (work / "run" / "wts.h5.zip").exists()
+    observations["legacy_view_after_run"] = {
+        "N": params.cfg["N"], "gridsize": params.cfg["gridsize"],
+        "grouped_X_shape": outcome(lambda: list(generate_grouped_data(raw, 4).X.shape))}
+    observations["load"] = outcome(lambda: backend_selector.load_inference_bundle_with_backend(
+        work / "no-such-model", inference_config("pytorch")) and "loaded")
+    observations["get_backend"] = outcome(lambda: backend_selector.get_backend("pytorch").name)
+    stderr = io.StringIO()
+    argv = ["ptycho-train", "--backend", "pytorch", "--train-data", str(data), "--output-dir",
+            str(work / "cli"), "--nepochs", "1", "--n-groups", "8", "--quiet"]
+    with contextlib.redirect_stderr(stderr):
+        sys.argv = argv
+        observations["cli_train"] = outcome(
+            lambda: runpy.run_module("ptycho.cli.train", run_name="__main__"))
+    observations["cli_train"]["stderr"] = stderr.getvalue()
+    observations["cli_archive_written"] = (work / "cli" / "wts.h5.zip").exists()
+    observations["frameworks_at_end"] = loaded_frameworks()
+    return observations
+
+
+def wait_for_sibling(work: Path, other: str) -> Path | None:
+    """The other probe's archive once it exists (archives appear by atomic rename), or None
+    when that probe reported a failure or took too long."""
+    archive_file = work / other / "wts.h5.zip"
+    deadline = time.monotonic() + SIBLING_WAIT_S
+    while time.monotonic() < deadline:
+        if archive_file.exists():
+            return archive_file
+        if (work / f"{other}.failed").exists():
+            return None
+        time.sleep(0.05)
+    return None
+
+
+def probe_route(backend: str, data: Path, work: Path) -> dict:
+    import numpy as np
+
+    from ptycho import params
+    from ptycho.config.config import PyTorchExecutionConfig, dataclass_to_legacy_dict
+    from ptycho.raw_data import RawData
+    from ptycho.workflows import backend_selector
+
+    other = "pytorch" if backend == "tensorflow" else "tensorflow"
+    raw = RawData.from_file(data)
+    config = tiny_training_config(backend, work / backend)
+    # Runtime knobs that differ from TrainingConfig: visible in what gets written, never in
+    # params.cfg (CONFIG-002). The TensorFlow backend ignores an execution config.
+    execution = PyTorchExecutionConfig(learning_rate=5e-4, logger_backend="none",
+                                       enable_checkpointing=False) if backend == "pytorch" else None
+    observations = {"frameworks_before": loaded_frameworks()}
+    try:
+        amplitude, phase, results = backend_selector.run_cdi_example_with_backend(
+            raw, raw, config, execution_config=execution)
+    except BaseException:
+        (work / f"{backend}.failed").write_text("run failed")
+        raise
+    expected_cfg = {**dataclass_to_legacy_dict(config), "intensity_scale": results["intensity_scale"]}
+    observations.update({
+        "results_backend": results["backend"],
+        "amplitude_shape": list(amplitude.shape), "phase_shape": list(phase.shape),
+        "archive_path": str(results["archive_path"]),
+        "frameworks_after_run": loaded_frameworks(),
+        "cfg_after_run_differences": sorted(
+            key for key in set(params.cfg) | set(expected_cfg)
+            if params.cfg.get(key, "<absent>") != expected_cfg.get(key, "<absent>")),
+        "output_entries": sorted(p.name for p in (work / backend).iterdir()),
+    })
+    # Load symmetry: the same route reloads its own archive into models that predict alike.
+    # Stale values in params.cfg beforehand must be replaced by the archive's.
+    params.cfg.update({"intensity_scale": None, "gridsize": 2, "n_filters_scale": 1.0})
+    models, params_doc = backend_selector.load_inference_bundle_with_backend(
+        work / backend, inference_config(backend))
+    route = backend_selector.get_backend(backend)
+    X = np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32)
+    offsets = np.zeros((4, 1, 2), np.float32)
+    observations.update({
+        "loaded_models": sorted(models),
+        "reload_max_abs_difference": float(np.max(np.abs(
+            route.predict(models, X, offsets) - route.predict(results["models"], X, offsets)))),
+        "restored_cfg_matches_archive": {k: params.cfg[k] == v for k, v in params_doc["cfg"].items()
+                                         if k != "intensity_scale"},
+        "restored_intensity_scale": [params.cfg["intensity_scale"], results["intensity_scale"]],
+        "frameworks_after_load": loaded_frameworks(),
+    })
+    other_archive = wait_for_sibling(work, other)
+    observations["other_archive"] = str(other_archive) if other_archive else None
+    if other_archive is not None:
+        observations["cross_load"] = outcome(
+            lambda: backend_selector.load_inference_bundle_with_backend(
+                other_archive, inference_config(backend)) and "loaded")
+    observations["frameworks_at_end"] = loaded_frameworks()
+    return observations
+
+
+def main() -> None:
+    mode, data, work = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    work.mkdir(parents=True, exist_ok=True)
+    result = probe_policy(data, work) if mode == "policy" else probe_route(mode, data, work)
+    sys.stdout.write("\n" + json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
