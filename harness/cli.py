@@ -125,10 +125,11 @@ def _last_error_line(output: str) -> str:
 def cmd_run(args, console: Console, pytest_args: list[str]) -> int:
     ctx = _context(args)
     selection = ctx.settings.resolve(args.targets)
-    run_dir = runfolder.create_run_folder(ctx.artifacts, selection.label)
+    folder_label, scaleout_args = _scaleout_args(args, selection.label)
+    run_dir = runfolder.create_run_folder(ctx.artifacts, folder_label)
     command = _pytest_command("--harness-run", ",".join(selection.targets),
                               "--harness-run-dir", str(run_dir),
-                              "--harness-artifacts", str(ctx.artifacts))
+                              "--harness-artifacts", str(ctx.artifacts), *scaleout_args)
     if args.workers is not None:
         command += ["-n", str(args.workers)]
     command += pytest_args
@@ -161,11 +162,29 @@ def cmd_run(args, console: Console, pytest_args: list[str]) -> int:
     if final["status"] == "error" and not final["collection_errors"]:
         reason = _last_error_line((run_dir / runfolder.PYTEST_LOG).read_text(errors="replace"))
         print(f"error: pytest exit {child.returncode}: {reason}", file=sys.stderr)
+    _append_step_summary(run_dir)
+    return final["exit_code"]
+
+
+def _append_step_summary(run_dir: Path) -> None:
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as handle:
             handle.write((run_dir / runfolder.REPORT_MD).read_text(encoding="utf-8"))
-    return final["exit_code"]
+
+
+def _scaleout_args(args, label: str) -> tuple[str, list[str]]:
+    """(run-folder label, pytest options) for --shard I/N and --accelerator."""
+    from harness import sharding
+
+    extra = ["--accelerator", args.accelerator] if args.accelerator else []
+    if not args.shard:
+        return label, extra
+    try:
+        spec = sharding.parse_spec(args.shard)
+    except ValueError as exc:
+        raise UsageProblem(f"--shard: {exc}") from None
+    return f"{label}-shard{spec.index}of{spec.count}", ["--harness-shard", spec.text, *extra]
 
 
 def _forward_signals(child: subprocess.Popen) -> dict:
@@ -350,6 +369,24 @@ def cmd_check_ckpt(args, console: Console) -> int:
     return 0
 
 
+# -- merge ------------------------------------------------------------------------------------
+def cmd_merge(args, console: Console) -> int:
+    from harness import merge
+
+    ctx = _context(args)
+    runs = [_run_folder(argparse.Namespace(run=name), ctx) for name in args.runs]
+    try:
+        run_dir, final = merge.merge(runs, ctx.artifacts, ctx.settings,
+                                     findings=merge.hook_findings(ctx.project_root))
+    except merge.MergeError as exc:
+        raise UsageProblem(str(exc)) from None
+    report.render_rich(final, console)
+    console.print(f"merged {len(runs)} shard runs -> {run_dir} (report.md, report.html, "
+                  "junit.xml, logs/, tests/)", highlight=False)
+    _append_step_summary(run_dir)
+    return final["exit_code"]
+
+
 # -- brief ------------------------------------------------------------------------------------
 def cmd_brief(args, console: Console) -> int:
     from harness import brief
@@ -383,6 +420,7 @@ def cmd_history(args, console: Console) -> int:
     for problem in problems:
         console.print(f"[yellow]ledger.jsonl line {problem.line} skipped:[/] "
                       f"{escape(problem.message)}", highlight=False)
+    entries = [e for e in entries if not e.get("shard")]  # counted through their merged run
     if args.cadence:
         entries = [e for e in entries if e.get("cadence") == args.cadence]
     entries = entries[-args.limit:]
@@ -454,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("targets", nargs="+", metavar="CADENCE|GROUP")
     run.add_argument("-n", "--workers", metavar="N",
                      help="pytest-xdist workers (a number or 'auto')")
+    run.add_argument("--shard", metavar="I/N",
+                     help="run part I of N, balanced by recorded durations (join the parts with "
+                          "`harness merge`)")
+    run.add_argument("--accelerator", choices=("cpu", "cuda"),
+                     help="cuda adds the GPU variants (default: $HARNESS_ACCELERATOR, else cpu)")
     run.set_defaults(handler=cmd_run)
 
     show = commands.add_parser("report", parents=[common], help="re-render a run (default: latest)")
@@ -474,6 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
     ckpt.add_argument("--module-class", metavar="DOTTED.PATH",
                       default=validators.DEFAULT_MODULE_CLASS)
     ckpt.set_defaults(handler=cmd_check_ckpt)
+
+    joined = commands.add_parser("merge", parents=[common],
+                                 help="merge the shard runs of one cadence into one run")
+    joined.add_argument("runs", nargs="+", metavar="RUN",
+                        help="shard run folders (names under the harness root, or paths)")
+    joined.set_defaults(handler=cmd_merge)
 
     handoff = commands.add_parser("brief", help="render the handoff brief from selectors/*.toml")
     handoff.add_argument("--output", metavar="FILE",

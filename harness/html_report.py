@@ -77,7 +77,7 @@ table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d0d7
 th,td{padding:7px 10px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:middle}
 th{background:#f6f8fa;font-weight:600;font-size:12.5px;color:#57606a}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-tr:last-child td{border-bottom:none}.nowrap{white-space:nowrap}
+tr:last-child td{border-bottom:none}td code{word-break:break-all}.nowrap{white-space:nowrap}
 .pill{display:inline-block;border-radius:999px;padding:1px 9px;font-size:12px;font-weight:600;
  color:#fff}.pill.ok{background:#1a7f37}.pill.bad{background:#cf222e}.pill.warn{background:#bf6a02}
 .pill.muted{background:#8c959f}.pill.info{background:#0969da}
@@ -88,7 +88,7 @@ tr:last-child td{border-bottom:none}.nowrap{white-space:nowrap}
 .card li{margin:2px 0}.small{font-size:12.5px;color:#57606a}.empty{color:#57606a;font-style:italic}
 .recon{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:14px}
 .backend{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:10px}
-.backend h3{margin:0 0 8px}.images{display:flex;gap:10px}
+.backend h3{margin:0 0 8px}.backend .mono{word-break:break-all}.images{display:flex;gap:10px}
 figure{margin:0;flex:1;text-align:center}figure img{width:100%;max-width:260px;
  image-rendering:pixelated;border:1px solid #d0d7de;border-radius:4px;background:#000}
 figcaption{font-size:12px;color:#57606a}
@@ -246,7 +246,8 @@ def budget_svg(bar: dict, width: int = 260, height: int = 30) -> str:
 
     kind = VERDICT_CLASS.get(bar.get("status", "ok"), "warn")
     parts = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
-             f'<rect x="2" y="9" width="{width - 4}" height="12" rx="3" fill="{COLOURS["track"]}"/>']
+             f'<rect x="2" y="9" width="{width - 4}" height="12" rx="3" '
+             f'fill="{COLOURS["track"]}"/>']
     title = []
     if bar.get("lo") is not None and bar.get("hi") is not None:
         lo, hi = x(bar["lo"]), x(bar["hi"])
@@ -310,7 +311,8 @@ def _groups_table(report: dict, bars: dict) -> str:
     return (legend + '<table><thead><tr><th>group</th><th>owner</th><th>verdict</th>'
             '<th class="num">pass</th><th class="num">fail</th><th class="num">err</th>'
             '<th class="num">skip</th><th class="num">seconds</th><th>budget</th>'
-            f'<th class="num">artifacts / bad</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+            '<th class="num">artifacts / bad</th></tr></thead><tbody>' + "".join(rows)
+            + "</tbody></table>")
 
 
 def _other_budgets(report: dict, bars: dict) -> str:
@@ -428,17 +430,49 @@ def _backend_of(relative: Path, metrics: dict) -> str | None:
     return None
 
 
-def _case_of(relative: Path) -> str:
-    """The folder path with backend names taken out: both backends' outputs of one scenario
-    (e.g. test_workflow[tensorflow-gridsize1] and [pytorch-gridsize1]) share it."""
-    words = [t for t in _TOKEN_SPLIT.split(relative.as_posix()) if t.lower() not in _BACKEND_TOKENS]
-    return " ".join(words) or "reconstruction"
+def _without_backend(text: str) -> str:
+    """A test id or folder name with the backend words taken out: both backends' runs of one
+    scenario (test[tensorflow-gs1], test[pytorch-gs1]) come out the same (test[gs1])."""
+    parts = re.split(r"([^A-Za-z0-9]+)", text)  # word, separator, word, ...: words at even places
+    index = 0
+    while index < len(parts):
+        if index % 2 or parts[index].lower() not in _BACKEND_TOKENS:
+            index += 1
+            continue
+        left = parts[index - 1] if index > 0 else ""
+        right = parts[index + 1] if index + 1 < len(parts) else ""
+        brackets = "".join(c for c in left + right if c in "[]()")
+        joint = brackets or (right if "/" in right else left)
+        # the word and the separators around it become one separator; the next word then
+        # sits at `index` again (or, at the start, after an empty first word)
+        if index > 0:
+            parts[index - 1:index + 2] = [joint]
+        else:
+            parts[0:2] = ["", joint]
+    return "".join(parts).replace("[]", "").replace("()", "").strip(" -_.")
 
 
-def find_reconstructions(run_dir: Path) -> dict[str, dict[str, dict]]:
-    """case -> backend -> {"folder", "amplitude", "phase", "metrics"} for every folder under
-    <run>/tests/ holding reconstructed_amplitude.png."""
+def _case_of(relative: Path, owners: dict[str, str]) -> str:
+    """The scenario a reconstruction folder shows: its test's id without the backend (plus the
+    sub-folder inside the test's artifact_dir), else the folder path without the backend."""
+    posix = relative.as_posix()
+    for artifacts, nodeid in owners.items():
+        if posix == artifacts or posix.startswith(artifacts + "/"):
+            inside = posix[len(artifacts):].strip("/")
+            name = nodeid.split("::")[-1]
+            return _without_backend(name) + (f" · {inside}" if inside else "")
+    return _without_backend(posix) or "reconstruction"
+
+
+def find_reconstructions(run_dir: Path, report: dict | None = None) -> dict[str, dict[str, dict]]:
+    """case -> backend -> {"folder", "amplitude", "phase", "metrics", "test"} for every folder
+    under <run>/tests/ holding reconstructed_amplitude.png. A folder inside a test's kept
+    artifacts (report.json `tests[].artifacts`) is named after that test."""
     root = Path(run_dir) / runfolder.TESTS_DIR
+    owners = {}
+    for test in (report or {}).get("tests", []):
+        if test.get("artifacts"):
+            owners[test["artifacts"][len(runfolder.TESTS_DIR) + 1:]] = test["nodeid"]
     cases: dict[str, dict[str, dict]] = {}
     for amplitude in sorted(root.rglob(AMPLITUDE_PNG)) if root.is_dir() else []:
         folder = amplitude.parent
@@ -453,9 +487,9 @@ def find_reconstructions(run_dir: Path) -> dict[str, dict[str, dict]]:
                 break
         relative = folder.relative_to(root)
         backend = _backend_of(relative, metrics) or relative.as_posix()
-        entry = {"folder": Path(run_dir).name + "/" + runfolder.TESTS_DIR + "/" + relative.as_posix(),
+        entry = {"folder": f"{runfolder.TESTS_DIR}/{relative.as_posix()}",
                  "amplitude": amplitude, "phase": folder / PHASE_PNG, "metrics": metrics}
-        cases.setdefault(_case_of(relative), {})[backend] = entry
+        cases.setdefault(_case_of(relative, owners), {})[backend] = entry
     return cases
 
 
@@ -473,7 +507,8 @@ def _figure(path: Path, caption: str) -> str:
     uri = png_data_uri(path)
     if uri is None:
         return f'<figure><div class="empty">{_e(caption)}: missing or not a PNG</div></figure>'
-    return f'<figure><img src="{uri}" alt="{_e(caption)}"><figcaption>{_e(caption)}</figcaption></figure>'
+    return (f'<figure><img src="{uri}" alt="{_e(caption)}"><figcaption>{_e(caption)}'
+            '</figcaption></figure>')
 
 
 def _metrics_table(metrics: dict) -> str:
@@ -484,8 +519,8 @@ def _metrics_table(metrics: dict) -> str:
         '<p class="small">no metrics.json</p>'
 
 
-def _reconstructions(run_dir: Path) -> str:
-    cases = find_reconstructions(run_dir)
+def _reconstructions(run_dir: Path, report: dict) -> str:
+    cases = find_reconstructions(run_dir, report)
     if not cases:
         return ('<p class="empty">no reconstructions in this run (passing tests keep their '
                 'artifacts only in persistent cadences such as weekly, or when marked '
@@ -565,10 +600,12 @@ def sparkline(values: list[float | None], verdicts: list[str], band: tuple | Non
         radius = 4.5 if i == len(values) - 1 else 3
         parts.append(f'<circle cx="{px}" cy="{py}" r="{radius}" fill="{colour}">'
                      f'<title>{value:.2f} s ({_e(verdicts[i])})</title></circle>')
-    parts.append(f'<text x="{width - right}" y="{height - 4}" font-size="10" text-anchor="end" '
-                 f'fill="#57606a">this run</text><text x="{left}" y="{height - 4}" font-size="10" '
-                 f'fill="#57606a">{len(values)} runs ago</text></svg>' if len(values) > 1 else
-                 '</svg>')
+    if len(values) > 1:
+        earlier = f"{len(values) - 1} run{'s' if len(values) > 2 else ''} earlier"
+        parts.append(f'<text x="{width - right}" y="{height - 4}" font-size="10" '
+                     f'text-anchor="end" fill="#57606a">this run</text><text x="{left}" '
+                     f'y="{height - 4}" font-size="10" fill="#57606a">{earlier}</text>')
+    parts.append("</svg>")
     return "".join(parts)
 
 
@@ -634,7 +671,7 @@ def render(report: dict, run_dir: Path) -> str:
         _section("What broke", _guarded(_failures, report), "failures"),
         _guarded(_skipped, report),
         _section("Slowest tests", _guarded(_slowest, report), "slowest"),
-        _section("Reconstructions", _guarded(_reconstructions, run_dir), "reconstructions"),
+        _section("Reconstructions", _guarded(_reconstructions, run_dir, report), "reconstructions"),
         _section("Runtime trend per group", _guarded(_trends, report, run_dir, bars), "trends"),
         _guarded(_environment, report),
     ]

@@ -29,6 +29,9 @@ import pytest
 
 from harness import environment, ledger, report, retention, runfolder, selectors, validators
 
+# --harness-shard and --accelerator (and the `cuda` marker) live in their own plugin
+pytest_plugins = ["harness.scaleout"]
+
 _CONFIG = pytest.StashKey[selectors.HarnessConfig]()
 _SELECTION = pytest.StashKey["selectors.Selection | None"]()
 _RECORDER = pytest.StashKey["RunRecorder"]()
@@ -418,6 +421,7 @@ class RunRecorder:
             self._apply_findings(final)
             self._write_report(final)
             runfolder.write_atomic(self.run_dir / runfolder.REPORT_MD, report.render_markdown(final))
+            self._write_html(final)
             self._event("finished", status=final["status"], exit_code=final["exit_code"])
             self._events.close()
             self.final_report = final
@@ -438,10 +442,16 @@ class RunRecorder:
                          "exitstatus": int(exitstatus) if exitstatus is not None else None,
                          "workers": int(getattr(self.config.option, "numprocesses", 0) or 0),
                          "threads_per_worker": self.threads,
-                         "pid": os.getpid()},
+                         "pid": os.getpid(), **_scaleout_info(self.config)},
             collected=self.collected, crashed_workers=self.crashed_workers)
 
     def _apply_findings(self, final: dict) -> None:
+        if final["pytest"].get("shard"):  # a part of a cadence: judged whole by `harness merge`
+            report.apply_findings(final, [{
+                "source": "harness", "title": "Budgets and escalations deferred", "severity": "info",
+                "items": [f"shard {final['pytest']['shard']['spec']}: budgets and escalations are "
+                          "judged on the merged run (`harness merge`)"]}])
+            return
         try:
             sections = [f for result in self.config.hook.pytest_harness_findings(
                 config=self.config, report=final) if result for f in result]
@@ -453,6 +463,17 @@ class RunRecorder:
             if final["status"] == "passed":
                 final["status"] = "error"
                 final["exit_code"] = report.exit_code("error")
+
+    def _write_html(self, final: dict) -> None:
+        from harness import html_report
+
+        try:
+            html_report.write(self.run_dir, final)
+        except Exception as exc:  # report.json/md are written; the page is a convenience
+            terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+            if terminal is not None:
+                terminal.write_line(f"harness: report.html failed: {type(exc).__name__}: {exc}",
+                                    red=True)
 
     def _write_report(self, data: dict) -> None:
         runfolder.write_json_atomic(self.run_dir / runfolder.REPORT_JSON, data)
@@ -485,6 +506,12 @@ class RunRecorder:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
         if not self._events.closed:
             self._events.close()
+
+
+def _scaleout_info(config) -> dict:
+    from harness import scaleout  # imported by pytest as a plugin first (assertion rewriting)
+
+    return scaleout.info(config)
 
 
 def _phase_outcome(test_report, crashed: bool) -> str | None:

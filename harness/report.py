@@ -153,7 +153,9 @@ def apply_findings(report: dict[str, Any], findings: Iterable[dict[str, Any]]) -
 
 
 def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
-    return {
+    """One ledger line. A shard run's line carries `shard: "I/N"` (its merged run has the line
+    that counts: readers skip shard lines) and a merged run's `merged_from: [run ids]`."""
+    entry = {
         "schema": SCHEMA_VERSION,
         "run_id": report["run_id"],
         "cadence": report["selection"]["label"],
@@ -172,6 +174,12 @@ def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
                           "span_seconds": g["span_seconds"], "counts": g["counts"]}
                    for name, g in report["groups"].items()},
     }
+    shard = report.get("pytest", {}).get("shard")
+    if shard:
+        entry["shard"] = shard["spec"]
+    if report.get("merged_from"):
+        entry["merged_from"] = list(report["merged_from"])
+    return entry
 
 
 _ICON = {"passed": "✅", "failed": "❌", "error": "⛔", "invalid": "⚠️", "over_budget": "⏱️",
@@ -189,6 +197,17 @@ def _short_env(env: dict) -> str:
     return " · ".join(parts)
 
 
+def _scaleout_text(report: dict[str, Any]) -> str:
+    info = report.get("pytest", {})
+    text = f" · accelerator {info['accelerator']}" if info.get("accelerator") else ""
+    if info.get("shard"):
+        text += f" · shard {info['shard']['spec']} ({info['shard']['tests']} of " \
+                f"{info['shard']['tests_total']} tests)"
+    if report.get("merged_from"):
+        text += f" · merged from {len(report['merged_from'])} shard runs"
+    return text
+
+
 def _md_cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -201,7 +220,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"## {_ICON.get(status, '')} Regression harness: `{report['selection']['label']}` — {status}",
         "",
         f"Run `{report['run_id']}` · commit `{commit}` · {report.get('wall_seconds', 0):.1f} s · "
-        f"exit {report.get('exit_code')} · {report.get('pytest', {}).get('workers') or 'no'} xdist workers",
+        f"exit {report.get('exit_code')} · {report.get('pytest', {}).get('workers') or 'no'} xdist workers"
+        + _scaleout_text(report),
         "",
         "| group | owner | verdict | passed | failed | errors | skipped | seconds | artifacts "
         "(bad) | guardrails |",

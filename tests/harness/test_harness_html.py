@@ -36,14 +36,25 @@ def _test(nodeid, group, outcome, seconds, message=None, artifacts=None):
             "log": f"logs/{runfolder.safe_name(nodeid)}.log"}
 
 
+ROUND_TRIP = ("tests/suite/integration/test_cli_workflow.py::"
+              "test_cli_round_trip_leaves_valid_artifacts[{}]")
+
+
+def _artifacts(nodeid: str) -> str:
+    """Where the harness keeps a test's artifact_dir, relative to the run folder."""
+    return f"tests/{runfolder.safe_name(nodeid[len('tests/suite/'):])}"
+
+
 def synthetic_report(run_dir: Path, status_tests=None) -> dict:
     settings = selectors.load(REPO)
     selection = settings.resolve(["weekly"])
     tests = status_tests or [
-        _test("tests/suite/integration/test_workflow.py::test_train_infer[tensorflow]",
-              "integration", "passed", 17.2, artifacts="tests/integration.test_workflow.py"),
-        _test("tests/suite/integration/test_workflow.py::test_train_infer[pytorch]",
-              "integration", "passed", 21.9),
+        _test(ROUND_TRIP.format("tensorflow-gs1"), "integration", "passed", 17.2,
+              artifacts=_artifacts(ROUND_TRIP.format("tensorflow-gs1"))),
+        _test(ROUND_TRIP.format("pytorch-gs1"), "integration", "passed", 21.9,
+              artifacts=_artifacts(ROUND_TRIP.format("pytorch-gs1"))),
+        _test(ROUND_TRIP.format("pytorch-gs2"), "integration", "passed", 12.5,
+              artifacts=_artifacts(ROUND_TRIP.format("pytorch-gs2"))),
         _test("tests/suite/backend_selection/test_dispatch.py::test_literals", "backend_selection",
               "passed", 0.4),
         _test("tests/suite/parity/test_parity_ops.py::test_translate", "parity", "failed", 3.1,
@@ -78,12 +89,13 @@ def synthetic_report(run_dir: Path, status_tests=None) -> dict:
     return final
 
 
-@pytest.fixture
-def run_dir(tmp_path):
+def make_run(tmp_path: Path) -> Path:
+    """A weekly run folder with three integration reconstructions and a ledger of 3 earlier
+    runs plus one shard run."""
     root = tmp_path / "artifacts"
     run = runfolder.create_run_folder(root, "weekly")
-    for backend, seed in (("tensorflow", 1), ("pytorch", 2)):
-        folder = run / "tests" / f"integration.test_workflow.py__test_train_infer_{backend}_" / "infer"
+    for scenario, seed in (("tensorflow-gs1", 1), ("pytorch-gs1", 2), ("pytorch-gs2", 3)):
+        folder = run / _artifacts(ROUND_TRIP.format(scenario)) / "infer"
         _png(folder / "reconstructed_amplitude.png", seed)
         _png(folder / "reconstructed_phase.png", seed + 10)
         (folder / "metrics.json").write_text(json.dumps(
@@ -98,6 +110,11 @@ def run_dir(tmp_path):
         "run_id": "shard", "cadence": "weekly", "shard": "1/2",
         "groups": {"integration": {"verdict": "passed", "seconds": 999.0}}})
     return run
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return make_run(tmp_path)
 
 
 def test_html_content_is_complete_and_self_contained(run_dir):
@@ -117,17 +134,20 @@ def test_html_content_is_complete_and_self_contained(run_dir):
     assert "Parity tolerance breach" in text and "Next step:" in text
     assert "PARITY-BREACH translate" in text and "Runtime budgets" in text
     assert "CUDA opt-in: no CUDA device" in text and "accelerator <b>cpu</b>" in text
-    # reconstructions: both backends, two images each, embedded, with metrics
-    assert text.count("data:image/png;base64,") == 4
-    assert text.index(">TensorFlow<") < text.index(">PyTorch<")
-    assert "amp_ssim" in text and "0.82" in text
+    # reconstructions: one case per scenario, backends side by side, embedded, with metrics
+    assert text.count("data:image/png;base64,") == 6
+    gs1 = text.index("<h3>test_cli_round_trip_leaves_valid_artifacts[gs1] · infer</h3>")
+    gs2 = text.index("<h3>test_cli_round_trip_leaves_valid_artifacts[gs2] · infer</h3>")
+    assert gs1 < text.index(">TensorFlow<", gs1) < text.index(">PyTorch<", gs1) < gs2
+    assert ">TensorFlow<" not in text[gs2:]
+    assert "amp_ssim" in text and "0.82" in text and "0.84" in text
     embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
     assert Image.open(io.BytesIO(base64.b64decode(embedded[0]))).size == (48, 48)
     # trend: 3 earlier runs + this one, the shard line left out
     assert "4 run(s) of <b>weekly</b>" in text and "999.00 s" not in text
     # slowest first
-    assert text.index("test_train_infer[pytorch]</code></td><td>integration</td><td><span") < \
-        text.index("test_train_infer[tensorflow]</code></td><td>integration</td><td><span")
+    assert text.index("[pytorch-gs1]</code></td><td>integration</td><td><span") < \
+        text.index("[tensorflow-gs1]</code></td><td>integration</td><td><span")
     # self-contained: no reference to anything on a network
     assert not re.search(r"https?://", text)
     assert not re.search(r"<(script|link|iframe)\b", text)
@@ -192,9 +212,10 @@ def test_screenshot_in_headless_chromium(run_dir, tmp_path):
     assert shot.is_file(), f"no screenshot (exit {done.returncode}): {done.stderr[-800:]}"
     image = Image.open(shot).convert("RGB")
     assert image.size == (1280, 2000)
-    pixels = np.asarray(image, dtype=np.int16)
+    pixels = np.asarray(image, dtype=np.int32)
     # not blank: many distinct colours, and the red 'failed' banner near the top
-    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200
+    packed = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+    assert len(np.unique(packed)) > 200
     banner = pixels[40:120, 40:1200].reshape(-1, 3)
     red = (banner[:, 0] > 180) & (banner[:, 1] < 60) & (banner[:, 2] < 70)
     assert red.mean() > 0.5, "the verdict banner is not where it should be"

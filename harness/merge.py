@@ -1,0 +1,255 @@
+"""`harness merge RUN...`: join the shard runs of one cadence into one run folder.
+
+The shards (`harness run CADENCE --shard I/N`, one CI matrix job each) must be complete runs of
+the same targets and accelerator, of one plan (harness.sharding: same digest, so the same
+tests were split the same way) and together cover 1..N exactly once. The merged folder
+`<UTC stamp>-<cadence>-merged/` holds what a serial run of the cadence would have written:
+report.json built by harness.report from all shards' test records (groups, totals, status,
+validation), the shards' logs/ and tests/ copied in (the report's paths stay valid),
+junit.xml with each shard's <testsuite>, report.md, report.html and one ledger line.
+
+Ledger: shard runs write lines marked `shard: "I/N"`, which `harness history` and the trend
+charts skip; the merged run's line (with `merged_from`) is the one that counts. Budgets and
+escalations are not judged in shards (a shard holds part of each group): the merged report is
+judged whole by the same `pytest_harness_findings` hook as a serial run, called in a pytest
+process that collects nothing (`hook_findings`; this module is its plugin), so every findings
+plugin of the project takes part exactly as in `harness run`.
+
+Times: a test keeps its own seconds, so group times are the sums a serial run would report;
+`wall_seconds` is the sum of the shards' wall times (the cadence's total work, comparable with
+a serial run and its baseline) and `elapsed_seconds` the longest shard (what CI waited for).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import Callable
+
+from harness import ledger, report, retention, runfolder, selectors
+
+MERGED_SUFFIX = "merged"
+FINDINGS_INPUT = ".findings-input.json"
+FINDINGS_OUTPUT = ".findings-output.json"
+Findings = Callable[[dict, Path], list[dict]]
+
+
+class MergeError(Exception):
+    """Shard runs that cannot be merged; the message names the run folder and the fix."""
+
+
+def load_shards(run_dirs: list[Path]) -> list[tuple[Path, dict]]:
+    """(folder, report) per shard, ordered by shard index, after every consistency check."""
+    if not run_dirs:
+        raise MergeError("no run folders given (pass the shard runs: harness merge RUN RUN...)")
+    shards = []
+    for run_dir in run_dirs:
+        data = runfolder.read_report(run_dir)
+        if not runfolder.is_complete(data):
+            raise MergeError(f"{run_dir}: no finished report.json (the shard run is missing, "
+                             "crashed or still running; re-run that shard)")
+        if not (data.get("pytest") or {}).get("shard"):
+            raise MergeError(f"{run_dir}: not a shard run (report.json has no pytest.shard; "
+                             "shards come from `harness run CADENCE --shard I/N`)")
+        shards.append((Path(run_dir), data))
+    first_dir, first = shards[0]
+    plan = first["pytest"]["shard"]
+    for run_dir, data in shards[1:]:
+        for what, mine, theirs in (
+                ("targets", data["selection"]["targets"], first["selection"]["targets"]),
+                ("accelerator", data["pytest"].get("accelerator"),
+                 first["pytest"].get("accelerator")),
+                ("shard count", data["pytest"]["shard"]["count"], plan["count"]),
+                ("plan", data["pytest"]["shard"]["plan"], plan["plan"])):
+            if mine != theirs:
+                raise MergeError(f"{run_dir}: {what} {mine!r} differs from {first_dir.name}'s "
+                                 f"{theirs!r} (merge only the shards of one `harness run "
+                                 "--shard` matrix: same commit, cadence and baselines)")
+    shards.sort(key=lambda pair: pair[1]["pytest"]["shard"]["index"])
+    indices = [data["pytest"]["shard"]["index"] for _, data in shards]
+    expected = list(range(1, plan["count"] + 1))
+    if indices != expected:
+        count = plan["count"]
+        missing = [f"{i}/{count}" for i in expected if i not in indices]
+        doubled = [f"{i}/{count} twice" for i in sorted(set(indices)) if indices.count(i) > 1]
+        given = ", ".join(f"{i}/{count}" for i in indices)
+        problems = "; ".join(([f"missing {', '.join(missing)}"] if missing else []) + doubled)
+        raise MergeError(f"shards {given} given: {problems} (pass each shard run exactly once)")
+    seen: dict[str, str] = {}
+    for run_dir, data in shards:
+        for test in data["tests"]:
+            if test["nodeid"] in seen:
+                raise MergeError(f"{run_dir}: {test['nodeid']} also ran in {seen[test['nodeid']]} "
+                                 "(the shards were not cut from one plan)")
+            seen[test["nodeid"]] = run_dir.name
+    return shards
+
+
+def merged_report(shards: list[tuple[Path, dict]], run_id: str,
+                  settings: selectors.HarnessConfig) -> dict:
+    """report.json's dict for the merged run (findings not yet applied)."""
+    reports = [data for _, data in shards]
+    first = reports[0]
+    selection = settings.resolve(first["selection"]["targets"])
+    tests = [test for data in reports for test in data["tests"]]
+    collection_errors, seen = [], set()
+    for data in reports:
+        for error in data.get("collection_errors", []):
+            key = (error.get("nodeid"), error.get("message"))
+            if key not in seen:
+                seen.add(key)
+                collection_errors.append(error)
+    crashed = [f"shard {data['pytest']['shard']['spec']}: {worker}"
+               for data in reports for worker in data.get("crashed_workers", [])]
+    status = report.decide_status(
+        tests=tests, collection_errors=collection_errors,
+        interrupted=any(data["status"] == "interrupted" for data in reports),
+        internal_error=any(data["status"] == "error" and not data.get("collection_errors")
+                           for data in reports))
+    pytest_info = {key: value for key, value in first["pytest"].items()
+                   if key not in ("pid", "exitstatus", "args", "shard")}
+    pytest_info.update(args=[], exitstatus=None, pid=None, shard=None,
+                       workers=max(int(d["pytest"].get("workers") or 0) for d in reports))
+    collected = sum(d["totals"]["total"] + d["totals"].get("not_run", 0) for d in reports)
+    merged = report.build(
+        run_id=run_id, selection=selection, config=settings, tests=tests,
+        collection_errors=collection_errors, status=status,
+        started_utc=min(d["started_utc"] for d in reports),
+        finished_utc=max(d["finished_utc"] or "" for d in reports) or None,
+        wall_seconds=sum(float(d.get("wall_seconds") or 0) for d in reports),
+        environment=first["environment"], fingerprint=first["fingerprint"],
+        fingerprint_hash=first["fingerprint_hash"], pytest_info=pytest_info,
+        collected=collected, crashed_workers=crashed)
+    merged["elapsed_seconds"] = max(float(d.get("wall_seconds") or 0) for d in reports)
+    merged["merged_from"] = [run_dir.name for run_dir, _ in shards]
+    merged["shards"] = [{"run_id": run_dir.name, "spec": data["pytest"]["shard"]["spec"],
+                         "status": data["status"], "wall_seconds": data.get("wall_seconds"),
+                         "tests": data["totals"]["total"],
+                         "estimated_seconds": data["pytest"]["shard"].get("estimated_seconds"),
+                         "fingerprint_hash": data.get("fingerprint_hash"),
+                         "commit": data.get("commit")}
+                        for run_dir, data in shards]
+    return merged
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """Copy a shard's logs/ or tests/ into the merged run; two shards never write one path."""
+    if not source.is_dir():
+        return
+    for path in sorted(source.rglob("*")):
+        destination = target / path.relative_to(source)
+        if path.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+        elif destination.exists():
+            raise MergeError(f"{path}: {destination.relative_to(target.parent)} already came "
+                             "from another shard (the shards overlap)")
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+
+
+def merge_junit(shards: list[tuple[Path, dict]], target: Path) -> None:
+    """One <testsuites> holding each shard's <testsuite> (named pytest[shard I/N]) and the
+    summed counts; a shard without a readable junit.xml is an error."""
+    suites = ElementTree.Element("testsuites", name="pytest tests")
+    totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
+    seconds = 0.0
+    for run_dir, data in shards:
+        path = run_dir / runfolder.JUNIT_XML
+        try:
+            root = ElementTree.parse(path).getroot()
+        except (OSError, ElementTree.ParseError) as exc:
+            raise MergeError(f"{path}: unreadable junit.xml ({exc}); re-run that shard") from None
+        for suite in ([root] if root.tag == "testsuite" else root.findall("testsuite")):
+            spec = data["pytest"]["shard"]["spec"]
+            suite.set("name", f"{suite.get('name', 'pytest')}[shard {spec}]")
+            for key in totals:
+                totals[key] += int(suite.get(key, 0) or 0)
+            seconds += float(suite.get("time", 0) or 0)
+            suites.append(suite)
+    for key, value in totals.items():
+        suites.set(key, str(value))
+    suites.set("time", f"{seconds:.3f}")
+    ElementTree.indent(suites)
+    runfolder.write_atomic(target, ElementTree.tostring(suites, encoding="unicode",
+                                                        xml_declaration=True) + "\n")
+
+
+def merge(run_dirs: list[Path], artifacts_root: Path, settings: selectors.HarnessConfig,
+          findings: Findings | None = None) -> tuple[Path, dict]:
+    """Write the merged run folder; returns (folder, report). `findings(report, run_dir)`
+    returns the finding sections of the merged view (budgets, escalations): hook_findings."""
+    from harness import html_report
+
+    shards = load_shards([Path(d) for d in run_dirs])
+    label = shards[0][1]["selection"]["label"]
+    run_dir = runfolder.create_run_folder(artifacts_root, f"{label}-{MERGED_SUFFIX}")
+    try:
+        for shard_dir, _ in shards:
+            _copy_tree(shard_dir / runfolder.LOGS_DIR, run_dir / runfolder.LOGS_DIR)
+            _copy_tree(shard_dir / runfolder.TESTS_DIR, run_dir / runfolder.TESTS_DIR)
+        merge_junit(shards, run_dir / runfolder.JUNIT_XML)
+        final = merged_report(shards, run_dir.name, settings)
+        report.apply_findings(final, findings(final, run_dir) if findings else [])
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-merged looks like a run
+        raise
+    runfolder.write_atomic(run_dir / runfolder.EVENTS, "")
+    runfolder.write_json_atomic(run_dir / runfolder.REPORT_JSON, final)
+    runfolder.write_atomic(run_dir / runfolder.REPORT_MD, report.render_markdown(final))
+    html_report.write(run_dir, final)
+    ledger.append(artifacts_root / runfolder.LEDGER, report.ledger_entry(final))
+    retention.prune(artifacts_root, settings.retention)
+    return run_dir, final
+
+
+# ---------------------------------------------------------------- findings of the merged view
+
+def hook_findings(project_root: Path) -> Findings:
+    """A `findings` callable for merge(): runs `pytest -p harness.merge --collect-only
+    --harness-findings-of FILE --harness-run TARGETS` in `project_root`, which calls the
+    pytest_harness_findings hook on the merged report and writes the sections back."""
+    def findings(merged: dict, run_dir: Path) -> list[dict]:
+        source, target = Path(run_dir) / FINDINGS_INPUT, Path(run_dir) / FINDINGS_OUTPUT
+        runfolder.write_json_atomic(source, merged)
+        command = [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-p", "harness.merge",
+                   "--collect-only", "-q", "-p", "no:cacheprovider",
+                   "--harness-run", ",".join(merged["selection"]["targets"]),
+                   "--harness-findings-of", str(source)]
+        if merged["pytest"].get("accelerator"):
+            command += ["--accelerator", merged["pytest"]["accelerator"]]
+        try:
+            done = subprocess.run(command, cwd=project_root, capture_output=True, text=True)
+            try:
+                sections = json.loads(target.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+                raise MergeError(f"the findings hook did not run (pytest exit {done.returncode}: "
+                                 f"{(lines or ['no output'])[-1]})") from None
+        finally:
+            source.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
+        return sections
+    return findings
+
+
+def pytest_addoption(parser):
+    parser.getgroup("harness").addoption(
+        "--harness-findings-of", metavar="REPORT_JSON",
+        help="(harness merge) call pytest_harness_findings on this report instead of collecting")
+
+
+def pytest_collection(session):
+    """With --harness-findings-of: call the findings hook on that report, write the sections
+    beside it and skip collection (returning True ends this firstresult hook)."""
+    source = session.config.getoption("harness_findings_of")
+    if not source:
+        return None
+    data = json.loads(Path(source).read_text(encoding="utf-8"))
+    sections = [section for result in session.config.hook.pytest_harness_findings(
+        config=session.config, report=data) if result for section in result]
+    runfolder.write_json_atomic(Path(source).with_name(FINDINGS_OUTPUT), sections)
+    return True

@@ -1,0 +1,256 @@
+"""Scale-out: shard planning (balance, determinism, modules kept whole), `harness run --shard`
++ `harness merge` reporting like a serial run, the ledger, and the CUDA opt-in."""
+import json
+import statistics
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from harness import baselines, report, selectors, sharding
+from harness.scaleout import CUDA_SKIP_REASON
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# ---------------------------------------------------------------- planning
+
+def test_parse_spec():
+    assert sharding.parse_spec("2/3") == sharding.ShardSpec(2, 3)
+    assert sharding.parse_spec(" 1 / 1 ").text == "1/1"
+    for bad, why in (("0/2", "between 1 and N"), ("3/2", "between 1 and N"), ("1-2", "I/N"),
+                     ("", "I/N"), ("a/b", "I/N")):
+        with pytest.raises(ValueError, match=why):
+            sharding.parse_spec(bad)
+
+
+def _ids(layout: dict[str, int]) -> list[str]:
+    return [f"tests/suite/{module}::test_{i}" for module, n in layout.items() for i in range(n)]
+
+
+def test_lpt_keeps_modules_whole_and_balances():
+    nodeids = _ids({"a.py": 3, "b.py": 1, "c.py": 2, "d.py": 4, "e.py": 1})
+    durations = {n: 10.0 for n in nodeids if "a.py" in n}            # a: 30 s
+    durations.update({n: 4.0 for n in nodeids if "d.py" in n})        # d: 16 s
+    durations.update({"tests/suite/b.py::test_0": 25.0})              # b: 25 s
+    plan = sharding.plan(nodeids, 2, durations)
+    fill = statistics.fmean(durations.values())                      # c, e: the mean each
+    assert plan.fill_seconds == pytest.approx(fill) and plan.recorded == 8
+    # every test exactly once, a module never split, collection order inside a shard
+    assert sorted(plan.tests(1) + plan.tests(2)) == sorted(nodeids)
+    for shard in plan.shards:
+        modules = [unit.module for unit in shard]
+        assert modules == sorted(modules)
+    owner = {sharding.module_of(n): i for i in (1, 2) for n in plan.tests(i)}
+    assert owner["tests/suite/a.py"] != owner["tests/suite/b.py"]    # the two largest split
+    assert sum(plan.loads) == pytest.approx(30 + 25 + 16 + 3 * fill)
+    assert plan.imbalance < 1.1
+    # deterministic: same input, same plan and digest; another assignment, another digest
+    again = sharding.plan(list(nodeids), 2, dict(durations))
+    assert again == plan and again.digest == plan.digest
+    assert sharding.plan(nodeids, 3, durations).digest != plan.digest
+
+
+def test_lpt_without_any_recording_balances_by_count():
+    plan = sharding.plan(_ids({f"m{i}.py": 1 for i in range(7)}), 3, {})
+    assert plan.fill_seconds == sharding.UNRECORDED_SECONDS and plan.recorded == 0
+    assert sorted(len(plan.tests(i)) for i in (1, 2, 3)) == [2, 2, 3]
+    assert plan.describe(2)["spec"] == "2/3" and plan.describe(2)["tests_total"] == 7
+
+
+def test_shard_balance_on_the_recorded_baselines():
+    """No shard more than 20 % above the mean, for the weekly cadence split two ways, on the
+    committed runtime baselines (every test they time)."""
+    durations = sharding.recorded_durations(REPO / sharding.BASELINES_DIR)
+    if not durations:
+        pytest.skip("no runtime baseline committed under baselines/runtime/ yet (record one "
+                    "with `harness baseline record weekly --runs 5`)")
+    settings = selectors.load(REPO)
+    weekly = settings.resolve(["weekly"]).groups
+    nodeids = sorted(n for n in durations if any(
+        settings.groups[g].claims(n, set()) for g in weekly))
+    plan = sharding.plan(nodeids, 2, durations)
+    loads = plan.loads
+    assert plan.imbalance <= 1.2, (f"shard loads {loads} s: the largest is "
+                                   f"{plan.imbalance - 1:.0%} above the mean")
+
+
+# ---------------------------------------------------------------- run --shard + merge
+
+SCALEOUT_SUITE = {
+    "tests/suite/integration/test_workflow.py": '''
+import pytest
+
+@pytest.fixture(scope="module")
+def trained():
+    return {"model": 1}
+
+def test_train(trained):
+    assert trained
+
+@pytest.mark.persistent_artifacts
+def test_infer(trained, artifact_dir):
+    (artifact_dir / "inference.log").write_text("INFO inference done\\n")
+''',
+    "tests/suite/integration/test_cli.py": "def test_cli_help():\n    pass\n",
+    "tests/suite/backend_selection/test_dispatch.py": '''
+import pytest
+
+def test_literals():
+    pass
+
+@pytest.mark.skip(reason="not on this machine")
+def test_gpu_route():
+    pass
+''',
+    "tests/suite/parity/test_parity_ops.py": '''
+def test_translate():
+    assert 1e-3 < 1e-6, "PARITY-BREACH translate"
+
+def test_forward():
+    pass
+''',
+    "tests/suite/parity/test_parity_models.py": "def test_models():\n    pass\n",
+    "tests/suite/model_manager/test_archive.py": "def test_roundtrip():\n    pass\n",
+}
+
+
+@pytest.fixture
+def sharded(project):
+    """The synthetic suite plus a committed-style runtime baseline for its tests."""
+    for relative, text in SCALEOUT_SUITE.items():
+        project.write(relative, text)
+    seconds = {"tests/suite/integration/test_workflow.py::test_train": 30.0,
+               "tests/suite/integration/test_workflow.py::test_infer": 6.0,
+               "tests/suite/parity/test_parity_ops.py::test_translate": 12.0,
+               "tests/suite/parity/test_parity_ops.py::test_forward": 14.0,
+               "tests/suite/parity/test_parity_models.py::test_models": 10.0}
+    baseline = baselines.record([{"test": seconds}], "weekly", {"machine": "ci-runner"},
+                                recorded_utc="2025-10-19T21:58:00Z")
+    baselines.write(project.path / "baselines", baseline)
+    return project
+
+
+def comparable(data: dict) -> dict:
+    """A report without what differs between any two runs: times, run ids, workers, pids."""
+    tests = [{k: v for k, v in t.items() if k not in ("seconds", "start", "stop", "worker")}
+             for t in data["tests"]]
+    groups = {name: {k: v for k, v in g.items() if k not in ("seconds", "span_seconds", "slowest")}
+              for name, g in data["groups"].items()}
+    pytest_info = {k: data["pytest"].get(k) for k in ("accelerator", "cuda_tests", "shard")}
+    kept = ("status", "exit_code", "selection", "totals", "guardrails", "validation",
+            "collection_errors", "crashed_workers", "findings", "files", "schema")
+    return {**{k: data[k] for k in kept}, "tests": tests, "groups": groups, "pytest": pytest_info}
+
+
+def test_shards_merge_into_the_serial_report(sharded):
+    serial_run = sharded.harness("run", "weekly")
+    assert serial_run.returncode == 1, serial_run.stdout + serial_run.stderr
+    serial = sharded.report()
+
+    shard_dirs = []
+    for spec in ("1/2", "2/2"):
+        done = sharded.harness("run", "weekly", "--shard", spec)
+        assert done.returncode in (0, 1), done.stdout + done.stderr
+        shard_dirs.append(sharded.runs()[-1])
+    shards = [sharded.report(run) for run in shard_dirs]
+    assert [run.name.split("-", 1)[1] for run in shard_dirs] == ["weekly-shard1of2",
+                                                                 "weekly-shard2of2"]
+    # balanced on the baseline: integration/test_workflow.py (36 s) vs the parity modules
+    # (26 + 10 s), the unrecorded modules at the mean (14.4 s) each; modules never split
+    plans = [data["pytest"]["shard"] for data in shards]
+    assert plans[0]["plan"] == plans[1]["plan"] and plans[0]["tests_total"] == 9
+    loads = plans[0]["estimated_loads"]
+    assert max(loads) / statistics.fmean(loads) < 1.2
+    modules = [set(p["modules"]) for p in plans]
+    assert not modules[0] & modules[1]
+    shard_ids = {t["nodeid"] for d in shards for t in d["tests"]}
+    assert shard_ids == {t["nodeid"] for t in serial["tests"]}
+    assert all(f["title"] == "Budgets and escalations deferred" for d in shards
+               for f in d["findings"])
+
+    merged_run = sharded.harness("merge", *(str(run) for run in shard_dirs))
+    assert merged_run.returncode == 1, merged_run.stdout + merged_run.stderr
+    merged_dir = next(run for run in sharded.runs() if run.name.endswith("-weekly-merged"))
+    assert str(merged_dir) in merged_run.stdout.replace("\n", "")
+    merged = sharded.report(merged_dir)
+    assert comparable(merged) == comparable(serial)
+    assert merged["merged_from"] == [run.name for run in shard_dirs]
+    assert [s["spec"] for s in merged["shards"]] == ["1/2", "2/2"]
+    assert merged["wall_seconds"] == pytest.approx(sum(d["wall_seconds"] for d in shards), abs=0.01)
+    assert merged["elapsed_seconds"] == max(d["wall_seconds"] for d in shards)
+
+    # the merged folder is a complete run: logs, kept artifacts, junit, md, html
+    assert sharded.harness("validate", str(merged_dir)).returncode == 0
+    junit = ElementTree.parse(merged_dir / "junit.xml").getroot()
+    assert junit.get("tests") == "9" and junit.get("failures") == "1"
+    assert len(junit.findall("testsuite")) == 2 and len(junit.findall(".//testcase")) == 9
+    assert "merged from 2 shard runs" in (merged_dir / "report.md").read_text()
+    assert "merged from 2 shard runs" in (merged_dir / "report.html").read_text()
+
+    # one ledger line per run; shard lines are marked and left out of the history
+    lines = sharded.ledger_lines()
+    assert [line.get("shard") for line in lines] == [None, "1/2", "2/2", None]
+    assert lines[-1]["merged_from"] == merged["merged_from"] and lines[-1]["cadence"] == "weekly"
+    history = sharded.harness("history")
+    assert serial["run_id"] in history.stdout and merged["run_id"] in history.stdout
+    assert "shard" not in history.stdout
+
+
+def test_merge_refuses_incomplete_or_mixed_shards(sharded):
+    sharded.harness("run", "weekly", "--shard", "1/2")
+    first = sharded.runs()[-1]
+    sharded.harness("run", "weekly")
+    serial = sharded.runs()[-1]
+    for runs, expected in (([first], "missing 2/2"), ([first, first], "1/2 twice"),
+                           ([first, serial], "not a shard run")):
+        done = sharded.harness("merge", *(str(run) for run in runs))
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert expected in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not any(run.name.endswith("-merged") for run in sharded.runs())
+    bad = sharded.harness("run", "weekly", "--shard", "3/2")
+    assert bad.returncode == 2 and "between 1 and N" in bad.stderr
+
+
+# ---------------------------------------------------------------- CUDA opt-in
+
+CUDA_SUITE = '''
+import pytest
+
+def test_cpu_workflow():
+    pass
+
+@pytest.mark.cuda
+def test_gpu_workflow():
+    pass
+'''
+
+
+def test_cuda_variants_are_opt_in(project, monkeypatch):
+    project.write("tests/suite/integration/test_variants.py", CUDA_SUITE)
+    default = project.harness("run", "integration")
+    assert default.returncode == 0, default.stdout + default.stderr
+    data = project.report()
+    assert data["pytest"]["accelerator"] == "cpu" and data["pytest"]["cuda_tests"] == 1
+    assert [t["nodeid"].split("::")[1] for t in data["tests"]] == ["test_cpu_workflow"]
+    assert "accelerator cpu" in (project.runs()[-1] / "report.md").read_text()
+
+    monkeypatch.setenv("HARNESS_ACCELERATOR", "cuda")
+    opted = project.harness("run", "integration")
+    assert opted.returncode == 0, opted.stdout + opted.stderr
+    data = project.report()
+    gpu = next(t for t in data["tests"] if t["nodeid"].endswith("test_gpu_workflow"))
+    assert data["pytest"]["accelerator"] == "cuda"
+    import torch
+
+    if torch.cuda.is_available():
+        assert gpu["outcome"] == "passed"
+    else:
+        assert gpu["outcome"] == "skipped" and CUDA_SKIP_REASON in gpu["message"]
+        assert CUDA_SKIP_REASON in (project.runs()[-1] / "report.html").read_text()
+
+    monkeypatch.setenv("HARNESS_ACCELERATOR", "tpu")
+    wrong = project.harness("run", "integration")
+    assert wrong.returncode == 2 and "HARNESS_ACCELERATOR='tpu'" in wrong.stderr
+    explicit = project.harness("run", "integration", "--accelerator", "cpu")
+    assert explicit.returncode == 0 and project.report()["pytest"]["accelerator"] == "cpu"
