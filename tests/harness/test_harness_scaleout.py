@@ -115,11 +115,23 @@ def test_forward():
 }
 
 
+# A findings plugin that needs the whole cadence: each group's test count.
+GROUP_SIZES = '''
+pytest_plugins = ["harness.plugin"]
+
+def pytest_harness_findings(config, report):
+    return [{"source": "sizes", "title": "Group sizes", "severity": "warning",
+             "items": [f"{name}: {g['counts']['total']} tests, {g['counts']['failed']} failed"
+                       for name, g in report["groups"].items()]}]
+'''
+
+
 @pytest.fixture
 def sharded(project):
-    """The synthetic suite plus a committed-style runtime baseline for its tests."""
+    """The synthetic suite, a findings plugin and a runtime baseline for its tests."""
     for relative, text in SCALEOUT_SUITE.items():
         project.write(relative, text)
+    project.write("conftest.py", GROUP_SIZES)
     seconds = {"tests/suite/integration/test_workflow.py::test_train": 30.0,
                "tests/suite/integration/test_workflow.py::test_infer": 6.0,
                "tests/suite/parity/test_parity_ops.py::test_translate": 12.0,
@@ -175,6 +187,10 @@ def test_shards_merge_into_the_serial_report(sharded):
     assert str(merged_dir) in merged_run.stdout.replace("\n", "")
     merged = sharded.report(merged_dir)
     assert comparable(merged) == comparable(serial)
+    assert merged["findings"][0]["items"] == ["integration: 3 tests, 0 failed",
+                                              "backend_selection: 2 tests, 0 failed",
+                                              "parity: 3 tests, 1 failed",
+                                              "model_manager: 1 tests, 0 failed"]
     assert merged["merged_from"] == [run.name for run in shard_dirs]
     assert [s["spec"] for s in merged["shards"]] == ["1/2", "2/2"]
     assert merged["wall_seconds"] == pytest.approx(sum(d["wall_seconds"] for d in shards), abs=0.01)
