@@ -29,7 +29,9 @@ DEFAULT_TRAINING = {"learning_rate": _DEFAULTS.learning_rate, "nll_weight": _DEF
 class PtychoLightningModule(lightning.LightningModule):
     def __init__(self, model_config: dict, data_config: dict, training_config: dict):
         super().__init__()
-        self.save_hyperparameters()
+        # Into the checkpoint only: the logger's hparams.yaml would spend ~0.7 s dumping the
+        # probe's 2 x N x N floats as YAML for a copy nobody reads.
+        self.save_hyperparameters(logger=False)
         self.autoencoder = Autoencoder(model_config, data_config)
         # What a bare autoencoder needs to be saved as a checkpoint of this module.
         self.autoencoder.hyper_parameters = dict(self.hparams)
