@@ -128,8 +128,10 @@ def cmd_run(args, console: Console, pytest_args: list[str]) -> int:
     folder_label, scaleout_args = _scaleout_args(args, selection.label)
     run_dir = runfolder.create_run_folder(ctx.artifacts, folder_label)
     command = _pytest_command("--harness-run", ",".join(selection.targets),
-                              "--harness-run-dir", str(run_dir),
-                              "--harness-artifacts", str(ctx.artifacts), *scaleout_args)
+                              # `--opt=path`: pytest must not take a path outside the
+                              # project for a test path when it looks for its rootdir
+                              f"--harness-run-dir={run_dir}",
+                              f"--harness-artifacts={ctx.artifacts}", *scaleout_args)
     if args.workers is not None:
         command += ["-n", str(args.workers)]
     command += pytest_args
@@ -369,6 +371,65 @@ def cmd_check_ckpt(args, console: Console) -> int:
     return 0
 
 
+# -- baseline ---------------------------------------------------------------------------------
+def cmd_baseline(args, console: Console) -> int:
+    """`baseline record CADENCE --runs N [--dry-run]` / `baseline show`: the only writer of
+    baselines/runtime/ (a run never changes a baseline)."""
+    from harness import baselines, budget_plugin, environment
+
+    ctx = _context(args)
+    folder = ctx.project_root / budget_plugin.BASELINES_DIR
+    fingerprint = environment.fingerprint(environment.collect(ctx.project_root))
+    if args.action == "show":
+        baseline, exact = baselines.match(folder, fingerprint)
+        if baseline is None:
+            console.print(f"no runtime baseline in {folder / baselines.RUNTIME_DIR} (record one: "
+                          "harness baseline record CADENCE --runs 5)")
+            return 0
+        console.print(baselines.diff_table(None, baseline))
+        console.print(f"{baselines.path_for(folder, baseline.fingerprint)}: "
+                      + ("this machine" if exact else "nearest to this machine (another "
+                         "fingerprint: its verdicts are estimated)"), highlight=False)
+        return 0
+    if args.cadence not in ctx.settings.cadences:
+        raise UsageProblem(f"baseline record {args.cadence!r}: not a cadence (use one of "
+                           f"{', '.join(ctx.settings.cadences)})")
+    done = []
+
+    def run_once():
+        run_dir = runfolder.create_run_folder(ctx.artifacts, f"{args.cadence}-baseline")
+        command = _pytest_command("-q", "--harness-run", args.cadence, "--harness-reruns=0",
+                                  f"--harness-run-dir={run_dir}",
+                                  f"--harness-artifacts={ctx.artifacts}")
+        if args.workers is not None:
+            command += ["-n", str(args.workers)]
+        started = time.time()
+        with open(run_dir / runfolder.PYTEST_LOG, "wb") as log:
+            subprocess.run(command, cwd=ctx.project_root, stdout=log, stderr=subprocess.STDOUT)
+        final = runfolder.read_report(run_dir)
+        if not runfolder.is_complete(final) or final["status"] not in ("passed", "over_budget"):
+            state = final["status"] if final else "no report"
+            raise UsageProblem(f"recording run {len(done) + 1} of {args.cadence}: {state} "
+                               f"({run_dir}); baselines are recorded from green runs only")
+        if final["fingerprint_hash"] != environment.fingerprint_hash(fingerprint):
+            raise UsageProblem(f"{run_dir}: fingerprint {final['fingerprint_hash']} differs from "
+                               "this process's (the environment changed while recording)")
+        done.append(run_dir)
+        console.print(f"run {len(done)}/{args.runs}: {final['status']}, "
+                      f"{time.time() - started:.1f} s -> {run_dir}", highlight=False)
+        return budget_plugin.measurements(final, ctx.settings.cadences)
+
+    try:
+        recording = baselines.record_cadence(args.cadence, args.runs, run_once, folder,
+                                             fingerprint, write_file=not args.dry_run)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    console.print(baselines.diff_table(recording.old, recording.new))
+    console.print(("dry run: would write " if args.dry_run else "wrote ") + str(recording.path),
+                  highlight=False)
+    return 0
+
+
 # -- merge ------------------------------------------------------------------------------------
 def cmd_merge(args, console: Console) -> int:
     from harness import merge
@@ -530,6 +591,18 @@ def build_parser() -> argparse.ArgumentParser:
     handoff.add_argument("--check", action="store_true",
                          help="exit 1 when FILE differs from a fresh render (writes nothing)")
     handoff.set_defaults(handler=cmd_brief)
+
+    baseline = commands.add_parser("baseline", parents=[common],
+                                   help="record or show this machine's runtime baseline")
+    actions = baseline.add_subparsers(dest="action", required=True, metavar="ACTION")
+    record = actions.add_parser("record", parents=[common],
+                                help="run CADENCE N times, write baselines/runtime/<fingerprint>.json")
+    record.add_argument("cadence", metavar="CADENCE")
+    record.add_argument("--runs", type=int, default=5, help="recording runs (default 5)")
+    record.add_argument("-n", "--workers", metavar="N", help="pytest-xdist workers")
+    record.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    actions.add_parser("show", parents=[common], help="the baseline matching this machine")
+    baseline.set_defaults(handler=cmd_baseline)
 
     history = commands.add_parser("history", parents=[common], help="recent trend per group")
     history.add_argument("--limit", type=int, default=20, help="last N runs (default 20)")

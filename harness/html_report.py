@@ -196,7 +196,7 @@ def _budget_bars(report: dict) -> dict[tuple[str, str], dict]:
         report.get("budgets"), dict) else None
     for v in verdicts or []:
         key = (v.get("kind"), v.get("subject"))
-        bar = bars.setdefault(key, {"status": "ok", "basis": []})
+        bar = bars.setdefault(key, {"status": "ok", "basis": [], "judged": True})
         allowed = v.get("allowed") or [None, None]
         if v.get("check") == "ceiling":
             bar["ceiling"] = _number(allowed[1])
@@ -219,8 +219,9 @@ def _budget_bars(report: dict) -> dict[tuple[str, str], dict]:
         measured = _number(group.get("seconds"))
         if baseline is None and ceiling is None:
             continue
-        bar = {"measured": measured, "ceiling": ceiling, "clock": "wall", "basis": [
-            f"guardrails from selectors/groups.toml: {group.get('guardrails_text', '')}"]}
+        bar = {"measured": measured, "ceiling": ceiling, "clock": "wall", "judged": False,
+               "basis": [f"guardrails from selectors/groups.toml: "
+                         f"{group.get('guardrails_text', '')}"]}
         if baseline is not None:
             half = band or 0.0
             bar.update(baseline=baseline, lo=baseline - half, hi=baseline + half)
@@ -282,6 +283,8 @@ def _budget_caption(bar: dict | None) -> str:
         bits.append(f"max {bar['ceiling']:.1f} s")
     if bar.get("clock"):
         bits.append(f"{bar['clock']} clock")
+    if not bar.get("judged", True):
+        bits.append("guardrail only, not judged")
     status = bar.get("status", "ok")
     return f'{_pill(status)} <span class="small">{_e(" · ".join(bits))}</span>'
 
@@ -304,7 +307,11 @@ def _groups_table(report: dict, bars: dict) -> str:
             f'{g.get("validation_failures", 0)}</td></tr>')
     if not rows:
         return '<p class="empty">no groups in this run</p>'
-    legend = ('<div class="legend">budget bar:<i style="background:#1a7f37"></i>measured (green '
+    unjudged = any(not bar.get("judged", True) for bar in bars.values())
+    note = ('<div class="small">No budget verdicts in this run: the bars compare group times '
+            'with the guardrails of selectors/groups.toml; only budget findings decide the '
+            'verdict.</div>') if unjudged else ""
+    legend = note + ('<div class="legend">budget bar:<i style="background:#1a7f37"></i>measured (green '
               'ok, amber outside the band, red over the ceiling)<i style="background:#d6f0dc;'
               'border:1px solid #8fd19e"></i>band around the baseline (dark tick)'
               '<i style="background:#cf222e"></i>ceiling (dashed)</div>')
@@ -570,6 +577,7 @@ def sparkline(values: list[float | None], verdicts: list[str], band: tuple | Non
     left, right, upper, lower = 44, 10, 8, 18
     inner_w, inner_h = width - left - right, height - upper - lower
     step = inner_w / max(len(values) - 1, 1)
+    first_x = left if len(values) > 1 else left + inner_w  # a lone run sits at "this run"
 
     def y(value: float) -> float:
         return round(upper + inner_h * (1 - value / top), 1)
@@ -586,7 +594,7 @@ def sparkline(values: list[float | None], verdicts: list[str], band: tuple | Non
     if ceiling is not None:
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(ceiling)}" y2="{y(ceiling)}" '
                      f'stroke="{COLOURS["bad"]}" stroke-dasharray="4 3"/>')
-    points = [(round(left + i * step, 1), y(v)) for i, v in enumerate(values) if v is not None]
+    points = [(round(first_x + i * step, 1), y(v)) for i, v in enumerate(values) if v is not None]
     if len(points) > 1:
         parts.append('<polyline fill="none" stroke="#57606a" stroke-width="1.5" points="'
                      + " ".join(f"{px},{py}" for px, py in points) + '"/>')

@@ -216,9 +216,9 @@ def hook_findings(project_root: Path) -> Findings:
         source, target = Path(run_dir) / FINDINGS_INPUT, Path(run_dir) / FINDINGS_OUTPUT
         runfolder.write_json_atomic(source, merged)
         command = [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-p", "harness.merge",
-                   "--collect-only", "-q", "-p", "no:cacheprovider",
+                   "--collect-only", "-q", "-p", "no:cacheprovider", f"--rootdir={project_root}",
                    "--harness-run", ",".join(merged["selection"]["targets"]),
-                   "--harness-findings-of", str(source)]
+                   f"--harness-findings-of={source}"]
         if merged["pytest"].get("accelerator"):
             command += ["--accelerator", merged["pytest"]["accelerator"]]
         try:

@@ -131,6 +131,7 @@ def test_html_content_is_complete_and_self_contained(run_dir):
         assert f"<td><b>{group}</b>" in text
     # budget bar of integration from groups.toml guardrails (band 36 +/- 5 s, max 41 s)
     assert "band 30.9–40.9 s" in text and "max 41.0 s" in text
+    assert "guardrail only, not judged" in text  # no budget verdicts in this report
     assert "Parity tolerance breach" in text and "Next step:" in text
     assert "PARITY-BREACH translate" in text and "Runtime budgets" in text
     assert "CUDA opt-in: no CUDA device" in text and "accelerator <b>cpu</b>" in text
@@ -172,6 +173,7 @@ def test_budget_bars_prefer_recorded_verdicts(run_dir):
     assert '<span class="pill warn">too_slow</span>' not in text  # the worst status wins...
     assert '<span class="pill bad">over_ceiling</span>' in text   # ...the ceiling
     assert "Cadence and test budgets" in text and "ceiling max_s=170" in text
+    assert "not judged" not in text
 
 
 def test_no_reconstructions_and_broken_inputs_degrade_gracefully(tmp_path):
