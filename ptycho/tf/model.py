@@ -139,6 +139,9 @@ def build_models(probe) -> dict:
     if probe.shape != (N, N):
         raise ConfigError("params.cfg", f"probe shape {probe.shape} does not match N = {N}",
                           "use data whose probeGuess is N x N, or set N to the probe size")
+    if cfg["model_type"] != "pinn":
+        raise ConfigError("params.cfg", f"model_type {cfg['model_type']!r} is not implemented "
+                          "(the networks are trained without ground truth)", "use model_type='pinn'")
     if cfg["amp_activation"] != "sigmoid":
         raise ConfigError("params.cfg", f"amp_activation {cfg['amp_activation']!r} is not supported",
                           "use amp_activation='sigmoid'")

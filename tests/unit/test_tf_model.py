@@ -140,6 +140,10 @@ def test_keras_round_trip_with_safe_mode(tmp_path):
 def test_bad_construction_inputs_are_config_errors():
     with pytest.raises(ConfigError, match="probe shape"):
         build_models(np.ones((16, 16), np.complex64))
+    params.cfg["model_type"] = "supervised"
+    with pytest.raises(ConfigError, match="model_type"):
+        build_models(_probe())
+    params.cfg["model_type"] = "pinn"
     params.cfg["intensity_scale"] = None
     with pytest.raises(ConfigError, match="intensity_scale"):
         build_models(_probe())
