@@ -1,19 +1,20 @@
 """Does the runtime-budget detector catch real regressions without crying wolf?
 
 A fixed workload (a small NumPy training loop, ~0.5 s) is timed like a harness session times a
-group: calibration (harness.calibration) before and after, the workload under a stopwatch
-(harness.timing), then harness.budgets.judge() against a baseline that harness.baselines.record()
-made from separate runs; a trial whose first session is flagged gets the harness's confirmation
-re-runs (harness.budgets.confirm). Conditions, `--runs` trials each, variants interleaved:
+group: calibration (harness.calibration.measure) before and after, the workload under a
+stopwatch (harness.timing) with the speed probe (harness.calibration.SpeedProbe) running, then
+harness.budgets.judge() against a baseline that harness.baselines.record() made from separate
+runs; a trial whose first session is flagged gets the harness's confirmation re-runs
+(harness.budgets.confirm). Conditions, `--runs` trials each, variants interleaved:
 
     quiet      nothing added (other jobs on this shared machine may still run)
     loaded     a CPU burner pinned to the other core for the whole block
     variants   normal (must pass), +25% (1.25x the epochs: must be flagged as too_slow),
                no-op (the training loop skipped: must be flagged as too_fast)
 
-Every candidate rule (clock, load normalisation, confirmation, band width) judges the SAME
-samples through the same judge()/confirm(); the DEFAULT row is selectors/budgets.toml [defaults],
-the rule the harness uses.
+Every candidate rule (clock; no / calibration / probe load normalisation; confirmation; band
+width) judges the SAME samples through the same judge()/confirm(); the DEFAULT row is
+selectors/budgets.toml [defaults], the rule the harness uses.
 Target: no false alarm in the normal runs, >= 95% of the injected regressions flagged.
 
     python benchmarks/bench_budget_detector.py [--runs 20] [--record-runs 10]
@@ -76,13 +77,15 @@ def train(epochs: int) -> float:
     return loss
 
 
-def session(epochs: int) -> dict:
-    """One harness-like session: calibrate, run the workload, calibrate again."""
+def session(epochs: int, probe: calibration.SpeedProbe) -> dict:
+    """One harness-like session: calibrate, run the workload (under the speed probe that runs
+    all through the benchmark, as it runs all through a pytest session), calibrate again."""
     before = calibration.measure().seconds
-    with stopwatch() as watch:
+    with stopwatch(probe) as watch:
         train(epochs)
     after = calibration.measure().seconds
     return {"wall_s": watch.measurement.wall_s, "cpu_s": watch.measurement.cpu_s,
+            "speed_s": watch.measurement.speed_s,
             "calibration_before_s": before, "calibration_after_s": after,
             "loadavg_1m": os.getloadavg()[0]}
 
@@ -109,45 +112,61 @@ class Burner:
 @dataclass(frozen=True)
 class Rule:
     band: budgets.BandRule
+    probe: bool    # measurements carry the speed probe's reading (else: session calibration)
     confirm: bool  # re-run band.confirm_reruns times and keep only repeated findings
 
 
 def rules(default: budgets.BandRule) -> dict[str, Rule]:
-    plain = replace(default, normalise_load=False)
+    raw = replace(default, normalise_load=False)
     candidates = {
-        "wall, raw, one run": Rule(replace(plain, clock="wall"), False),
-        "cpu, raw, one run": Rule(replace(plain, clock="cpu"), False),
-        "cpu, load-normalised, one run": Rule(default, False),
-        "wall, load-normalised, confirmed": Rule(replace(default, clock="wall"), True),
-        "cpu, raw, confirmed": Rule(replace(plain, clock="cpu"), True),
-        "DEFAULT: cpu, load-normalised, confirmed": Rule(default, True),
+        "wall, raw, one run": Rule(replace(raw, clock="wall"), False, False),
+        "cpu, raw, one run": Rule(raw, False, False),
+        "cpu, raw, confirmed": Rule(raw, False, True),
+        "cpu, calibration-normalised, one run": Rule(default, False, False),
+        "cpu, calibration-normalised, confirmed": Rule(default, False, True),
+        "cpu, probe-normalised, one run": Rule(default, True, False),
+        "wall, probe-normalised, confirmed": Rule(replace(default, clock="wall"), True, True),
+        "DEFAULT: cpu, probe-normalised, confirmed": Rule(default, True, True),
     }
     for rel in (default.rel_floor * 2 / 3, default.rel_floor * 4 / 3):
-        candidates[f"  DEFAULT with rel_floor {rel:.0%}"] = Rule(replace(default, rel_floor=rel), True)
+        candidates[f"  DEFAULT with rel_floor {rel:.0%}"] = Rule(replace(default, rel_floor=rel),
+                                                                 True, True)
     return candidates
 
 
-def judged(run: dict, rule: Rule, config: budgets.Budgets, baseline: baselines.Baseline):
-    reference = baselines.Reference(baseline, exact=True).calibrated(
+def measurement(run: dict, probe: bool) -> Measurement:
+    return Measurement(run["wall_s"], run["cpu_s"], run["speed_s"] if probe else None)
+
+
+def record_baseline(record: list[dict], probe: bool, fingerprint: dict) -> baselines.Baseline:
+    """What `harness baseline record` makes of the recording runs."""
+    return baselines.record(
+        [{"group": {GROUP: measurement(r, probe)}} for r in record], "bench", fingerprint,
+        calibrations=[math.sqrt(r["calibration_before_s"] * r["calibration_after_s"])
+                      for r in record])
+
+
+def judged(run: dict, rule: Rule, config: budgets.Budgets, recorded: dict):
+    reference = baselines.Reference(recorded[rule.probe], exact=True).calibrated(
         run["calibration_before_s"], run["calibration_after_s"])
-    measured = {"group": {GROUP: Measurement(run["wall_s"], run["cpu_s"])}}
+    measured = {"group": {GROUP: measurement(run, rule.probe)}}
     return budgets.judge(measured, replace(config, band=rule.band), reference)
 
 
 def verdict_of(trial: list[dict], rule: Rule, config: budgets.Budgets,
-               baseline: baselines.Baseline) -> budgets.Verdict:
+               recorded: dict) -> budgets.Verdict:
     """The harness's final verdict on one trial: the first session, confirmed by the re-runs."""
-    first = judged(trial[0], rule, config, baseline)
+    first = judged(trial[0], rule, config, recorded)
     if rule.confirm and any(v.finding for v in first):
         reruns = trial[1:1 + rule.band.confirm_reruns]
         assert len(reruns) == rule.band.confirm_reruns, "re-runs were not collected"
-        first = budgets.confirm(first, [judged(r, rule, config, baseline) for r in reruns])
+        first = budgets.confirm(first, [judged(r, rule, config, recorded) for r in reruns])
     (verdict,) = first
     return verdict
 
 
 def collect(runs: int, burner_core: int | None, needs_reruns, reruns: int,
-            console: Console) -> dict:
+            probe: calibration.SpeedProbe, console: Console) -> dict:
     trials = {"quiet": [], "loaded": []}
     for condition in trials:
         console.print(f"{condition}: {runs} trials x {len(VARIANTS)} variants "
@@ -156,21 +175,21 @@ def collect(runs: int, burner_core: int | None, needs_reruns, reruns: int,
         with context:
             for _ in range(runs):
                 for variant, epochs in VARIANTS.items():
-                    trial = [session(epochs)]
+                    trial = [session(epochs, probe)]
                     if needs_reruns(trial[0]):
-                        trial += [session(epochs) for _ in range(reruns)]
+                        trial += [session(epochs, probe) for _ in range(reruns)]
                     trials[condition].append({"variant": variant, "sessions": trial})
     return trials
 
 
-def evaluate(trials: dict, baseline: baselines.Baseline, config: budgets.Budgets) -> list[dict]:
+def evaluate(trials: dict, recorded: dict, config: budgets.Budgets) -> list[dict]:
     results = []
     for name, rule in rules(config.band).items():
         counts: dict[str, dict[str, int]] = {}
         margins = []
         for condition, condition_trials in trials.items():
             for trial in condition_trials:
-                verdict = verdict_of(trial["sessions"], rule, config, baseline)
+                verdict = verdict_of(trial["sessions"], rule, config, recorded)
                 tally = counts.setdefault(f"{condition} {trial['variant']}",
                                           {"runs": 0, "flagged": 0, "right_status": 0})
                 tally["runs"] += 1
@@ -182,7 +201,8 @@ def evaluate(trials: dict, baseline: baselines.Baseline, config: budgets.Budgets
         injected = [counts[f"{c} {v}"] for c in trials for v in VARIANTS if v != "normal"]
         detected = sum(t["right_status"] for t in injected)
         results.append({
-            "rule": name, "band": asdict(rule.band), "confirmed": rule.confirm,
+            "rule": name, "band": asdict(rule.band), "probe": rule.probe,
+            "confirmed": rule.confirm,
             "false_alarms": sum(t["flagged"] for t in normal),
             "normal_runs": sum(t["runs"] for t in normal),
             "detected": detected, "injected_runs": sum(t["runs"] for t in injected),
@@ -193,9 +213,10 @@ def evaluate(trials: dict, baseline: baselines.Baseline, config: budgets.Budgets
     return results
 
 
-def spread(values: list[float]) -> str:
-    median = statistics.median(values)
-    return f"{median:.3f} s (min {min(values):.3f}, max {max(values):.3f}, max/min {max(values) / min(values):.2f})"
+def spread(values: list[float], unit: str = "s", scale: float = 1.0) -> str:
+    values = [v * scale for v in values]
+    return (f"{statistics.median(values):.3f} {unit} (min {min(values):.3f}, max {max(values):.3f}, "
+            f"max/min {max(values) / min(values):.2f})")
 
 
 def main() -> int:
@@ -215,29 +236,29 @@ def main() -> int:
     config = budgets.load(ROOT)
     config = replace(config, groups={GROUP: budgets.Limits(f"groups.{GROUP}")}, cadences={}, tests={})
 
+    probe = calibration.SpeedProbe(config.band.probe_interval_s).start()
     console.print(f"recording the baseline: {args.record_runs} quiet runs")
-    record = [session(EPOCHS) for _ in range(args.record_runs)]
+    record = [session(EPOCHS, probe) for _ in range(args.record_runs)]
     fingerprint = environment.fingerprint(environment.collect(ROOT))
-    baseline = baselines.record(
-        [{"group": {GROUP: Measurement(r["wall_s"], r["cpu_s"])}} for r in record], "bench",
-        fingerprint, calibrations=[math.sqrt(r["calibration_before_s"] * r["calibration_after_s"])
-                                   for r in record])
+    recorded = {probed: record_baseline(record, probed, fingerprint) for probed in (True, False)}
 
     confirming = [rule for rule in rules(config.band).values() if rule.confirm]
     reruns = max(rule.band.confirm_reruns for rule in confirming)
 
     def needs_reruns(run: dict) -> bool:
-        return any(v.finding for rule in confirming for v in judged(run, rule, config, baseline))
+        return any(v.finding for rule in confirming for v in judged(run, rule, config, recorded))
 
-    trials = collect(args.runs, burner_core, needs_reruns, reruns, console)
-    results = evaluate(trials, baseline, config)
+    trials = collect(args.runs, burner_core, needs_reruns, reruns, probe, console)
+    probe.stop()
+    results = evaluate(trials, recorded, config)
 
     firsts = {"record": record, **{c: [t["sessions"][0] for t in ts if t["variant"] == "normal"]
                                    for c, ts in trials.items()}}
     for condition, runs in firsts.items():
         console.print(f"{condition:>6} normal: wall {spread([r['wall_s'] for r in runs])}; "
                       f"cpu {spread([r['cpu_s'] for r in runs])}; calibration "
-                      f"{spread([r['calibration_before_s'] for r in runs])}; "
+                      f"{spread([r['calibration_before_s'] for r in runs])}; speed probe "
+                      f"{spread([r['speed_s'] for r in runs], 'ms', 1e3)}; "
                       f"load avg {statistics.mean(r['loadavg_1m'] for r in runs):.2f}")
     table = Table(title=f"budget detector: {args.runs} trials per condition and variant, "
                         f"baseline from {args.record_runs} runs")
@@ -264,7 +285,7 @@ def main() -> int:
         "seconds": round(time.perf_counter() - started, 1),
         "fingerprint": fingerprint, "runs": args.runs, "record_runs": args.record_runs,
         "epochs": VARIANTS, "burner_core": burner_core,
-        "baseline": baseline.as_dict()["groups"][GROUP],
+        "baseline": recorded[True].as_dict()["groups"][GROUP],
         "results": results, "record": record, "trials": trials, "target_met": met,
     }
     temporary = args.output.with_suffix(".json.tmp")

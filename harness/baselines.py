@@ -2,8 +2,9 @@
 
 A file holds robust statistics over several recording runs (median, MAD, IQR, n, min, max) for
 every cadence, group and test that was timed, on both clocks (wall, cpu; see harness.timing),
-plus the calibration time measured alongside (harness.calibration) so that the numbers can be
-carried to another machine, or to a busier moment on the same machine. Files are committed and
+plus the machine speed measured alongside (harness.calibration: the session calibration and
+the speed probe) so that the numbers can be carried to another machine, or to a busier moment
+on the same machine. Files are committed and
 meant to be read in a diff: sorted keys, indent 2, values rounded to 0.1 ms, written atomically.
 
     {
@@ -12,8 +13,9 @@ meant to be read in a diff: sorted keys, indent 2, values rounded to 0.1 ms, wri
       "cadences": {"per_pr": ENTRY}, "groups": {"integration": ENTRY}, "tests": {"<node id>": ENTRY}
     }
     ENTRY = {"cadence": "per_pr", "recorded_utc": "2025-10-19T21:58:00Z",
-             "calibration_s": 0.112,            # calibration CPU s/repetition while recording
-             "wall": STATS, "cpu": STATS}       # "cpu" may be null
+             "calibration_s": 0.112,   # median calibration CPU s/repetition of the recording runs
+             "speed_s": 0.00031,       # median speed-probe CPU s/repetition while it ran
+             "wall": STATS, "cpu": STATS}   # "cpu", "calibration_s", "speed_s" may be null
     STATS = {"median": 35.92, "mad": 0.41, "iqr": 0.83, "n": 5, "min": 35.1, "max": 37.0}
 
 Recording (`harness baseline record CADENCE --runs N` -> record_cadence) is the only writer:
@@ -98,6 +100,7 @@ class Entry:
     calibration_s: float | None
     cadence: str
     recorded_utc: str
+    speed_s: float | None = None
 
     def clock(self, name: str) -> Stats | None:
         return self.wall if name == "wall" else self.cpu
@@ -111,22 +114,25 @@ class Entry:
             "cadence": self.cadence,
             "recorded_utc": self.recorded_utc,
             "calibration_s": None if self.calibration_s is None else round(self.calibration_s, 6),
+            "speed_s": None if self.speed_s is None else round(self.speed_s, 9),
             "wall": self.wall.as_dict(),
             "cpu": self.cpu.as_dict() if self.cpu else None,
         }
 
     @classmethod
     def from_fields(cls, f: Fields) -> Entry:
-        f.only({"cadence", "recorded_utc", "calibration_s", "wall", "cpu"})
-        cpu = f.table.get("cpu")
-        calibration_s = f.table.get("calibration_s")
+        f.only({"cadence", "recorded_utc", "calibration_s", "speed_s", "wall", "cpu"})
+
+        def optional(name: str) -> float | None:  # JSON null: not measured
+            return None if f.table.get(name) is None else f.number(name, positive=True)
+
         return cls(
             wall=Stats.from_fields(f.sub("wall", required=True)),
-            cpu=None if cpu is None else Stats.from_fields(f.sub("cpu")),
-            calibration_s=None if calibration_s is None else f.number("calibration_s",
-                                                                      positive=True),
+            cpu=None if f.table.get("cpu") is None else Stats.from_fields(f.sub("cpu")),
+            calibration_s=optional("calibration_s"),
             cadence=f.text("cadence", required=True),
             recorded_utc=f.text("recorded_utc", required=True),
+            speed_s=optional("speed_s"),
         )
 
 
@@ -265,15 +271,20 @@ class Reference:
     exact: bool = False
     calibration_s: float | None = None
 
-    def scale_for(self, entry: Entry, normalise_load: bool) -> float:
-        """Factor that carries `entry`'s seconds to this session: the calibration ratio on
-        another machine; on the recording machine 1.0 unless normalise_load (then the ratio
-        too, which cancels a neighbour's load that slows this session down)."""
-        if self.calibration_s is None or entry.calibration_s is None:
-            return 1.0
+    def scale_for(self, entry: Entry, measurement: Measurement | None,
+                  normalise_load: bool) -> tuple[float, str]:
+        """(factor, how): what carries `entry`'s seconds to this measurement's conditions.
+        On another machine always, on the recording machine only with normalise_load (it
+        cancels a neighbour's load): by the speed probe when both the measurement and the
+        entry have a probe speed (the speed of the very seconds it ran in), else by the
+        session calibration; 1.0 when neither side can say."""
         if self.exact and not normalise_load:
-            return 1.0
-        return calibration.speed_ratio(self.calibration_s, entry.calibration_s)
+            return 1.0, "none"
+        if measurement is not None and measurement.speed_s and entry.speed_s:
+            return calibration.speed_ratio(measurement.speed_s, entry.speed_s), "speed probe"
+        if self.calibration_s is not None and entry.calibration_s is not None:
+            return calibration.speed_ratio(self.calibration_s, entry.calibration_s), "calibration"
+        return 1.0, "none"
 
     def calibrated(self, *seconds: float) -> Reference:
         """This reference with more calibrations of the session (e.g. one at session end added
@@ -305,36 +316,54 @@ def session_reference(baselines_dir: Path, fingerprint: Mapping[str, Any],
 
 # ---------------------------------------------------------------- recording
 
+def _adjusted(measured: list[Measurement], speeds: list[float]) -> tuple[list[Measurement], float]:
+    """The samples brought to their median speed (seconds x median/speed_i), and that median."""
+    central = statistics.median(speeds)
+    return [Measurement(m.wall_s * central / speed,
+                        None if m.cpu_s is None else m.cpu_s * central / speed)
+            for m, speed in zip(measured, speeds)], central
+
+
 def record(runs: Sequence[Measurements], cadence: str, fingerprint: Mapping[str, Any],
            calibrations: Sequence[float] | None = None, previous: Baseline | None = None,
            recorded_utc: str | None = None) -> Baseline:
     """Summarise `runs` (one Measurements per run) into a Baseline that keeps `previous`'s
-    entries for subjects these runs did not time. With `calibrations` (one per run) each run's
-    seconds are first brought to the median calibration (x median/calibration_i), so that a
-    neighbour busy during some recording runs does not widen the recorded spread."""
+    entries for subjects these runs did not time. Before summarising, each sample is brought to
+    the median machine speed, so that a neighbour busy during some recording runs does not
+    widen the recorded spread: by the speed probe's reading of that very sample when every
+    sample of the subject has one (the entry then stores their median as speed_s), and by its
+    run's calibration (`calibrations`, one per run) otherwise."""
     if not runs:
         raise ValueError("record needs at least one run")
     if calibrations is not None and len(calibrations) != len(runs):
         raise ValueError(f"{len(calibrations)} calibrations for {len(runs)} runs")
     for kind in {kind for run in runs for kind in run} - set(KINDS):
         raise ValueError(f"unknown measurement kind {kind!r} (use {', '.join(KINDS)})")
-    central = statistics.median(calibrations) if calibrations else None
-    factors = [central / c for c in calibrations] if calibrations else [1.0] * len(runs)
     when = recorded_utc or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     entries = {kind: dict(previous.entries.get(kind, {})) if previous else {} for kind in KINDS}
     for kind in KINDS:
-        samples: dict[str, list[Measurement]] = {}
-        for run, factor in zip(runs, factors):
+        samples: dict[str, list[tuple[Measurement, float | None]]] = {}
+        for index, run in enumerate(runs):
             for subject, value in run.get(kind, {}).items():
-                m = Measurement.of(value)
-                samples.setdefault(subject, []).append(Measurement(
-                    m.wall_s * factor, None if m.cpu_s is None else m.cpu_s * factor))
-        for subject, measured in samples.items():
+                samples.setdefault(subject, []).append(
+                    (Measurement.of(value), calibrations[index] if calibrations else None))
+        for subject, pairs in samples.items():
+            measured = [m for m, _ in pairs]
+            speeds = [m.speed_s for m in measured]
+            run_calibrations = [c for _, c in pairs]
+            speed = calibration_s = None
+            if None not in speeds:
+                measured, speed = _adjusted(measured, speeds)
+            if None not in run_calibrations:
+                if speed is None:
+                    measured, calibration_s = _adjusted(measured, run_calibrations)
+                else:
+                    calibration_s = statistics.median(run_calibrations)
             cpus = [m.cpu_s for m in measured]
             entries[kind][subject] = Entry(
                 wall=Stats.of([m.wall_s for m in measured]),
                 cpu=None if None in cpus else Stats.of(cpus),
-                calibration_s=central, cadence=cadence, recorded_utc=when)
+                calibration_s=calibration_s, speed_s=speed, cadence=cadence, recorded_utc=when)
     return Baseline(dict(fingerprint), entries)
 
 

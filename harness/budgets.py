@@ -56,6 +56,7 @@ class BandRule:
     abs_floor_s: float = 0.05
     rel_cap: float = 0.5
     confirm_reruns: int = 2
+    probe_interval_s: float = 0.02  # harness.calibration.SpeedProbe; 0 = no probe
 
     def half_width(self, center: float, stats: Stats | None) -> tuple[float, str]:
         """max(k_mad * 1.4826 * MAD, rel_floor * center, abs_floor_s), at most rel_cap * center
@@ -118,7 +119,7 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
     f.only({"defaults", "timeouts", *SECTIONS.values()})
     d = f.sub("defaults")
     d.only({"clock", "normalise_load", "k_mad", "rel_floor", "abs_floor_s", "rel_cap",
-            "confirm_reruns"})
+            "confirm_reruns", "probe_interval_s"})
     normalise = d.table.get("normalise_load", BandRule.normalise_load)
     if not isinstance(normalise, bool):
         raise d.fail("normalise_load", f"must be true or false (got {normalise!r})")
@@ -130,6 +131,7 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
         abs_floor_s=d.number("abs_floor_s", BandRule.abs_floor_s),
         rel_cap=d.number("rel_cap", BandRule.rel_cap, positive=True),
         confirm_reruns=d.integer("confirm_reruns", BandRule.confirm_reruns),
+        probe_interval_s=d.number("probe_interval_s", BandRule.probe_interval_s),
     )
     t = f.sub("timeouts")
     t.only({"factor", "min_s", "default_s"})
@@ -219,15 +221,15 @@ def _band(kind: str, subject: str, m: Measurement, limits: Limits | None, entry:
     clock = _work_clock(rule, m, entry) if entry is not None else "wall"
     where = f"{budgets.source} [{limits.where}]" if limits else budgets.source
     if entry is not None:
-        scale = reference.scale_for(entry, rule.normalise_load)
+        scale, how_scaled = reference.scale_for(entry, m, rule.normalise_load)
         stats = entry.clock(clock).scaled(scale)
         center, estimated = stats.median, not reference.exact
         source = (f"recorded median {stats.median:.3f} s (MAD {stats.mad:.3f} s, n={stats.n}, "
                   f"{entry.recorded_utc}, baseline {reference.baseline.fingerprint_hash}"
                   f"{'' if reference.exact else ', another machine'})")
-        if scale != 1.0:
+        if how_scaled != "none":
             why = "machine load" if reference.exact else "machine speed"
-            source += f" scaled x{scale:.2f} by calibration ({why})"
+            source += f" scaled x{scale:.2f} by the {how_scaled} ({why})"
     else:
         scale, stats, center, estimated = 1.0, None, limits.baseline_s, True
         source = (f"default baseline_s={center:g} s from {where} (no recorded baseline: "
@@ -349,7 +351,7 @@ def _timeout(nodeid: str, group: str | None, budgets: Budgets,
                 limits.tolerance_s or (limits.tolerance_rel or budgets.band.rel_floor)
                 * limits.baseline_s)
         if entry is not None:
-            scale = max(1.0, reference.scale_for(entry, normalise_load=True))
+            scale = max(1.0, reference.scale_for(entry, None, normalise_load=True)[0])
             candidates[f"{kind} recorded slowest run"] = entry.wall.max * scale
         if candidates:
             name = max(candidates, key=candidates.get)

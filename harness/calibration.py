@@ -1,15 +1,23 @@
-"""A short fixed CPU workload that measures how fast this machine runs suite-like code.
+"""How fast this machine runs suite-like code right now.
 
-A baseline recorded on another machine is scaled by `speed_ratio(now, recorded)` (the session's
-calibration time over the one stored with the baseline); see harness.baselines.session_baseline.
-The workload mixes what the suite spends its time on: small matrix products and FFTs (the
-forward model), element-wise array maths and plain Python loops (grouping, bookkeeping). Sizes
-stay small so that BLAS runs single-threaded and the result does not depend on how many cores are
-free. One repetition takes ~0.1 s; `measure()` takes the median of several on the CPU clock.
+- `measure()`: a short fixed workload (~0.5 s) at session start (and end). A baseline recorded
+  on another machine is scaled by `speed_ratio(now, recorded)`; see
+  harness.baselines.session_reference. The workload mixes what the suite spends its time on:
+  small matrix products and FFTs (the forward model), element-wise array maths and plain Python
+  loops (grouping, bookkeeping). Sizes stay small so that BLAS runs single-threaded and the
+  result does not depend on how many cores are free. `measure()` takes the median of several
+  repetitions on the CPU clock.
+- `SpeedProbe`: the same idea in miniature, sampled all through the session by a background
+  thread, so that every measurement carries the speed of the very seconds it ran in. On a
+  shared machine the speed of a core swings by up to 2x within seconds (a neighbour on the
+  sibling core, cache pollution, frequency); a calibration before and after a test cannot see
+  what happened in between, the probe can (benchmarks/bench_budget_detector.py).
 """
 from __future__ import annotations
 
 import statistics
+import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +25,8 @@ import numpy as np
 from harness.timing import stopwatch
 
 REPETITIONS = 5
+PROBE_ROUNDS = 100
+PROBE_INTERVAL_S = 0.02
 
 
 def workload(rounds: int = 50) -> float:
@@ -69,3 +79,70 @@ def speed_ratio(now_s: float, recorded_s: float) -> float:
     if now_s <= 0 or recorded_s <= 0:
         raise ValueError(f"calibration times must be positive (got {now_s!r}, {recorded_s!r})")
     return now_s / recorded_s
+
+
+_PROBE_VALUES = np.arange(32.0)
+
+
+def probe_workload(rounds: int = PROBE_ROUNDS) -> int:
+    """~0.3 ms of the calibration mix in miniature: a Python loop with small array maths."""
+    values, total = _PROBE_VALUES, 0
+    for i in range(rounds):
+        total += i % 7
+        values = values * 0.5 + 1.0
+    return total + int(values[0])
+
+
+class SpeedProbe:
+    """Samples this process's speed while tests run: a daemon thread repeats probe_workload()
+    every `interval_s` and records its CPU time (thread clock, so waiting for the GIL or for a
+    core does not count). `mark()` / `since(mark)` give the mean probe time over a stretch and
+    the probe's own CPU time in it (harness.timing.stopwatch subtracts that). Cost: ~3% of one
+    core at the default 20 ms.
+
+        with SpeedProbe() as probe:
+            with stopwatch(probe) as watch:
+                run_the_test()
+        watch.measurement.speed_s
+    """
+
+    def __init__(self, interval_s: float = PROBE_INTERVAL_S):
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be positive (got {interval_s!r})")
+        self.interval_s = interval_s
+        self._samples: list[float] = []
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> SpeedProbe:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._sample, name="harness-speed-probe",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> SpeedProbe:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _sample(self) -> None:
+        while not self._stopping.is_set():
+            start = time.thread_time()
+            probe_workload()
+            self._samples.append(time.thread_time() - start)  # list.append is atomic
+            self._stopping.wait(self.interval_s)
+
+    def mark(self) -> int:
+        return len(self._samples)
+
+    def since(self, mark: int) -> tuple[float | None, float]:
+        """(mean probe seconds or None if no probe ran, the probes' total CPU seconds)."""
+        window = self._samples[mark:]
+        return (statistics.fmean(window) if window else None), sum(window)

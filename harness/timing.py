@@ -11,19 +11,27 @@ import resource
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Protocol
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """Seconds one subject (test, group or cadence) took. `cpu_s` is None when unknown."""
+    """Seconds one subject (test, group or cadence) took. `cpu_s` is None when unknown;
+    `speed_s` is the machine's speed while it ran - the mean CPU seconds of one speed-probe
+    repetition (harness.calibration.SpeedProbe) - or None when no probe ran in that time."""
 
     wall_s: float
     cpu_s: float | None = None
+    speed_s: float | None = None
 
     def __add__(self, other: Measurement) -> Measurement:
         cpu = None if self.cpu_s is None or other.cpu_s is None else self.cpu_s + other.cpu_s
-        return Measurement(self.wall_s + other.wall_s, cpu)
+        # the sum ran at the CPU-time-weighted mean speed of its parts
+        timed = [(m.speed_s, m.cpu_s) for m in (self, other)
+                 if m.speed_s is not None and m.cpu_s]
+        work = sum(c for _, c in timed)
+        speed = sum(s * c for s, c in timed) / work if work else None
+        return Measurement(self.wall_s + other.wall_s, cpu, speed)
 
     @classmethod
     def of(cls, value: Measurement | float | int) -> Measurement:
@@ -43,12 +51,25 @@ class Stopwatch:
     measurement: Measurement | None = None
 
 
+class ProbeWindow(Protocol):
+    """What a running speed probe reports about a stretch of time (see SpeedProbe)."""
+
+    def mark(self) -> int: ...
+
+    def since(self, mark: int) -> tuple[float | None, float]: ...
+
+
 @contextmanager
-def stopwatch() -> Iterator[Stopwatch]:
-    """Time the body on both clocks: `with stopwatch() as sw: ...; sw.measurement`."""
+def stopwatch(probe: ProbeWindow | None = None) -> Iterator[Stopwatch]:
+    """Time the body on both clocks: `with stopwatch() as sw: ...; sw.measurement`. With a
+    running speed probe, the measurement also gets the machine's speed during the body, and
+    the probe's own CPU time is not counted as the body's."""
     watch = Stopwatch()
+    start = probe.mark() if probe else 0
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
     try:
         yield watch
     finally:
-        watch.measurement = Measurement(time.perf_counter() - wall0, cpu_seconds() - cpu0)
+        wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+        speed, probe_cpu = probe.since(start) if probe else (None, 0.0)
+        watch.measurement = Measurement(wall, max(cpu - probe_cpu, 0.0), speed)

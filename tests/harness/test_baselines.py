@@ -71,6 +71,16 @@ def test_record_brings_each_run_to_the_median_calibration():
     assert integration.calibration_s == 0.1
 
 
+def test_record_brings_each_sample_to_the_median_probe_speed():
+    runs = [{"group": {"integration": Measurement(33.0, 30.0, 0.001)}},
+            {"group": {"integration": Measurement(33.0, 30.0, 0.001)}},
+            {"group": {"integration": Measurement(66.0, 60.0, 0.002)}}]  # slowed by a neighbour
+    integration = baselines.record(runs, "per_pr", HERE, calibrations=[0.1, 0.1, 0.1]).entry(
+        "group", "integration")
+    assert integration.cpu.max == pytest.approx(30.0) and integration.speed_s == 0.001
+    assert integration.calibration_s == 0.1
+
+
 def test_record_without_cpu_time_keeps_wall_only():
     new = baselines.record([{"test": {"t.py::a": 1.0}}, {"test": {"t.py::a": Measurement(1.2, 1.0)}}],
                            "per_pr", HERE)

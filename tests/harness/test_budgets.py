@@ -2,6 +2,7 @@
 validation of selectors/budgets.toml."""
 import math
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -171,8 +172,20 @@ def test_scaled_baseline_from_another_machine_is_marked_estimated():
     assert verdict.estimated and verdict.status == "ok"
     assert verdict.baseline_s == pytest.approx(20.0)
     assert verdict.allowed == pytest.approx((17.6, 22.4))
-    assert "x2.00 by calibration (machine speed)" in verdict.basis
+    assert "x2.00 by the calibration (machine speed)" in verdict.basis
     assert "another machine" in verdict.basis
+
+
+def test_bands_follow_the_speed_probe_reading_of_the_measurement():
+    ref = reference("group", "parity", wall=10.0, cpu=10.0)
+    probed = Reference(replace(ref.baseline, entries={"group": {"parity": replace(
+        ref.baseline.entry("group", "parity"), speed_s=0.0003)}}), exact=True, calibration_s=0.1)
+    loaded = Measurement(19.0, 19.0, speed_s=0.0006)  # the core ran at half speed meanwhile
+    verdict = only(budgets.judge({"group": {"parity": loaded}}, shipped(), probed), "band")
+    assert verdict.status == "ok" and verdict.baseline_s == pytest.approx(20.0)
+    assert "x2.00 by the speed probe (machine load)" in verdict.basis
+    slower = Measurement(19.0 * 1.25, 19.0 * 1.25, speed_s=0.0006)
+    assert only(budgets.judge({"group": {"parity": slower}}, shipped(), probed), "band").status == "too_slow"
 
 
 def test_tolerance_s_scales_with_the_baseline():

@@ -1,11 +1,14 @@
 """The calibration workload, the speed ratio and how it carries baselines; the two clocks."""
 import subprocess
 import sys
+import time
+from dataclasses import replace
 
 import pytest
 
 from harness import calibration
 from harness.baselines import Entry, Reference, Stats
+from harness.calibration import SpeedProbe
 from harness.timing import Measurement, stopwatch
 
 
@@ -33,15 +36,41 @@ def test_speed_ratio():
 
 def test_no_scaling_on_the_recording_machine_unless_load_normalisation_is_on():
     same = Reference(None, exact=True, calibration_s=0.3)
-    assert same.scale_for(entry(0.1), normalise_load=False) == 1.0
-    assert same.scale_for(entry(0.1), normalise_load=True) == pytest.approx(3.0)
+    assert same.scale_for(entry(0.1), None, normalise_load=False) == (1.0, "none")
+    factor, how = same.scale_for(entry(0.1), None, normalise_load=True)
+    assert factor == pytest.approx(3.0) and how == "calibration"
 
 
 def test_other_machines_are_always_scaled_when_both_sides_were_calibrated():
     other = Reference(None, exact=False, calibration_s=0.05)
-    assert other.scale_for(entry(0.1), normalise_load=False) == pytest.approx(0.5)
-    assert other.scale_for(entry(None), normalise_load=False) == 1.0
-    assert Reference(None, exact=False).scale_for(entry(0.1), normalise_load=True) == 1.0
+    assert other.scale_for(entry(0.1), None, normalise_load=False)[0] == pytest.approx(0.5)
+    assert other.scale_for(entry(None), None, normalise_load=False) == (1.0, "none")
+    assert Reference(None, exact=False).scale_for(entry(0.1), None, True) == (1.0, "none")
+
+
+def test_the_speed_probe_reading_of_the_measurement_wins_over_the_session_calibration():
+    probed = replace(entry(0.1), speed_s=0.0003)
+    session = Reference(None, exact=True, calibration_s=0.1)  # calibration says: no load
+    factor, how = session.scale_for(probed, Measurement(1.0, 1.0, 0.0006), normalise_load=True)
+    assert factor == pytest.approx(2.0) and how == "speed probe"
+    # without a probe reading on either side, the calibration decides
+    assert session.scale_for(probed, Measurement(1.0, 1.0), True) == (1.0, "calibration")
+    assert session.scale_for(entry(0.1), Measurement(1.0, 1.0, 0.0006), True) == (1.0, "calibration")
+
+
+def test_speed_probe_samples_in_the_background_and_its_cpu_is_not_the_bodys():
+    with SpeedProbe(interval_s=0.001) as probe:
+        with stopwatch(probe) as idle:
+            time.sleep(0.3)
+        start = probe.mark()
+        speed, probe_cpu = probe.since(start)
+        assert speed is None and probe_cpu == 0.0
+    assert 0 < idle.measurement.speed_s < 0.05  # CPU seconds per ~0.3 ms probe
+    samples = probe.since(0)
+    assert 0.01 < samples[1] < idle.measurement.wall_s  # the probe did spend CPU time ...
+    assert idle.measurement.cpu_s < samples[1] / 2  # ... which the sleeping body is not charged
+    with pytest.raises(ValueError):
+        SpeedProbe(interval_s=0)
 
 
 def test_stopwatch_counts_cpu_time_of_reaped_children():
@@ -57,8 +86,14 @@ def test_measurements_add_up_and_lose_cpu_when_one_side_lacks_it():
     assert (Measurement(1.0, 0.5) + Measurement.of(2)) == Measurement(3.0, None)
 
 
+def test_a_sum_runs_at_the_cpu_weighted_speed_of_its_parts():
+    total = Measurement(1.0, 1.0, 0.001) + Measurement(3.0, 3.0, 0.002) + Measurement(1.0, 1.0)
+    assert total.speed_s == pytest.approx((0.001 * 1 + 0.002 * 3) / 4)
+    assert (Measurement(1.0, 1.0) + Measurement(1.0, 1.0)).speed_s is None
+
+
 def test_session_speed_from_start_and_end_calibrations_is_their_geometric_mean():
     reference = Reference(None, exact=True, calibration_s=0.1).calibrated(0.4)
     assert reference.calibration_s == pytest.approx(0.2)
     assert Reference(None, exact=True).calibrated(0.1, 0.4) == reference
-    assert reference.scale_for(entry(0.1), normalise_load=True) == pytest.approx(2.0)
+    assert reference.scale_for(entry(0.1), None, normalise_load=True)[0] == pytest.approx(2.0)
