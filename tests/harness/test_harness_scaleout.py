@@ -1,6 +1,6 @@
 """Scale-out: shard planning (balance, determinism, modules kept whole), `harness run --shard`
 + `harness merge` reporting like a serial run, the ledger, and the CUDA opt-in."""
-import json
+import shutil
 import statistics
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -211,6 +211,52 @@ def test_shards_merge_into_the_serial_report(sharded):
     history = sharded.harness("history")
     assert serial["run_id"] in history.stdout and merged["run_id"] in history.stdout
     assert "shard" not in history.stdout
+
+
+BUDGETED_SUITE = {
+    "tests/suite/parity/test_a.py": "import time\n\ndef test_a():\n    time.sleep(0.4)\n",
+    "tests/suite/parity/test_b.py": "import time\n\ndef test_b():\n    time.sleep(0.4)\n",
+    "tests/suite/integration/test_i.py": "def test_i():\n    pass\n",
+}
+# parity's ceiling holds for each shard's half of the group (0.4 s) but not for the whole
+BUDGETS = "[defaults]\nconfirm_reruns = 0\n\n[groups.parity]\nmax_s = 0.6\n"
+
+
+def test_budgets_are_judged_on_the_merged_view(project):
+    for relative, text in BUDGETED_SUITE.items():
+        project.write(relative, text)
+    project.write("selectors/budgets.toml", BUDGETS)
+    shutil.copy(REPO / "selectors" / "owners.toml", project.path / "selectors" / "owners.toml")
+    seconds = {"tests/suite/parity/test_a.py::test_a": 10.0,
+               "tests/suite/parity/test_b.py::test_b": 10.0}  # LPT puts them in two shards
+    baselines.write(project.path / "baselines", baselines.record(
+        [{"test": seconds}], "nightly", {"machine": "ci-runner"},
+        recorded_utc="2025-10-19T21:58:00Z"))
+
+    def parity_ceiling(data):
+        return next(v for v in data["budgets"]["verdicts"]
+                    if (v["kind"], v["subject"], v["check"]) == ("group", "parity", "ceiling"))
+
+    assert project.harness("run", "nightly").returncode == 4
+    serial = project.report()
+    assert parity_ceiling(serial)["status"] == "over_ceiling"
+    shard_dirs = []
+    for spec in ("1/2", "2/2"):
+        done = project.harness("run", "nightly", "--shard", spec)
+        assert done.returncode == 0, done.stdout + done.stderr  # a shard alone is within it
+        shard_dirs.append(project.runs()[-1])
+        assert "budgets" not in project.report(shard_dirs[-1])
+    merged_run = project.harness("merge", *(str(run) for run in shard_dirs))
+    assert merged_run.returncode == 4, merged_run.stdout + merged_run.stderr
+    merged = project.report(next(r for r in project.runs() if r.name.endswith("-merged")))
+    assert merged["status"] == "over_budget"
+    verdict = parity_ceiling(merged)
+    assert verdict["status"] == "over_ceiling" and verdict["measured_s"] >= 0.8
+    assert [(e["trigger"], e["component"], e["subjects"]) for e in merged["escalations"]] == [
+        (e["trigger"], e["component"], e["subjects"]) for e in serial["escalations"]] == [
+        ("runtime_budget", "backend implementation", ["parity"])]
+    assert merged["run_id"] in merged["escalations"][0]["next_step"] + " ".join(
+        merged["escalations"][0]["evidence"])
 
 
 def test_merge_refuses_incomplete_or_mixed_shards(sharded):
