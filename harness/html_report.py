@@ -198,15 +198,16 @@ def _budget_bars(report: dict) -> dict[tuple[str, str], dict]:
         key = (v.get("kind"), v.get("subject"))
         bar = bars.setdefault(key, {"status": "ok", "basis": [], "judged": True})
         allowed = v.get("allowed") or [None, None]
-        if v.get("check") == "ceiling":
+        if v.get("check") in ("ceiling", "timeout"):  # wall time against max_s
             bar["ceiling"] = _number(allowed[1])
-            bar.setdefault("measured", _number(v.get("measured_s")))
-            bar.setdefault("clock", "wall")
-        else:
+            bar["wall"] = _number(v.get("measured_s"))
+            bar["ceiling_status"] = v.get("status", "ok")
+        else:  # band or floor, on the clock the rule chose
             bar["measured"] = _number(v.get("measured_s"))
             bar["baseline"] = _number(v.get("baseline_s"))
             bar["lo"], bar["hi"] = _number(allowed[0]), _number(allowed[1])
             bar["clock"] = v.get("clock")
+            bar["band_status"] = v.get("status", "ok")
         if v.get("status") not in (None, "ok"):
             bar["status"] = v["status"]
         bar["basis"].append(str(v.get("basis", "")))
@@ -219,33 +220,38 @@ def _budget_bars(report: dict) -> dict[tuple[str, str], dict]:
         measured = _number(group.get("seconds"))
         if baseline is None and ceiling is None:
             continue
-        bar = {"measured": measured, "ceiling": ceiling, "clock": "wall", "judged": False,
+        bar = {"wall": measured, "ceiling": ceiling, "clock": "wall", "judged": False,
                "basis": [f"guardrails from selectors/groups.toml: "
                          f"{group.get('guardrails_text', '')}"]}
         if baseline is not None:
             half = band or 0.0
             bar.update(baseline=baseline, lo=baseline - half, hi=baseline + half)
-        status = "ok"
-        if measured is not None and ceiling is not None and measured > ceiling:
-            status = "over_ceiling"
-        elif measured is not None and "hi" in bar and measured > bar["hi"]:
-            status = "too_slow"
-        elif measured is not None and "lo" in bar and measured < bar["lo"]:
-            status = "too_fast"
-        bar["status"] = status if group.get("verdict") != "empty" else "ok"
+        if measured is not None and baseline is not None:
+            bar["measured"] = measured
+            bar["band_status"] = ("too_slow" if measured > bar["hi"] else
+                                  "too_fast" if measured < bar["lo"] else "ok")
+        if measured is not None and ceiling is not None:
+            bar["ceiling_status"] = "over_ceiling" if measured > ceiling else "ok"
+        worst = [st for st in (bar.get("ceiling_status"), bar.get("band_status"))
+                 if st not in (None, "ok")]
+        bar["status"] = worst[0] if worst and group.get("verdict") != "empty" else "ok"
         bars[("group", name)] = bar
     return bars
 
 
 def budget_svg(bar: dict, width: int = 260, height: int = 30) -> str:
-    """Measured time against its band (baseline +/- tolerance, shaded) and ceiling (red line)."""
-    values = [bar.get(k) for k in ("measured", "hi", "ceiling", "baseline")]
+    """The measured time against its band (baseline +/- tolerance, shaded, baseline tick) and
+    its ceiling (dashed red line). Bands may judge CPU time and ceilings wall time: then the
+    wall time is the thin upper bar (read it against the ceiling), the band's the lower one."""
+    values = [bar.get(k) for k in ("measured", "wall", "hi", "ceiling", "baseline")]
     top = max([v for v in values if v is not None] or [1.0]) * 1.15 or 1.0
 
     def x(value: float) -> float:
         return round(2 + (width - 4) * max(0.0, value) / top, 1)
 
-    kind = VERDICT_CLASS.get(bar.get("status", "ok"), "warn")
+    def colour(status: str | None) -> str:
+        return COLOURS[VERDICT_CLASS.get(status or "ok", "warn")]
+
     parts = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
              f'<rect x="2" y="9" width="{width - 4}" height="12" rx="3" '
              f'fill="{COLOURS["track"]}"/>']
@@ -259,10 +265,18 @@ def budget_svg(bar: dict, width: int = 260, height: int = 30) -> str:
         parts.append(f'<line x1="{x(bar["baseline"])}" x2="{x(bar["baseline"])}" y1="5" y2="25" '
                      f'stroke="{COLOURS["ok"]}" stroke-width="2"/>')
         title.append(f"baseline {bar['baseline']:.2f} s")
+    two_clocks = (bar.get("wall") is not None and bar.get("measured") is not None
+                  and bar.get("clock") != "wall")
     if bar.get("measured") is not None:
-        parts.append(f'<rect x="2" y="11" width="{max(x(bar["measured"]) - 2, 1)}" height="8" '
-                     f'rx="2" fill="{COLOURS[kind]}"/>')
-        title.insert(0, f"measured {bar['measured']:.2f} s")
+        y, h = (15, 6) if two_clocks else (11, 8)
+        parts.append(f'<rect x="2" y="{y}" width="{max(x(bar["measured"]) - 2, 1)}" '
+                     f'height="{h}" rx="2" fill="{colour(bar.get("band_status"))}"/>')
+        title.insert(0, f"measured {bar['measured']:.2f} s ({bar.get('clock') or 'wall'})")
+    if bar.get("wall") is not None and (two_clocks or bar.get("measured") is None):
+        y, h = (9, 4) if two_clocks else (11, 8)
+        parts.append(f'<rect x="2" y="{y}" width="{max(x(bar["wall"]) - 2, 1)}" height="{h}" '
+                     f'rx="2" fill="{colour(bar.get("ceiling_status"))}"/>')
+        title.insert(0, f"wall {bar['wall']:.2f} s")
     if bar.get("ceiling") is not None:
         cx = x(bar["ceiling"])
         parts.append(f'<line x1="{cx}" x2="{cx}" y1="1" y2="29" stroke="{COLOURS["bad"]}" '
@@ -278,11 +292,9 @@ def _budget_caption(bar: dict | None) -> str:
         return '<span class="small">no budget</span>'
     bits = []
     if bar.get("lo") is not None:
-        bits.append(f"band {bar['lo']:.1f}–{bar['hi']:.1f} s")
+        bits.append(f"band {bar['lo']:.1f}–{bar['hi']:.1f} s {bar.get('clock') or 'wall'}")
     if bar.get("ceiling") is not None:
-        bits.append(f"max {bar['ceiling']:.1f} s")
-    if bar.get("clock"):
-        bits.append(f"{bar['clock']} clock")
+        bits.append(f"max {bar['ceiling']:.1f} s wall")
     if not bar.get("judged", True):
         bits.append("guardrail only, not judged")
     status = bar.get("status", "ok")
@@ -294,14 +306,15 @@ def _groups_table(report: dict, bars: dict) -> str:
     for name, g in report.get("groups", {}).items():
         c = g.get("counts", {})
         bar = bars.get(("group", name))
-        shown_seconds = bar.get("measured") if bar and bar.get("measured") is not None \
-            else g.get("seconds")
+        judged_cpu = (f'<div class="small">{bar["measured"]:.2f} s {_e(bar["clock"])}</div>'
+                      if bar and bar.get("measured") is not None
+                      and bar.get("clock") not in (None, "wall") else "")
         rows.append(
             f'<tr><td><b>{_e(name)}</b><div class="small">{_e(g.get("description", ""))}</div>'
             f'</td><td>{_e(g.get("owner", ""))}</td><td>{_pill(g.get("verdict", "?"))}</td>'
             f'<td class="num">{c.get("passed", 0)}</td><td class="num">{c.get("failed", 0)}</td>'
             f'<td class="num">{c.get("errors", 0)}</td><td class="num">{c.get("skipped", 0)}</td>'
-            f'<td class="num">{_seconds(shown_seconds)}</td>'
+            f'<td class="num nowrap">{_seconds(g.get("seconds"))}{judged_cpu}</td>'
             f'<td>{budget_svg(bar) if bar else ""}<div>{_budget_caption(bar)}</div></td>'
             f'<td class="num nowrap">{g.get("artifacts_validated", 0)} / '
             f'{g.get("validation_failures", 0)}</td></tr>')
@@ -311,10 +324,12 @@ def _groups_table(report: dict, bars: dict) -> str:
     note = ('<div class="small">No budget verdicts in this run: the bars compare group times '
             'with the guardrails of selectors/groups.toml; only budget findings decide the '
             'verdict.</div>') if unjudged else ""
-    legend = note + ('<div class="legend">budget bar:<i style="background:#1a7f37"></i>measured (green '
-              'ok, amber outside the band, red over the ceiling)<i style="background:#d6f0dc;'
-              'border:1px solid #8fd19e"></i>band around the baseline (dark tick)'
-              '<i style="background:#cf222e"></i>ceiling (dashed)</div>')
+    legend = note + (
+        '<div class="legend">budget bar:<i style="background:#1a7f37"></i>measured (green ok, '
+        'amber outside the band, red over the ceiling; a thin upper bar is the wall time when '
+        'the band judges CPU time)<i style="background:#d6f0dc;border:1px solid #8fd19e"></i>'
+        'band around the baseline (dark tick)<i style="background:#cf222e"></i>ceiling (dashed)'
+        '</div>')
     return (legend + '<table><thead><tr><th>group</th><th>owner</th><th>verdict</th>'
             '<th class="num">pass</th><th class="num">fail</th><th class="num">err</th>'
             '<th class="num">skip</th><th class="num">seconds</th><th>budget</th>'
@@ -322,21 +337,31 @@ def _groups_table(report: dict, bars: dict) -> str:
             + "</tbody></table>")
 
 
+OTHER_BUDGET_ROWS = 12
+
+
 def _other_budgets(report: dict, bars: dict) -> str:
-    """Budget verdicts of cadences and single tests (groups are in the group table)."""
+    """Budget verdicts of cadences and single tests (groups are in the group table): cadences
+    first, then findings, at most OTHER_BUDGET_ROWS rows (all of them are in report.json)."""
+    others = [(kind, subject, bar) for (kind, subject), bar in bars.items() if kind != "group"]
+    others.sort(key=lambda item: (item[0] != "cadence", item[2].get("status", "ok") == "ok"))
     rows = []
-    for (kind, subject), bar in bars.items():
-        if kind == "group":
-            continue
-        rows.append(f'<tr><td>{_e(kind)}</td><td><code>{_e(subject)}</code></td>'
-                    f'<td class="num">{_seconds(bar.get("measured"))}</td>'
-                    f'<td>{budget_svg(bar)}<div>{_budget_caption(bar)}</div></td>'
-                    f'<td class="small">{_e("; ".join(bar.get("basis", [])))}</td></tr>')
+    for kind, subject, bar in others[:OTHER_BUDGET_ROWS]:
+        measured = bar.get("wall") if bar.get("measured") is None else bar.get("measured")
+        basis = "; ".join(bar.get("basis", []))
+        rows.append(f'<tr><td>{_e(kind)}</td><td><code>{_e(subject)}</code><details>'
+                    f'<summary class="small">basis</summary><div class="small">{_e(basis)}'
+                    f'</div></details></td><td class="num nowrap">{_seconds(measured)}</td>'
+                    f'<td>{budget_svg(bar)}<div>{_budget_caption(bar)}</div></td></tr>')
     if not rows:
         return ""
-    return ('<h3>Cadence and test budgets</h3><table><thead><tr><th>kind</th><th>subject</th>'
-            '<th class="num">measured</th><th>budget</th><th>basis</th></tr></thead><tbody>'
-            + "".join(rows) + "</tbody></table>")
+    more = len(others) - len(rows)
+    tail = (f'<p class="small">{more} more budget verdict(s) in report.json '
+            '(<code>budgets.verdicts</code>)</p>') if more > 0 else ""
+    return ('<h3>Cadence and test budgets</h3><table><colgroup><col style="width:8%">'
+            '<col style="width:50%"><col style="width:10%"><col></colgroup><thead><tr>'
+            '<th>kind</th><th>subject</th><th class="num">measured</th><th>budget</th></tr>'
+            '</thead><tbody>' + "".join(rows) + "</tbody></table>" + tail)
 
 
 # ---------------------------------------------------------------- findings / escalations
@@ -361,14 +386,22 @@ def _escalations(report: dict) -> str:
 
 
 def _findings(report: dict) -> str:
+    """Every findings section (an info section folded), except the escalations' text when
+    their structured form (report["escalations"]) is shown above."""
+    structured = isinstance(report.get("escalations"), list) and report["escalations"]
     cards = []
     for finding in report.get("findings", []):
+        if structured and finding.get("source") == "escalation":
+            continue
         severity = finding.get("severity", "info")
         items = "".join(f"<li>{_e(item)}</li>" for item in finding.get("items", []))
+        body = f'<ul>{items or "<li>(none)</li>"}</ul>'
+        if severity == "info":
+            count = len(finding.get("items", []))
+            body = f"<details><summary>{count} line(s)</summary>{body}</details>"
         cards.append(f'<div class="card {VERDICT_CLASS.get(severity, "muted")}">'
                      f'<b>{_e(finding.get("title", ""))}</b> {_pill(severity)} '
-                     f'<span class="small">{_e(finding.get("source", ""))}</span>'
-                     f'<ul>{items or "<li>(none)</li>"}</ul></div>')
+                     f'<span class="small">{_e(finding.get("source", ""))}</span>{body}</div>')
     return "".join(cards)
 
 

@@ -77,7 +77,10 @@ def synthetic_report(run_dir: Path, status_tests=None) -> dict:
     report.apply_findings(final, [{"source": "budgets", "title": "Runtime budgets",
                                    "severity": "warning",
                                    "items": ["group integration band (cpu): 39.10 s vs baseline "
-                                             "36.00 s -> ok"]}])
+                                             "36.00 s -> ok"]},
+                                  {"source": "escalation", "title": "Escalations",
+                                   "severity": "violation",
+                                   "items": ["Parity tolerance breach -> as one line of text"]}])
     final["escalations"] = [{
         "trigger": "parity_breach", "title": "Parity tolerance breach",
         "component": "backend implementation", "owner": "INTEGRATE-PYTORCH-001",
@@ -130,9 +133,10 @@ def test_html_content_is_complete_and_self_contained(run_dir):
     for group in ("integration", "backend_selection", "parity", "model_manager"):
         assert f"<td><b>{group}</b>" in text
     # budget bar of integration from groups.toml guardrails (band 36 +/- 5 s, max 41 s)
-    assert "band 30.9–40.9 s" in text and "max 41.0 s" in text
+    assert "band 30.9–40.9 s wall" in text and "max 41.0 s wall" in text
     assert "guardrail only, not judged" in text  # no budget verdicts in this report
     assert "Parity tolerance breach" in text and "Next step:" in text
+    assert "as one line of text" not in text  # the structured escalation replaces its text
     assert "PARITY-BREACH translate" in text and "Runtime budgets" in text
     assert "CUDA opt-in: no CUDA device" in text and "accelerator <b>cpu</b>" in text
     # reconstructions: one case per scenario, backends side by side, embedded, with metrics
@@ -168,8 +172,9 @@ def test_budget_bars_prefer_recorded_verdicts(run_dir):
          "measured_s": 55.0, "baseline_s": None, "allowed": [0.0, 170.0], "margin_s": 115.0,
          "status": "ok", "estimated": False, "basis": "ceiling max_s=170"}]}
     text = html_report.render(final, run_dir)
-    assert "band 31.5–40.3 s" in text and "cpu clock" in text
-    assert "44.10 s" in text  # the judged (cpu) time is what the group row shows
+    assert "band 31.5–40.3 s cpu" in text and "max 41.0 s wall" in text
+    assert "44.10 s cpu" in text  # the band's (cpu) time is shown under the group's wall time
+    assert text.count('height="4" rx="2"') == 1  # two clocks: a thin wall bar over the cpu one
     assert '<span class="pill warn">too_slow</span>' not in text  # the worst status wins...
     assert '<span class="pill bad">over_ceiling</span>' in text   # ...the ceiling
     assert "Cadence and test budgets" in text and "ceiling max_s=170" in text
