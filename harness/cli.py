@@ -1,11 +1,12 @@
-"""`harness` (also `python -m harness`): list, run, report, validate, check-ckpt, history, prune.
+"""`harness` (also `python -m harness`): list, run, report, validate, check-ckpt, baseline,
+history, prune, merge, brief.
 
 `harness run` starts pytest in a subprocess (`python -m pytest -p harness.plugin --harness-run
 ...`, in the project root, in its own session): the CLI stays free of test imports, the test
 process can be interrupted cleanly, and its output goes to <run>/pytest.log while the CLI shows
 live progress from <run>/events.jsonl. Exit codes: see EXIT_CODES in harness/report.py
 (0 green, 1 test failures, 2 usage/config/collection error, 3 artifact validation failures,
-4 budget findings (reserved), 5 nothing selected, 130 interrupted).
+4 budget findings only, 5 nothing selected, 130 interrupted).
 """
 from __future__ import annotations
 
@@ -538,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness", description="Regression harness: selector groups, cadence runs, reports.",
         epilog="exit codes: 0 green, 1 test failures, 2 usage/config/collection error, "
-               "3 artifact validation failures, 4 budget findings (reserved), 5 nothing "
+               "3 artifact validation failures, 4 budget findings only, 5 nothing "
                "selected, 130 interrupted")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -29,8 +29,9 @@ import pytest
 
 from harness import environment, ledger, report, retention, runfolder, selectors, validators
 
-# --harness-shard and --accelerator (and the `cuda` marker) live in their own plugin
-pytest_plugins = ["harness.scaleout"]
+# --harness-shard and --accelerator (and the `cuda` marker) live in their own plugin, as do
+# budgets, baselines, timeouts and escalations
+pytest_plugins = ["harness.scaleout", "harness.budget_plugin"]
 
 _CONFIG = pytest.StashKey[selectors.HarnessConfig]()
 _SELECTION = pytest.StashKey["selectors.Selection | None"]()
@@ -41,6 +42,7 @@ _LOG_LEVEL = pytest.StashKey[int]()
 GROUP_PROPERTY = "harness_group"
 ARTIFACTS_PROPERTY = "harness_artifacts"
 VALIDATION_PROPERTY = "harness_validation"
+TIMING_PROPERTY = "harness_timing"  # {wall_s, cpu_s, ...}: harness.budget_plugin measures it
 PERSISTENT_MARKER = "persistent_artifacts"
 PACKAGE_LOGGER = "ptycho"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
@@ -345,12 +347,15 @@ class RunRecorder:
         record = self.partial.setdefault(report.nodeid, {
             "nodeid": report.nodeid, "group": None, "outcome": None, "seconds": 0.0,
             "start": None, "stop": None, "message": None, "failures": [], "sections": [],
-            "worker": None, "crashed": False, "artifacts": None, "validation": []})
+            "worker": None, "crashed": False, "artifacts": None, "validation": [],
+            "timing": None})
         properties = dict(report.user_properties)
-        report.user_properties = [p for p in report.user_properties if p[0] != VALIDATION_PROPERTY]
+        report.user_properties = [p for p in report.user_properties
+                                  if p[0] not in (VALIDATION_PROPERTY, TIMING_PROPERTY)]
         record["group"] = properties.get(GROUP_PROPERTY) or record["group"]
         record["artifacts"] = properties.get(ARTIFACTS_PROPERTY) or record["artifacts"]
         record["validation"] = properties.get(VALIDATION_PROPERTY) or record["validation"]
+        record["timing"] = properties.get(TIMING_PROPERTY) or record["timing"]
         record["worker"] = _worker_id(report) or record["worker"]
         record["seconds"] += report.duration or 0.0
         if report.start:

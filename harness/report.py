@@ -5,7 +5,8 @@ Extension point for later checks (budgets, baselines, escalations): "findings" s
 `apply_findings(report, findings)` appends them and turns a green run into `over_budget`
 (exit 4) when one of them is a violation; both renderers show every section generically.
 A finding section is {"source": str, "title": str, "severity": "info"|"warning"|"violation",
-"items": [str, ...]}.
+"items": [str, ...]} plus, optionally, "attach": {key: JSON value} - new top-level keys of
+report.json (the budget checks add `budgets` and `escalations` this way).
 """
 from __future__ import annotations
 
@@ -146,6 +147,12 @@ def apply_findings(report: dict[str, Any], findings: Iterable[dict[str, Any]]) -
                                    "title": str(finding.get("title", "")),
                                    "severity": finding["severity"],
                                    "items": [str(item) for item in finding.get("items", [])]})
+        # structured data for report.json (e.g. "budgets", "escalations"); never a built key
+        for key, value in (finding.get("attach") or {}).items():
+            if key in report:
+                raise ValueError(f"finding from {finding.get('source')!r}: attach key {key!r} "
+                                 "is already in the report (use a new top-level key)")
+            report[key] = value
         if finding["severity"] == "violation" and report["status"] == "passed":
             report["status"] = "over_budget"
     report["exit_code"] = exit_code(report["status"])

@@ -1,0 +1,345 @@
+"""pytest side of runtime budgets, baselines, timeouts and escalations (loaded by harness.plugin).
+
+Active in a harness run (`--harness-run`) of a project that has selectors/budgets.toml:
+- session start (controller): match the runtime baseline for this machine's fingerprint
+  (baselines/runtime/) and measure the calibration workload (harness.baselines.session_reference);
+  the reference goes to xdist workers through `workerinput`.
+- collection: every selected suite test without its own `timeout` marker gets
+  `pytest.mark.timeout(budgets.timeout_for(...))` (pytest-timeout), so a hung test fails.
+- per test (in the process that runs it, xdist workers too): wall and CPU time of setup + call +
+  teardown and the machine's speed meanwhile (harness.timing with harness.calibration's
+  SpeedProbe), handed to the controller as a user property and stored in report.json as the
+  test's `timing`.
+- end (`pytest_harness_findings`, also for `harness merge`, which calls it on the merged
+  report): measurements per test / group / cadence (`measurements`), budgets.judge against the
+  reference (re-calibrated at the end), a timeout verdict per test stopped by pytest-timeout,
+  confirmation re-runs of band/floor findings (`--harness-reruns`, default [defaults]
+  confirm_reruns), then escalation.escalate with the verdicts, failing tests and invalid
+  artifacts. Sections "Runtime budgets" and "Escalations" (severity violation when something
+  was found: a green run exits 4) carry report.json's `budgets` and `escalations` keys.
+"""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Iterable
+
+import pytest
+
+from harness import baselines, budgets, calibration, escalation, runfolder, selectors, timing
+from harness.plugin import GROUP_PROPERTY, TIMING_PROPERTY
+
+BASELINES_DIR = "baselines"
+RERUNS_DIR = "reruns"
+SOURCE = "budgets"
+_STATE = pytest.StashKey["Session"]()
+_TIME = pytest.StashKey[timing.Measurement]()
+_WORKER_KEY = "harness_budget_reference"
+
+
+def pytest_addoption(parser):
+    parser.getgroup("harness").addoption(
+        "--harness-reruns", type=int, metavar="N", default=None,
+        help="confirmation re-runs of a group (or cadence) with a band/floor finding before it "
+             "counts (default: [defaults] confirm_reruns of selectors/budgets.toml; 0: none)")
+
+
+class Session:
+    """What one process knows: the budgets, the owners and (once measured) the reference."""
+
+    def __init__(self, root: Path, settings: selectors.HarnessConfig, budget: budgets.Budgets,
+                 owners: escalation.Owners | None, reference: baselines.Reference | None = None):
+        self.root = root
+        self.probe: calibration.SpeedProbe | None = None
+        self.settings = settings
+        self.budgets = budget
+        self.owners = owners
+        self.reference = reference
+
+
+def _load(config) -> Session | None:
+    """None when the project has no selectors/budgets.toml (budgets are then not judged)."""
+    root = Path(config.rootpath)
+    if not (root / budgets.BUDGETS_FILE).is_file():
+        return None
+    try:
+        budget = budgets.load(root)
+        settings = selectors.load(root)
+        budget.check_names(settings.groups, settings.cadences)
+        owners = escalation.load(root) if (root / escalation.OWNERS_FILE).is_file() else None
+    except selectors.ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return Session(root, settings, budget, owners)
+
+
+@pytest.hookimpl(trylast=True)  # after harness.plugin registered its recorder
+def pytest_configure(config):
+    if not config.getoption("harness_run"):
+        return
+    state = _load(config)
+    if state is None:
+        return
+    config.stash[_STATE] = state
+    runs_tests = hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", 0)
+    if runs_tests and not config.option.collectonly:  # the speed of the seconds a test runs in
+        state.probe = calibration.SpeedProbe().start()
+    if hasattr(config, "workerinput"):
+        given = config.workerinput.get(_WORKER_KEY)
+        state.reference = _reference_from(given) if given else baselines.Reference(None)
+        return
+    recorder = config.pluginmanager.get_plugin("harness-recorder")
+    if recorder is not None:  # a recorded run: calibrate now (merge's hook process does later)
+        state.reference = _session_reference(state.root, recorder.fingerprint)
+
+
+def pytest_unconfigure(config):
+    state = config.stash.get(_STATE, None)
+    if state is not None and state.probe is not None:
+        state.probe.stop()
+
+
+def _session_reference(root: Path, fingerprint: dict) -> baselines.Reference:
+    try:
+        return baselines.session_reference(root / BASELINES_DIR, fingerprint)
+    except selectors.ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _reference_from(given: dict) -> baselines.Reference:
+    baseline = baselines.load(Path(given["path"])) if given.get("path") else None
+    return baselines.Reference(baseline, given["exact"], given["calibration_s"])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    state = node.config.stash.get(_STATE, None)
+    if state is None or state.reference is None:
+        return
+    reference = state.reference
+    path = (baselines.path_for(state.root / BASELINES_DIR, reference.baseline.fingerprint)
+            if reference.baseline else None)
+    node.workerinput[_WORKER_KEY] = {"path": str(path) if path else None,
+                                     "exact": reference.exact,
+                                     "calibration_s": reference.calibration_s}
+
+
+# ---------------------------------------------------------------- timeouts
+
+def pytest_collection_modifyitems(session, config, items):
+    state = config.stash.get(_STATE, None)
+    if state is None or state.reference is None:
+        return
+    for item in items:
+        group = dict(item.user_properties).get(GROUP_PROPERTY)
+        if group is None or item.get_closest_marker("timeout") is not None:
+            continue
+        seconds = budgets.timeout_for(item.nodeid, group, state.budgets, state.reference)
+        item.add_marker(pytest.mark.timeout(seconds))
+
+
+# ---------------------------------------------------------------- per-test timing
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    return (yield from _phase(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    return (yield from _phase(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    return (yield from _phase(item))
+
+
+def _phase(item):
+    if _STATE not in item.config.stash:
+        return (yield)
+    watch = None
+    try:
+        with timing.stopwatch(item.config.stash[_STATE].probe) as watch:
+            return (yield)
+    finally:
+        if watch is not None and watch.measurement is not None:
+            total = item.stash.get(_TIME, None)
+            item.stash[_TIME] = watch.measurement if total is None else total + watch.measurement
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    if call.when == "teardown" and _TIME in item.stash:
+        # before the report is built: it copies user_properties (and xdist ships them)
+        item.user_properties.append((TIMING_PROPERTY, asdict(item.stash[_TIME])))
+    return (yield)
+
+
+# ---------------------------------------------------------------- measurements
+
+def _measurement(data: dict) -> timing.Measurement:
+    return timing.Measurement(**data)
+
+
+def measurements(report: dict, cadences: Iterable[str]) -> dict[str, dict[str, timing.Measurement]]:
+    """kind -> subject -> Measurement of one run's report.json: each timed test; each group =
+    the sum of its tests; the cadence (when the run was one) = the run's wall time and the
+    sum of its tests' CPU time. Also what `harness baseline record` summarises."""
+    tests, groups = {}, {}
+    for test in report.get("tests", []):
+        if not test.get("timing"):
+            continue
+        m = _measurement(test["timing"])
+        tests[test["nodeid"]] = m
+        if test.get("group"):
+            groups[test["group"]] = groups[test["group"]] + m if test["group"] in groups else m
+    result = {"test": tests, "group": groups}
+    selection = report.get("selection", {})
+    if tests and selection.get("targets") == [selection.get("label")] \
+            and selection.get("label") in set(cadences):
+        work = sum(tests.values(), start=timing.Measurement(0.0, 0.0))
+        result["cadence"] = {selection["label"]: replace(
+            work, wall_s=float(report.get("wall_seconds") or 0.0))}
+    return result
+
+
+# ---------------------------------------------------------------- findings
+
+@pytest.hookimpl
+def pytest_harness_findings(config, report):
+    state = config.stash.get(_STATE, None)
+    if state is None:
+        return None
+    reference = state.reference or _session_reference(state.root, report["fingerprint"])
+    if reference.baseline is not None:  # speed at the end too: a load that came or went
+        reference = reference.calibrated(calibration.measure().seconds)
+    measured = measurements(report, state.settings.cadences)
+    verdicts = budgets.judge(measured, state.budgets, reference)
+    test_groups = {t["nodeid"]: t["group"] for t in report.get("tests", [])}
+    run_dir = _run_dir(config, report)
+    reruns = _rerun_count(config, state)
+    confirmed_by = []
+    if reruns and run_dir is not None:
+        targets = budgets.rerun_targets(verdicts, test_groups)
+        if targets:
+            again = [_rerun(state.root, run_dir, targets, index) for index in range(reruns)]
+            verdicts = budgets.confirm(verdicts, again)
+            confirmed_by = [f"re-ran {', '.join(targets)} x{reruns} to confirm band/floor "
+                            f"findings ({run_dir / RERUNS_DIR})"]
+    failures = _failures(report, run_dir)
+    for failure in failures:
+        if budgets.timed_out(failure.text):
+            test = next(t for t in report["tests"] if t["nodeid"] == failure.nodeid)
+            seconds = max(test["seconds"], (test.get("timing") or {}).get("wall_s", 0.0))
+            verdict = budgets.timeout_verdict(failure.nodeid, failure.group, seconds,
+                                              state.budgets, reference)
+            verdicts.append(replace(verdict, basis=f"{verdict.basis}; log {failure.log}"))
+    sections = [_budget_section(verdicts, reference, confirmed_by)]
+    if state.owners is not None:
+        found = escalation.escalate(
+            state.owners, verdicts=verdicts, failures=failures, problems=_problems(report),
+            test_groups=test_groups,
+            group_owners={name: g.owner for name, g in state.settings.groups.items()},
+            run_dir=str(run_dir or report.get("run_id", "")),
+            cadence=report.get("selection", {}).get("label"))
+        sections.append(_escalation_section(found))
+    return sections
+
+
+def _rerun_count(config, state: Session) -> int:
+    given = config.getoption("harness_reruns")
+    if given is not None and given < 0:
+        raise pytest.UsageError(f"--harness-reruns {given}: must be 0 or more")
+    return state.budgets.band.confirm_reruns if given is None else given
+
+
+def _run_dir(config, report: dict) -> Path | None:
+    recorder = config.pluginmanager.get_plugin("harness-recorder")
+    if recorder is not None:
+        return recorder.run_dir
+    source = config.getoption("harness_findings_of", None)  # harness merge: beside the report
+    return Path(source).parent if source else None
+
+
+def _rerun(root: Path, run_dir: Path, targets: list[str], index: int) -> list[budgets.Verdict]:
+    """One confirmation re-run of `targets` (no re-runs of its own) in a subprocess; its run
+    folder goes under <run>/reruns/; its budget verdicts come back through its report.json."""
+    artifacts = run_dir / RERUNS_DIR
+    artifacts.mkdir(exist_ok=True)
+    rerun_dir = runfolder.create_run_folder(artifacts, f"{'+'.join(targets)}-confirm{index + 1}")
+    command = [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-q",
+               "-p", "no:cacheprovider", f"--rootdir={root}",
+               "--harness-run", ",".join(targets), f"--harness-run-dir={rerun_dir}",
+               f"--harness-artifacts={artifacts}", "--harness-reruns=0"]
+    with open(rerun_dir / runfolder.PYTEST_LOG, "wb") as log:
+        subprocess.run(command, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    data = runfolder.read_report(rerun_dir) or {}
+    return [_verdict_from(v) for v in (data.get("budgets") or {}).get("verdicts", [])]
+
+
+def _verdict_from(data: dict) -> budgets.Verdict:
+    lo, hi = data["allowed"]
+    return budgets.Verdict(**{**data, "allowed": (lo or 0.0, math.inf if hi is None else hi)})
+
+
+def _failures(report: dict, run_dir: Path | None) -> list[escalation.Failure]:
+    """Failed / errored tests with their failure text: the log's failure part (pytest's
+    longrepr, with its "E " lines) when the log is there, else the short message."""
+    failures = []
+    for test in report.get("tests", []):
+        if test["outcome"] not in ("failed", "error"):
+            continue
+        text = test.get("message") or ""
+        log = (run_dir / test["log"]) if run_dir and test.get("log") else None
+        if log is not None and log.is_file():
+            content = log.read_text(encoding="utf-8", errors="replace")
+            marker = content.find("----- failure")
+            if marker >= 0:
+                text = content[marker:]
+        failures.append(escalation.Failure(test["nodeid"], test.get("group"), text,
+                                           test.get("log")))
+    return failures
+
+
+def _problems(report: dict) -> list[escalation.ArtifactProblem]:
+    groups = {t["nodeid"]: t["group"] for t in report.get("tests", [])}
+    return [escalation.ArtifactProblem(v["path"], f"[{v.get('rule')}] {v.get('message')}",
+                                       v.get("nodeid"), groups.get(v.get("nodeid")))
+            for v in report.get("validation", {}).get("failures", [])]
+
+
+def describe_reference(reference: baselines.Reference) -> str:
+    if reference.baseline is None:
+        return ("reference: no recorded baseline (baselines/runtime/ is empty): bands use "
+                "baseline_s defaults of selectors/budgets.toml, marked estimated")
+    where = "this machine" if reference.exact else "the nearest machine (verdicts estimated)"
+    speed = ("" if reference.calibration_s is None
+             else f", session calibration {reference.calibration_s:.4f} s")
+    return f"reference: baseline {reference.baseline.fingerprint_hash} from {where}{speed}"
+
+
+def _budget_section(verdicts: list[budgets.Verdict], reference: baselines.Reference,
+                    notes: list[str]) -> dict:
+    findings = [v for v in verdicts if v.finding]
+    items = [describe_reference(reference), *notes]
+    items += [f"{v.summary()} — {v.basis}" for v in findings]
+    items += [v.summary() for v in verdicts if not v.finding]
+    return {"source": SOURCE, "title": "Runtime budgets",
+            "severity": "violation" if findings else "info", "items": items,
+            "attach": {"budgets": {
+                "baseline": reference.baseline.fingerprint_hash if reference.baseline else None,
+                "exact": reference.exact, "calibration_s": reference.calibration_s,
+                "findings": len(findings), "verdicts": [v.as_dict() for v in verdicts]}}}
+
+
+def _escalation_section(found: list[escalation.Escalation]) -> dict:
+    items = [f"{e.title} -> {e.component} (owner {e.owner}; contact {e.contact}); subjects "
+             f"{', '.join(e.subjects)}; next step: {e.next_step}; evidence: "
+             f"{' · '.join(line.strip() for line in e.evidence)}" for e in found]
+    return {"source": "escalation", "title": "Escalations",
+            "severity": "violation" if found else "info",
+            "items": items or ["nothing to escalate"],
+            "attach": {"escalations": [e.as_dict() for e in found]}}

@@ -1,0 +1,160 @@
+"""Budgets wired into harness runs (harness/budget_plugin.py): verdicts in report.json / report.md,
+exit 4 for budget-only findings, too_fast floors, timeouts, estimated baselines, escalation
+routing, and `harness baseline record|show`."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import baselines, report
+
+REPO = Path(__file__).resolve().parents[2]
+
+SLEEPY = "import time\n\ndef test_train_save_load_infer():\n    time.sleep(0.2)\n"
+POLICY = ('def test_dispatch():\n'
+          '    raise RuntimeError("POLICY-001: PyTorch backend selected but torch is not '
+          'installed")\n')
+HANGS = "import time\n\ndef test_dispatch():\n    time.sleep(60)\n"
+TRAIN = "tests/suite/integration/test_integration.py::test_train_save_load_infer"
+
+# budgets.toml for a synthetic project: no cadence/group entries unless a test adds them
+BUDGETS = """
+[defaults]
+confirm_reruns = 0
+[timeouts]
+factor = 3.0
+min_s = 60.0
+default_s = 600.0
+"""
+
+
+@pytest.fixture
+def budgeted(suite):
+    for name in ("owners.toml",):
+        shutil.copy(REPO / "selectors" / name, suite.path / "selectors" / name)
+    suite.write("selectors/budgets.toml", BUDGETS)
+    suite.write("tests/suite/integration/test_integration.py", SLEEPY)
+    return suite
+
+
+def run(project, *args):
+    return project.pytester.runpytest("-q", "--harness-run", "per_pr", *args)
+
+
+def budget_verdicts(data, **match):
+    return [v for v in data["budgets"]["verdicts"]
+            if all(v.get(key) == value for key, value in match.items())]
+
+
+def test_tiny_ceiling_is_a_budget_finding_exit_4_with_numbers_and_owner(budgeted):
+    budgeted.write("selectors/budgets.toml", BUDGETS + "[groups.integration]\nmax_s = 0.05\n")
+    result = run(budgeted)
+    assert result.ret == report.EXIT_CODES["over_budget"] == 4
+    data = budgeted.report()
+    assert data["status"] == "over_budget" and data["totals"]["failed"] == 0
+    [ceiling] = budget_verdicts(data, kind="group", subject="integration", check="ceiling")
+    assert ceiling["status"] == "over_ceiling" and ceiling["allowed"] == [0.0, 0.05]
+    assert ceiling["measured_s"] >= 0.2 and ceiling["margin_s"] < -0.1
+    timing = {t["nodeid"]: t["timing"] for t in data["tests"]}[TRAIN]
+    assert timing["wall_s"] >= 0.2 and timing["cpu_s"] < timing["wall_s"]  # sleeping is no work
+    [esc] = data["escalations"]
+    assert (esc["trigger"], esc["component"], esc["target"]) == (
+        "runtime_budget", "backend implementation", "integration")  # the group's owner
+    markdown = (budgeted.runs()[-1] / "report.md").read_text()
+    assert "group integration ceiling (wall)" in markdown
+    assert "allowed 0.00-0.05 s, margin -0." in markdown and "-> over_ceiling" in markdown
+    assert "owner INTEGRATE-PYTORCH-001 (PyTorch / TensorFlow backends)" in markdown
+    assert "next step: Re-run `harness run integration`" in markdown
+
+
+def test_a_test_that_stopped_working_is_too_fast_and_confirmed_by_reruns(budgeted):
+    budgeted.write("selectors/budgets.toml", BUDGETS + f'[tests."{TRAIN}"]\nmin_s = 2.0\n')
+    result = run(budgeted, "--harness-reruns=1")
+    assert result.ret == 4
+    data = budgeted.report()
+    [floor] = budget_verdicts(data, kind="test", subject=TRAIN)
+    assert floor["check"] == "floor" and floor["status"] == "too_fast"
+    assert floor["allowed"] == [2.0, None] and floor["margin_s"] < 0
+    assert "confirmed by 1 re-run(s) (too_fast, too_fast)" in floor["basis"]
+    assert [p.name.endswith("integration-confirm1") for p in
+            (budgeted.runs()[-1] / "reruns").iterdir() if p.is_dir()] == [True]
+
+
+def test_a_hanging_test_fails_by_timeout_with_a_budget_verdict_and_its_log(budgeted):
+    budgeted.write("selectors/budgets.toml", BUDGETS.replace("min_s = 60.0", "min_s = 1.0")
+                   + '[tests."tests/suite/backend_selection/*"]\nmax_s = 0.3\n')
+    budgeted.write("tests/suite/backend_selection/test_backend_selection.py", HANGS)
+    result = run(budgeted)
+    assert result.ret == report.EXIT_CODES["failed"]  # a test failed: 1 wins over budgets
+    data = budgeted.report()
+    [verdict] = budget_verdicts(data, check="timeout")
+    assert verdict["subject"].endswith("::test_dispatch") and verdict["allowed"] == [0.0, 1.0]
+    assert verdict["status"] == "over_ceiling" and 0.9 <= verdict["measured_s"] < 10
+    assert "stopped by pytest-timeout" in verdict["basis"] and "log logs/" in verdict["basis"]
+    [esc] = data["escalations"]
+    assert esc["component"] == "dispatcher" and esc["trigger"] == "runtime_budget"
+
+
+def test_without_a_baseline_for_this_machine_verdicts_are_estimated(budgeted):
+    budgeted.write("selectors/budgets.toml", BUDGETS + "[groups.integration]\nbaseline_s = 0.2\n")
+    assert run(budgeted).ret in (0, 4)
+    [band] = budget_verdicts(budgeted.report(), kind="group", subject="integration")
+    assert band["check"] == "band" and band["estimated"] is True and band["clock"] == "wall"
+    assert "no recorded baseline" in band["basis"]
+
+    # a baseline from another machine: the nearest one, carried by the calibration ratio
+    data = budgeted.report()
+    fingerprint = dict(data["fingerprint"], cpu_model="another cpu", cpu_count=999)
+    other = baselines.record([{"group": {"integration": 0.2}}], "per_pr", fingerprint,
+                             calibrations=[0.05])
+    baselines.write(budgeted.path / "baselines", other)
+    assert run(budgeted).ret in (0, 4)
+    data = budgeted.report()
+    [band] = budget_verdicts(data, kind="group", subject="integration")
+    assert band["estimated"] is True and "another machine" in band["basis"]
+    assert "scaled x" in band["basis"] and "machine speed" in band["basis"]
+    assert data["budgets"]["baseline"] == other.fingerprint_hash
+    assert data["budgets"]["exact"] is False and data["budgets"]["calibration_s"] > 0
+    assert "[estimated]" in (budgeted.runs()[-1] / "report.md").read_text()
+
+
+def test_policy_001_failure_escalates_to_the_dispatcher_owner(budgeted):
+    budgeted.write("tests/suite/backend_selection/test_backend_selection.py", POLICY)
+    assert run(budgeted).ret == 1
+    data = budgeted.report()
+    [esc] = data["escalations"]
+    assert (esc["trigger"], esc["component"]) == ("policy_violation", "dispatcher")
+    assert esc["owner"] == "INTEGRATE-PYTORCH-001 (backend dispatcher)"
+    assert esc["subjects"] == ["tests/suite/backend_selection/test_backend_selection.py::"
+                               "test_dispatch"]
+    assert any("POLICY-001: PyTorch backend selected" in line for line in esc["evidence"])
+    assert any(line.startswith("  log: logs/") for line in esc["evidence"])
+
+
+def test_baseline_record_writes_only_when_asked_and_the_next_run_is_exact(budgeted):
+    assert not (budgeted.path / "baselines").exists()
+    dry = budgeted.harness("baseline", "record", "per_pr", "--runs", "1", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: would write" in dry.stdout and not (budgeted.path / "baselines").exists()
+    assert run(budgeted).ret == 0  # a run never writes a baseline
+    assert not (budgeted.path / "baselines").exists()
+
+    done = budgeted.harness("baseline", "record", "per_pr", "--runs", "2")
+    assert done.returncode == 0, done.stderr
+    [path] = (budgeted.path / "baselines" / "runtime").glob("*.json")
+    recorded = json.loads(path.read_text())
+    assert recorded["cadences"]["per_pr"]["wall"]["n"] == 2
+    assert recorded["groups"]["integration"]["cpu"]["n"] == 2
+    assert TRAIN in recorded["tests"] and "added" in done.stdout
+
+    assert run(budgeted).ret in (0, 4)
+    data = budgeted.report()
+    assert data["budgets"]["exact"] is True and data["budgets"]["baseline"] == path.stem
+    [band] = budget_verdicts(data, kind="group", subject="integration")
+    assert band["estimated"] is False
+    shown = budgeted.harness("baseline", "show")
+    assert shown.returncode == 0 and "this machine" in shown.stdout
+
+    wrong = budgeted.harness("baseline", "record", "integration", "--runs", "1")
+    assert wrong.returncode == 2 and "not a cadence" in wrong.stderr
