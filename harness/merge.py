@@ -62,6 +62,7 @@ def load_shards(run_dirs: list[Path]) -> list[tuple[Path, dict]]:
                 ("targets", data["selection"]["targets"], first["selection"]["targets"]),
                 ("accelerator", data["pytest"].get("accelerator"),
                  first["pytest"].get("accelerator")),
+                ("commit", data.get("commit"), first.get("commit")),
                 ("shard count", data["pytest"]["shard"]["count"], plan["count"]),
                 ("plan", data["pytest"]["shard"]["plan"], plan["plan"])):
             if mine != theirs:

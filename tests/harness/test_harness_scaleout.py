@@ -1,5 +1,6 @@
 """Scale-out: shard planning (balance, determinism, modules kept whole), `harness run --shard`
 + `harness merge` reporting like a serial run, the ledger, and the CUDA opt-in."""
+import json
 import shutil
 import statistics
 import xml.etree.ElementTree as ElementTree
@@ -269,6 +270,12 @@ def test_merge_refuses_incomplete_or_mixed_shards(sharded):
         done = sharded.harness("merge", *(str(run) for run in runs))
         assert done.returncode == 2, done.stdout + done.stderr
         assert expected in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    sharded.harness("run", "weekly", "--shard", "2/2")
+    second = sharded.runs()[-1]
+    data = sharded.report(second)
+    (second / "report.json").write_text(json.dumps(dict(data, commit="0123abcd")))
+    done = sharded.harness("merge", str(first), str(second))
+    assert done.returncode == 2 and "commit '0123abcd' differs" in done.stderr, done.stderr
     assert not any(run.name.endswith("-merged") for run in sharded.runs())
     bad = sharded.harness("run", "weekly", "--shard", "3/2")
     assert bad.returncode == 2 and "between 1 and N" in bad.stderr
