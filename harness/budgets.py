@@ -5,13 +5,17 @@ Three checks, each its own Verdict so that every number in it is on one clock:
 - band: a baseline +/- a half-width, two-sided: above it the subject got slower (too_slow);
   below it the subject stopped doing its work (too_fast: training skipped, a test turned
   no-op). The baseline is the recorded median (baselines/, carried to this session by the
-  calibration ratio, see baselines.Reference) or else the entry's `baseline_s` default.
+  machine speed, see baselines.Reference) or else the entry's `baseline_s` default.
 - floor (min_s) alone, when a subject has no band: below it is too_fast.
 
 The detector rule (`[defaults]` in budgets.toml) was chosen with benchmarks/bench_budget_detector.py:
-bands judge CPU time, are carried by the session's calibration ratio also on the recording
-machine (normalise_load) and are max(k_mad * 1.4826 * MAD, rel_floor * median, abs_floor_s)
-wide. Entry point: `judge(measurements, budgets, reference)`; timeouts: `timeout_for`.
+bands judge CPU time (time spent waiting for a core does not count); recorded seconds are carried
+to the speed the machine had while the subject ran - the speed probe's reading
+(harness.calibration.SpeedProbe), else the session calibration - also on the recording machine
+(normalise_load); the half-width is max(k_mad * 1.4826 * MAD, rel_floor * median, abs_floor_s),
+at most rel_cap * median; and a band/floor finding counts only when `confirm_reruns` re-runs of
+its group repeat it (`confirm`). Entry points: `judge(measurements, budgets, reference)`,
+`confirm(first, reruns)`, `rerun_targets(verdicts)`, `timeout_for(...)`, `timeout_verdict(...)`.
 """
 from __future__ import annotations
 
