@@ -106,14 +106,17 @@ def build_trainer(config: TrainingConfig, execution_config: PyTorchExecutionConf
 
 def train(data: TrainingInputs, config: TrainingConfig,
           execution_config: PyTorchExecutionConfig | None = None,
-          val_data: TrainingInputs | None = None) -> PtychoLightningModule:
-    """Seed everything, build a fresh PtychoLightningModule and fit it for config.nepochs.
+          val_data: TrainingInputs | None = None,
+          module: PtychoLightningModule | None = None) -> PtychoLightningModule:
+    """Seed everything, build a fresh PtychoLightningModule (or take `module`, e.g. one with
+    weights ported from Keras) and fit it for config.nepochs.
 
     The returned module (on the CPU, in eval mode) carries the per-epoch losses in `.history`.
     """
     execution_config = execution_config or PyTorchExecutionConfig()
     lightning.seed_everything(config.seed, workers=True, verbose=False)
-    module = PtychoLightningModule(*module_configs(data, config, execution_config))
+    if module is None:
+        module = PtychoLightningModule(*module_configs(data, config, execution_config))
     loader_args = dict(batch_size=config.batch_size, num_workers=execution_config.num_workers,
                        seed=config.seed)
     train_loader = make_dataloader(data, shuffle=True, **loader_args)

@@ -203,6 +203,18 @@ def test_same_seed_gives_identical_training(tmp_path):
                            first.state_dict()["autoencoder.diffraction_to_obj.enc_conv1a.weight"])
 
 
+def test_a_given_module_is_the_one_trained(tmp_path):
+    quiet = PyTorchExecutionConfig(logger_backend="none", enable_checkpointing=False)
+    config = _config(tmp_path)
+    module = PtychoLightningModule(*training.module_configs(_inputs(8), config, quiet))
+    with torch.no_grad():
+        module.autoencoder.diffraction_to_obj.enc_conv1a.bias.fill_(0.25)
+    trained_module = training.train(_inputs(8), config, quiet, module=module)
+    assert trained_module is module and len(module.history["loss"]) == 1
+    bias = module.autoencoder.diffraction_to_obj.enc_conv1a.bias
+    assert torch.all((bias - 0.25).abs() < 0.05) and not torch.all(bias == 0.25)   # trained from there
+
+
 def test_validation_data_add_val_history(tmp_path):
     module = training.train(_inputs(16), _config(tmp_path, nepochs=2),
                             PyTorchExecutionConfig(logger_backend="none", enable_checkpointing=False),
