@@ -170,6 +170,18 @@ def test_trainer_follows_the_execution_config(tmp_path):
     assert not torch.are_deterministic_algorithms_enabled()
 
 
+def test_dataloader_is_channels_first_seeded_and_honours_num_workers():
+    inputs = _inputs(10)
+    loader = training.make_dataloader(inputs, batch_size=4, shuffle=True, num_workers=2, seed=5)
+    assert loader.num_workers == 2 and loader.persistent_workers and loader.batch_size == 4
+    first = training.make_dataloader(inputs, batch_size=4, shuffle=True, num_workers=0, seed=5)
+    again = training.make_dataloader(inputs, batch_size=4, shuffle=True, num_workers=0, seed=5)
+    (x, offsets), (x_again, _) = next(iter(first)), next(iter(again))
+    assert x.shape == (4, 1, N, N) and offsets.shape == (4, 1, 2)
+    torch.testing.assert_close(x, x_again)
+    assert any(torch.equal(x[0, 0], torch.from_numpy(inputs.X_norm[i, :, :, 0])) for i in range(10))
+
+
 def test_cuda_accelerator_without_a_device_is_a_config_error(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
