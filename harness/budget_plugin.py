@@ -38,6 +38,7 @@ SOURCE = "budgets"
 _STATE = pytest.StashKey["Session"]()
 _TIME = pytest.StashKey[timing.Measurement]()
 _WORKER_KEY = "harness_budget_reference"
+TIMEOUT_REACHED = 0.9  # share of its timeout a test must have run to have been stopped by it
 
 
 def pytest_addoption(parser):
@@ -130,8 +131,8 @@ def pytest_configure_node(node):
 
 def pytest_collection_modifyitems(session, config, items):
     state = config.stash.get(_STATE, None)
-    if state is None or state.reference is None:
-        return
+    if state is None or state.reference is None or not config.pluginmanager.hasplugin("timeout"):
+        return  # `-p no:timeout` turns the derived timeouts off
     for item in items:
         group = dict(item.user_properties).get(GROUP_PROPERTY)
         if group is None or item.get_closest_marker("timeout") is not None:
@@ -231,11 +232,12 @@ def pytest_harness_findings(config, report):
                             f"findings ({run_dir / RERUNS_DIR})"]
     failures = _failures(report, run_dir)
     for failure in failures:
-        if budgets.timed_out(failure.text):
-            test = next(t for t in report["tests"] if t["nodeid"] == failure.nodeid)
-            seconds = max(test["seconds"], (test.get("timing") or {}).get("wall_s", 0.0))
-            verdict = budgets.timeout_verdict(failure.nodeid, failure.group, seconds,
-                                              state.budgets, reference)
+        test = next(t for t in report["tests"] if t["nodeid"] == failure.nodeid)
+        seconds = max(test["seconds"], (test.get("timing") or {}).get("wall_s", 0.0))
+        verdict = budgets.timeout_verdict(failure.nodeid, failure.group, seconds,
+                                          state.budgets, reference)
+        # a test that failed on a shared fixture that timed out shows the same text, fast
+        if budgets.timed_out(failure.text) and seconds >= TIMEOUT_REACHED * verdict.allowed[1]:
             verdicts.append(replace(verdict, basis=f"{verdict.basis}; log {failure.log}"))
     sections = [_budget_section(verdicts, reference, confirmed_by)]
     if state.owners is not None:

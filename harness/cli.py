@@ -374,8 +374,9 @@ def cmd_check_ckpt(args, console: Console) -> int:
 
 # -- baseline ---------------------------------------------------------------------------------
 def cmd_baseline(args, console: Console) -> int:
-    """`baseline record CADENCE --runs N [--dry-run]` / `baseline show`: the only writer of
-    baselines/runtime/ (a run never changes a baseline)."""
+    """`baseline record CADENCE|GROUP... --runs N [--dry-run]` / `baseline show`: the only
+    writer of baselines/runtime/ (a run never changes a baseline). Groups record their group
+    and test entries; a cadence its cadence entry too."""
     from harness import baselines, budget_plugin, environment
 
     ctx = _context(args)
@@ -392,14 +393,16 @@ def cmd_baseline(args, console: Console) -> int:
                       + ("this machine" if exact else "nearest to this machine (another "
                          "fingerprint: its verdicts are estimated)"), highlight=False)
         return 0
-    if args.cadence not in ctx.settings.cadences:
-        raise UsageProblem(f"baseline record {args.cadence!r}: not a cadence (use one of "
-                           f"{', '.join(ctx.settings.cadences)})")
+    selection = ctx.settings.resolve(args.targets)
     done = []
 
     def run_once():
-        run_dir = runfolder.create_run_folder(ctx.artifacts, f"{args.cadence}-baseline")
-        command = _pytest_command("-q", "--harness-run", args.cadence, "--harness-reruns=0",
+        run_dir = runfolder.create_run_folder(ctx.artifacts, f"{selection.label}-baseline")
+        # no timeouts: a recording measures (on a busy machine a test may need longer than the
+        # budget-derived timeout); no confirmation re-runs: every run is a sample
+        command = _pytest_command("-q", "-p", "no:timeout",
+                                  "--harness-run", ",".join(selection.targets),
+                                  "--harness-reruns=0",
                                   f"--harness-run-dir={run_dir}",
                                   f"--harness-artifacts={ctx.artifacts}")
         if args.workers is not None:
@@ -410,7 +413,7 @@ def cmd_baseline(args, console: Console) -> int:
         final = runfolder.read_report(run_dir)
         if not runfolder.is_complete(final) or final["status"] not in ("passed", "over_budget"):
             state = final["status"] if final else "no report"
-            raise UsageProblem(f"recording run {len(done) + 1} of {args.cadence}: {state} "
+            raise UsageProblem(f"recording run {len(done) + 1} of {selection.label}: {state} "
                                f"({run_dir}); baselines are recorded from green runs only")
         if final["fingerprint_hash"] != environment.fingerprint_hash(fingerprint):
             raise UsageProblem(f"{run_dir}: fingerprint {final['fingerprint_hash']} differs from "
@@ -421,7 +424,7 @@ def cmd_baseline(args, console: Console) -> int:
         return budget_plugin.measurements(final, ctx.settings.cadences)
 
     try:
-        recording = baselines.record_cadence(args.cadence, args.runs, run_once, folder,
+        recording = baselines.record_cadence(selection.label, args.runs, run_once, folder,
                                              fingerprint, write_file=not args.dry_run)
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
@@ -597,8 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    help="record or show this machine's runtime baseline")
     actions = baseline.add_subparsers(dest="action", required=True, metavar="ACTION")
     record = actions.add_parser("record", parents=[common],
-                                help="run CADENCE N times, write baselines/runtime/<fingerprint>.json")
-    record.add_argument("cadence", metavar="CADENCE")
+                                help="run CADENCE (or groups) N times, write "
+                                     "baselines/runtime/<fingerprint>.json")
+    record.add_argument("targets", nargs="+", metavar="CADENCE|GROUP")
     record.add_argument("--runs", type=int, default=5, help="recording runs (default 5)")
     record.add_argument("-n", "--workers", metavar="N", help="pytest-xdist workers")
     record.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")

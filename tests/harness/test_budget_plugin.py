@@ -156,5 +156,5 @@ def test_baseline_record_writes_only_when_asked_and_the_next_run_is_exact(budget
     shown = budgeted.harness("baseline", "show")
     assert shown.returncode == 0 and "this machine" in shown.stdout
 
-    wrong = budgeted.harness("baseline", "record", "integration", "--runs", "1")
-    assert wrong.returncode == 2 and "not a cadence" in wrong.stderr
+    wrong = budgeted.harness("baseline", "record", "nightlyy", "--runs", "1")
+    assert wrong.returncode == 2 and "nightlyy" in wrong.stderr
