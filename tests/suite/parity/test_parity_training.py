@@ -142,7 +142,10 @@ def test_one_adam_step(model_pair_factory, tmp_path):
                      "torch": after_torch[name][part] - start}
             for backend, step in steps.items():
                 assert np.abs(step).max() <= lr * tol.ADAM_MAX_STEP_FRACTION, (
-                    f"{backend} {name}.{kind}: first Adam step {np.abs(step).max():.3g} > lr {lr:g}")
+                    f"{backend} {name}.{kind}: first Adam step {np.abs(step).max():.3g} > lr "
+                    f"{lr:g} (wrong learning rate, or TensorFlowBackend.train no longer starts "
+                    "from keras.utils.set_random_seed(config.seed) + build_models, the initial "
+                    "weights this test ports to torch)")
             # Compare where |g| is clear of round-off and eps; elsewhere both sides agree by
             # construction (actual := expected) so indices in the message stay the layer's.
             mask = np.abs(grads[name][part]) >= tol.ADAM_CLEAR_GRADIENT

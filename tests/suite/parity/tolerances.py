@@ -47,8 +47,9 @@ GROUPING = Tol(rtol=0.0, atol=1e-12, why="positions, centres and offsets are the
 # ---- physics of grouping (gridsize 2) ------------------------------------------------------
 CONSISTENT_VIEWS = Tol(rtol=0.0, atol=0.03, why=(
     "merging views of one region cut at the right offsets only smooths them (two bilinear "
-    "shifts of a blurred object): mean |change| in the probe disk ~0.005 of a unit-amplitude "
-    "object; a channel/offset mix-up moves content by pixels and changes it by > 0.1"))
+    "shifts of a blurred object): mean |change| in the probe disk 0.009 (merge) and 0.010 "
+    "(stitched vs objectGuess) for a unit-amplitude object; a channel/offset mix-up or a "
+    "flipped offset sign moves content by pixels and changes it by 0.11-0.12 (zero offsets: 0.09)"))
 
 # ---- models with ported weights ------------------------------------------------------------
 MODEL_FORWARD = Tol(rtol=0.0, atol=1e-5, why=(
@@ -67,7 +68,8 @@ GRADIENT = Tol(rtol=1e-4, atol=5e-4, peak=True, why=(
     "loss gradients w.r.t. every conv kernel and bias, scale = the layer's peak |gradient| "
     "(kernel and bias together: the bias gradient is the sum of the same upstream gradient). "
     "Poisson NLL gradients sum ~1e4 float32 terms with strong cancellation: measured up to "
-    "1e-4 of the layer peak (phase_out bias), 1e-6 typically"))
+    "1e-4 of the layer peak (phase_out bias, depending on the initial weights), ~1e-6 "
+    "typically; a wrong kernel orientation, layout or loss scale is O(1)"))
 ADAM_STEP = Tol(rtol=0.0, atol=1e-6, why=(
     "first Adam step is lr * g / (|g| + eps): Keras and torch place eps differently (Keras "
     "eps/sqrt(1-beta2) = 3e-6 effective at step 1, torch 1e-8), which changes a weight's step "
@@ -75,16 +77,20 @@ ADAM_STEP = Tol(rtol=0.0, atol=1e-6, why=(
 ADAM_CLEAR_GRADIENT = 0.05   # |g| above gradient round-off (~1e-3 abs, see GRADIENT) and eps
 ADAM_MAX_STEP_FRACTION = 1.0 + 1e-3  # any weight's first Adam step is at most lr (+ rounding)
 
-TRAINING_LOSS = Tol(rtol=1e-5, atol=0.0, why=(
-    "one batch's loss (~-1.6e7) from the two float32 models: forward differences of ~1e-7 "
-    "relative, summed over the batch"))
+TRAINING_LOSS = Tol(rtol=2e-6, atol=0.0, why=(
+    "one batch's loss (~-1.6e7) from the two float32 models: measured up to 2e-7 relative"))
 
 # ---- statistical parity: both backends trained on the same data ----------------------------
-TRAINING_EXCESS_NLL = Tol(rtol=0.05, atol=0.0, why=(
-    "final Poisson NLL above its floor, after the same epochs/batch/lr from the same ported "
-    "weights; the runs differ in shuffling (numpy permutation vs torch DataLoader) and "
-    "float32 noise: measured 0.2-1% apart, while a 2x learning-rate or loss-weight mismatch "
-    "moves it by > 10%"))
-TRAINING_MIN_IMPROVEMENT = 0.2    # each backend must cut its excess NLL by >= 20% (it trained)
+TRAINING_EXCESS_NLL = Tol(rtol=0.15, atol=0.0, why=(
+    "final Poisson NLL above its floor after 5 epochs from the same ported weights; the runs "
+    "differ in shuffling (numpy permutation vs torch DataLoader) and float32 noise, and the "
+    "short run amplifies that: measured 0.2% to 5.7% apart over weight seeds 1, 2, 3, 7. "
+    "Learning-rate and optimiser mismatches are the one-Adam-step test's job (2x lr moves "
+    "this statistic by 0.1% to 22% depending on the seed: no reliable signal)"))
+# Each backend must cut its excess NLL by >= 20% (both cut it by ~45%): a backend training
+# different physics or loss (torch without fftshift, or without the intensity scale on its
+# target) ends 75x-500x above where it started, and a band around a broken pair means nothing.
+TRAINING_MIN_IMPROVEMENT = 0.2
 TRAINING_PHASE_SSIM = Tol(rtol=0.0, atol=0.02, why=(
-    "stitched phase SSIM of the two trained models (in [0, 1]): measured < 0.002 apart"))
+    "stitched phase SSIM of the two trained models (in [0, 1], ~0.8 here): measured 0.0002 "
+    "to 0.0021 apart over weight seeds 1, 2, 3, 7"))
