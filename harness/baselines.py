@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from rich.markup import escape
 from rich.table import Table
 
 from harness import calibration, environment
@@ -459,7 +460,7 @@ def diff_table(old: Baseline | None, new: Baseline | None) -> Table:
                    "cpu old", "cpu new", "cpu Δ"):
         table.add_column(column, justify="right" if "Δ" in column else "left")
     for change in diff(old, new):
-        table.add_row(change.kind, change.subject, change.status,
+        table.add_row(change.kind, escape(change.subject), change.status,  # ids hold [params]
                       _cell(change.old, "wall"), _cell(change.new, "wall"),
                       _percent(change.relative("wall")),
                       _cell(change.old, "cpu"), _cell(change.new, "cpu"),
