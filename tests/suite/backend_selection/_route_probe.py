@@ -2,9 +2,10 @@
 observations (the tests judge them). Modes:
 
   policy DATA WORKDIR       torch made unimportable (a meta-path finder that raises
-                            ModuleNotFoundError, as for an absent install), then every way of
-                            selecting the PyTorch backend: import ptycho_torch, the dispatcher's
-                            run and load, get_backend, and the ptycho-train CLI.
+                            ModuleNotFoundError, as for an absent install; it also records and
+                            refuses any TensorFlow import, the sign of a fallback), then every
+                            way of selecting the PyTorch backend: import ptycho_torch, the
+                            dispatcher's run and load, get_backend, and the ptycho-train CLI.
   tensorflow DATA WORKDIR   a tiny real run through the dispatcher's TensorFlow route, its
   pytorch DATA WORKDIR      archive reloaded through the same route, then the other backend's
                             archive (written by the sibling probe running alongside) offered to
@@ -39,13 +40,21 @@ def outcome(action) -> dict:
                 "types": [cls.__name__ for cls in type(exc).__mro__], "message": str(exc)}
 
 
-class TorchBlocker(importlib.abc.MetaPathFinder):
-    """What an environment without torch looks like to `import torch`."""
+class ImportBlocker(importlib.abc.MetaPathFinder):
+    """torch: what an environment without torch looks like to `import torch`. TensorFlow and
+    Keras: a tripwire - a fallback to the TensorFlow backend would have to import them, so
+    every attempt is recorded (and fails at once instead of training)."""
+
+    def __init__(self):
+        self.fallback_attempts = []
 
     def find_spec(self, fullname, path, target=None):
-        if fullname == "torch" or fullname.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
-        return None
+        top = fullname.split(".")[0]
+        if top in ("tensorflow", "keras"):
+            self.fallback_attempts.append(fullname)
+        elif top != "torch":
+            return None
+        raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
 
 
 def tiny_training_config(backend: str, output_dir: Path, gridsize: int = 1):
@@ -61,7 +70,8 @@ def inference_config(backend: str):
 
 
 def probe_policy(data: Path, work: Path) -> dict:
-    sys.meta_path.insert(0, TorchBlocker())
+    blocker = ImportBlocker()
+    sys.meta_path.insert(0, blocker)
     from ptycho import params
     from ptycho.raw_data import RawData, generate_grouped_data
     from ptycho.workflows import backend_selector
@@ -90,6 +100,7 @@ def probe_policy(data: Path, work: Path) -> dict:
     observations["cli_train"]["stderr"] = stderr.getvalue()
     observations["cli_archive_written"] = (work / "cli" / "wts.h5.zip").exists()
     observations["frameworks_at_end"] = loaded_frameworks()
+    observations["tensorflow_import_attempts"] = blocker.fallback_attempts
     return observations
 
 

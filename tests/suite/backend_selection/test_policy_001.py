@@ -20,7 +20,7 @@ def test_import_ptycho_torch_fails_loudly(policy_observations):
 def test_dispatcher_run_raises_and_never_falls_back(policy_observations):
     assert_policy_error(policy_observations["run"])
     assert not policy_observations["run_archive_written"]
-    assert "tensorflow" not in policy_observations["frameworks_at_end"]
+    assert policy_observations["tensorflow_import_attempts"] == [], "fell back to TensorFlow"
 
 
 @pytest.mark.parametrize("entry_point", ("load", "get_backend"))

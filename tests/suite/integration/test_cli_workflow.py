@@ -1,0 +1,104 @@
+"""Integration: train -> save -> load -> infer through ptycho-train and ptycho-infer, each step
+its own process (persistence across processes is the point), for each backend and once with
+gridsize 2, on the suite's simulated dataset.
+
+The chains of the selected scenarios start together when the first test needs one and run
+side by side (one thread each, as many as the thread budget allows); each test then waits for
+its own. The round-trip test moves its chain's files into its artifact_dir, so the archive,
+checkpoint, PNGs and logs stay in the run folder.
+"""
+import json
+
+import numpy as np
+import pytest
+
+from harness import validators
+from ptycho import archive
+from suite_support import thread_budget
+
+from .scenarios import METRICS, SCENARIOS, Job, baseline_for, start_chains
+
+pytestmark = pytest.mark.persistent_artifacts
+
+SCENARIO_NAMES = list(SCENARIOS)
+PNG_NAMES = ("reconstructed_amplitude.png", "reconstructed_phase.png")
+
+
+@pytest.fixture(scope="module")
+def chains(request, simulated_dataset, tmp_path_factory):
+    """{scenario name: Future[ChainResult]} for the scenarios this session's selected tests
+    use, all started at once."""
+    wanted = {item.callspec.params["scenario"] for item in request.session.items
+              if item.module is request.module and hasattr(item, "callspec")
+              and "scenario" in item.callspec.params}
+    data = simulated_dataset()
+    work = tmp_path_factory.mktemp("integration-chains")
+    jobs = [Job(name, SCENARIOS[name], work / name) for name in SCENARIO_NAMES if name in wanted]
+    executor, futures = start_chains(jobs, data, parallel=thread_budget())
+    yield {"data": data, **futures}
+    executor.shutdown(wait=True, cancel_futures=True)
+
+
+def finished(chains, name):
+    result = chains[name].result()
+    assert result.ok, f"scenario {name} failed:\n{result.describe()}"
+    return result
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_cli_round_trip_leaves_valid_artifacts(scenario, chains, artifact_dir):
+    """Both processes succeed, and what they leave is valid: the archive (backend tag, params
+    snapshot of this run), the torch checkpoint, both PNGs, the logs, the reconstruction."""
+    spec = SCENARIOS[scenario]
+    result = finished(chains, scenario)
+    result.move_to(artifact_dir)
+    for step in result.steps:
+        assert "Traceback" not in step.stderr.read_text(), step.describe()
+
+    archive_file = result.train_dir / archive.ARCHIVE_NAME
+    facts = validators.validate_model_archive(archive_file, expected_backend=spec.backend)
+    payload = {"tensorflow": {"autoencoder.keras", "diffraction_to_obj.keras"},
+               "pytorch": {"model.ckpt"}}[spec.backend]
+    assert set(facts["members"]) == payload
+    manifest, params_doc = archive.read_metadata(archive_file)
+    assert manifest["backend"] == spec.backend
+    assert (params_doc["cfg"]["gridsize"], params_doc["cfg"]["N"]) == (spec.gridsize, 32)
+    assert params_doc["intensity_scale"] > 0 and params_doc["norm_factor"] > 0
+
+    checkpoint = result.train_dir / "checkpoints" / "last.ckpt"
+    if spec.backend == "pytorch":
+        facts = validators.validate_checkpoint(checkpoint)
+        assert {"model_config", "data_config", "training_config"} <= set(facts["hyper_parameters"])
+    else:
+        assert not checkpoint.exists()
+
+    for name in PNG_NAMES:
+        validators.validate_png(result.infer_dir / name, expected_size=(128, 128))
+    validators.validate_log(result.train_dir / "train.log")
+    validators.validate_log(result.infer_dir / "inference.log")
+    with np.load(result.infer_dir / "reconstruction.npz", allow_pickle=False) as npz:
+        reconstruction = npz["reconstruction"]
+    assert reconstruction.shape == (128, 128) and np.iscomplexobj(reconstruction)
+    assert np.isfinite(reconstruction).all() and np.abs(reconstruction).max() > 0
+    assert json.loads((result.infer_dir / "metrics.json").read_text()) == result.metrics
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_NAMES)
+def test_reconstruction_quality_meets_baseline_and_beats_untrained(scenario, chains):
+    """Per gated metric of metrics.json (phase SSIM, phase PSNR): at or above the recorded
+    baseline minus its tolerance, and at least halfway from an untrained network's value to
+    the baseline (learning happened); and the training loss went down."""
+    entry = baseline_for(SCENARIOS[scenario])
+    result = finished(chains, scenario)
+    for metric in METRICS:
+        stored, measured = entry[metric], result.metrics[metric]
+        floor = stored["baseline"] - stored["tolerance"]
+        assert measured >= floor, (
+            f"{scenario}: {metric} {measured:.4f} < baseline {stored['baseline']:.4f} - "
+            f"tolerance {stored['tolerance']:.4f} (metrics: {result.metrics})")
+        learned = stored["untrained"] + stored["min_learning_gain"]
+        assert measured >= learned, (
+            f"{scenario}: {metric} {measured:.4f} is not clearly above an untrained network's "
+            f"{stored['untrained']:.4f} (needs >= {learned:.4f}; metrics: {result.metrics})")
+    losses = result.history["loss"]
+    assert losses[-1] < losses[0], f"{scenario}: training loss did not decrease: {losses}"
