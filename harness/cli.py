@@ -442,7 +442,7 @@ def cmd_merge(args, console: Console) -> int:
     runs = [_run_folder(argparse.Namespace(run=name), ctx) for name in args.runs]
     try:
         run_dir, final = merge.merge(runs, ctx.artifacts, ctx.settings,
-                                     findings=merge.hook_findings(ctx.project_root))
+                                     findings=merge.hook_findings(ctx.project_root, args.reruns))
     except merge.MergeError as exc:
         raise UsageProblem(str(exc)) from None
     report.render_rich(final, console)
@@ -587,6 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="merge the shard runs of one cadence into one run")
     joined.add_argument("runs", nargs="+", metavar="RUN",
                         help="shard run folders (names under the harness root, or paths)")
+    joined.add_argument("--reruns", type=int, metavar="N",
+                        help="confirmation re-runs of band/floor findings, run here (default: "
+                             "[defaults] confirm_reruns of budgets.toml, as in a serial run)")
     joined.set_defaults(handler=cmd_merge)
 
     handoff = commands.add_parser("brief", help="render the handoff brief from selectors/*.toml")

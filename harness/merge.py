@@ -209,10 +209,12 @@ def merge(run_dirs: list[Path], artifacts_root: Path, settings: selectors.Harnes
 
 # ---------------------------------------------------------------- findings of the merged view
 
-def hook_findings(project_root: Path) -> Findings:
+def hook_findings(project_root: Path, reruns: int | None = None) -> Findings:
     """A `findings` callable for merge(): runs `pytest -p harness.merge --collect-only
     --harness-findings-of FILE --harness-run TARGETS` in `project_root`, which calls the
-    pytest_harness_findings hook on the merged report and writes the sections back."""
+    pytest_harness_findings hook on the merged report and writes the sections back.
+    `reruns`: confirmation re-runs of band/floor findings (`--harness-reruns`; None: the
+    configured default, as in a serial run - they run the groups concerned here)."""
     def findings(merged: dict, run_dir: Path) -> list[dict]:
         source, target = Path(run_dir) / FINDINGS_INPUT, Path(run_dir) / FINDINGS_OUTPUT
         runfolder.write_json_atomic(source, merged)
@@ -222,6 +224,8 @@ def hook_findings(project_root: Path) -> Findings:
                    f"--harness-findings-of={source}"]
         if merged["pytest"].get("accelerator"):
             command += ["--accelerator", merged["pytest"]["accelerator"]]
+        if reruns is not None:
+            command.append(f"--harness-reruns={reruns}")
         try:
             done = subprocess.run(command, cwd=project_root, capture_output=True, text=True)
             try:
