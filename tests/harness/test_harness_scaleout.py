@@ -220,7 +220,8 @@ BUDGETED_SUITE = {
     "tests/suite/integration/test_i.py": "def test_i():\n    pass\n",
 }
 # parity's ceiling holds for each shard's half of the group (0.4 s) but not for the whole
-BUDGETS = "[defaults]\nconfirm_reruns = 0\n\n[groups.parity]\nmax_s = 0.6\n"
+BUDGETS = ("[defaults]\nconfirm_reruns = 0\n\n"
+           "[groups.parity]\nmax_s = 0.6\nbaseline_s = 0.3\ntolerance_s = 0.1\n")
 
 
 def test_budgets_are_judged_on_the_merged_view(project):
@@ -247,12 +248,20 @@ def test_budgets_are_judged_on_the_merged_view(project):
         assert done.returncode == 0, done.stdout + done.stderr  # a shard alone is within it
         shard_dirs.append(project.runs()[-1])
         assert "budgets" not in project.report(shard_dirs[-1])
-    merged_run = project.harness("merge", *(str(run) for run in shard_dirs))
+    # --reruns 1: the band finding of the merged view is confirmed by re-running parity here
+    merged_run = project.harness("merge", "--reruns", "1", *(str(run) for run in shard_dirs))
     assert merged_run.returncode == 4, merged_run.stdout + merged_run.stderr
-    merged = project.report(next(r for r in project.runs() if r.name.endswith("-merged")))
+    merged_dir = next(r for r in project.runs() if r.name.endswith("-merged"))
+    merged = project.report(merged_dir)
     assert merged["status"] == "over_budget"
     verdict = parity_ceiling(merged)
     assert verdict["status"] == "over_ceiling" and verdict["measured_s"] >= 0.8
+    band = next(v for v in merged["budgets"]["verdicts"]
+                if (v["subject"], v["check"]) == ("parity", "band"))
+    assert band["status"] == "too_slow" and "confirmed by 1 re-run" in band["basis"]
+    assert [p.name.split("-", 1)[1] for p in (merged_dir / "reruns").iterdir()
+            if p.is_dir()] == ["parity-confirm1"]
+    assert not (project.runs()[0] / "reruns").exists()  # the serial run: confirm_reruns = 0
     assert [(e["trigger"], e["component"], e["subjects"]) for e in merged["escalations"]] == [
         (e["trigger"], e["component"], e["subjects"]) for e in serial["escalations"]] == [
         ("runtime_budget", "backend implementation", ["parity"])]
