@@ -6,11 +6,13 @@ observations (the tests judge them). Modes:
                             refuses any TensorFlow import, the sign of a fallback), then every
                             way of selecting the PyTorch backend: import ptycho_torch, the
                             dispatcher's run and load, get_backend, and the ptycho-train CLI.
-  tensorflow DATA WORKDIR   a tiny real run through the dispatcher's TensorFlow route, its
-  pytorch DATA WORKDIR      archive reloaded through the same route, then the other backend's
-                            archive (written by the sibling probe running alongside) offered to
-                            this route's loader. Which frameworks got imported is recorded at
-                            each point.
+  pytorch DATA WORKDIR      a tiny real training run through the dispatcher's PyTorch route
+                            (execution config included), its archive reloaded through the
+                            same route, then the TensorFlow probe's archive offered to it.
+  tensorflow DATA WORKDIR   a TensorFlow archive of freshly built networks (no training: the
+                            tracing alone costs seconds), reloaded through the dispatcher's
+                            TensorFlow route, then the PyTorch probe's archive offered to it.
+                            Both record which frameworks got imported at each point.
 
 Only the standard library and the package under test are imported before an observation.
 """
@@ -118,63 +120,104 @@ def wait_for_sibling(work: Path, other: str) -> Path | None:
     return None
 
 
-def probe_route(backend: str, data: Path, work: Path) -> dict:
+def weight_difference(model, reference) -> dict:
+    """{"count": number of weight arrays, "max_abs": largest elementwise difference} between
+    two networks of the same architecture (a Keras model or a torch module)."""
     import numpy as np
+    if hasattr(model, "get_weights"):
+        pairs = list(zip(model.get_weights(), reference.get_weights()))
+    else:
+        theirs = reference.state_dict()
+        pairs = [(value.numpy(), theirs[key].numpy()) for key, value in model.state_dict().items()]
+    return {"count": len(pairs),
+            "max_abs": max(float(np.max(np.abs(a - b))) if a.shape == b.shape else float("inf")
+                           for a, b in pairs)}
 
+
+def pytorch_run(raw, work: Path) -> tuple[dict, dict]:
+    """A tiny real training run through the dispatcher's PyTorch route, with an execution
+    config whose knobs differ from TrainingConfig: visible in what gets written, never in
+    params.cfg (CONFIG-002). -> (models, observations)."""
     from ptycho import params
     from ptycho.config.config import PyTorchExecutionConfig, dataclass_to_legacy_dict
+    from ptycho.workflows import backend_selector
+
+    config = tiny_training_config("pytorch", work / "pytorch")
+    execution = PyTorchExecutionConfig(learning_rate=5e-4, logger_backend="none",
+                                       enable_checkpointing=False)
+    amplitude, phase, results = backend_selector.run_cdi_example_with_backend(
+        raw, raw, config, execution_config=execution)
+    expected_cfg = {**dataclass_to_legacy_dict(config), "intensity_scale": results["intensity_scale"]}
+    return results["models"], {
+        "results_backend": results["backend"],
+        "amplitude_shape": list(amplitude.shape), "phase_shape": list(phase.shape),
+        "intensity_scale": results["intensity_scale"],
+        "cfg_after_run_differences": sorted(
+            key for key in set(params.cfg) | set(expected_cfg)
+            if params.cfg.get(key, "<absent>") != expected_cfg.get(key, "<absent>")),
+        "output_entries": sorted(p.name for p in (work / "pytorch").iterdir()),
+    }
+
+
+def tensorflow_archive(raw, work: Path) -> tuple[dict, dict]:
+    """A TensorFlow archive of freshly built (untrained) networks, written with the package's
+    own TensorFlow persistence (ptycho.model_manager): the TensorFlow route is then exercised
+    by loading it, which imports the same TensorFlow modules as training without the seconds
+    of tracing a training step. -> (models, observations)."""
+    import keras
+
+    from ptycho import model_manager, params, reference
+    from ptycho.config.config import update_legacy_dict
+    from ptycho.tf.model import build_models
+    from ptycho.workflows.common import prepare_probe
+
+    config = tiny_training_config("tensorflow", work / "tensorflow")
+    update_legacy_dict(params.cfg, config)
+    scale = reference.intensity_scale(config.nphotons, raw.N)
+    params.cfg["intensity_scale"] = scale
+    keras.utils.set_random_seed(config.seed)
+    models = build_models(prepare_probe(raw.probeGuess))
+    model_manager.save_archive(models, config.output_dir, scale, norm_factor=1.0)
+    return models, {"intensity_scale": scale}
+
+
+def probe_route(backend: str, data: Path, work: Path) -> dict:
+    from ptycho import params
     from ptycho.raw_data import RawData
     from ptycho.workflows import backend_selector
 
     other = "pytorch" if backend == "tensorflow" else "tensorflow"
     raw = RawData.from_file(data)
-    config = tiny_training_config(backend, work / backend)
-    # Runtime knobs that differ from TrainingConfig: visible in what gets written, never in
-    # params.cfg (CONFIG-002). The TensorFlow backend ignores an execution config.
-    execution = PyTorchExecutionConfig(learning_rate=5e-4, logger_backend="none",
-                                       enable_checkpointing=False) if backend == "pytorch" else None
-    observations = {"frameworks_before": loaded_frameworks()}
+    observations = {"frameworks": {"before": loaded_frameworks()}}
     try:
-        amplitude, phase, results = backend_selector.run_cdi_example_with_backend(
-            raw, raw, config, execution_config=execution)
+        made, facts = (pytorch_run if backend == "pytorch" else tensorflow_archive)(raw, work)
     except BaseException:
-        (work / f"{backend}.failed").write_text("run failed")
+        (work / f"{backend}.failed").write_text("could not make the archive")
         raise
-    expected_cfg = {**dataclass_to_legacy_dict(config), "intensity_scale": results["intensity_scale"]}
-    observations.update({
-        "results_backend": results["backend"],
-        "amplitude_shape": list(amplitude.shape), "phase_shape": list(phase.shape),
-        "archive_path": str(results["archive_path"]),
-        "frameworks_after_run": loaded_frameworks(),
-        "cfg_after_run_differences": sorted(
-            key for key in set(params.cfg) | set(expected_cfg)
-            if params.cfg.get(key, "<absent>") != expected_cfg.get(key, "<absent>")),
-        "output_entries": sorted(p.name for p in (work / backend).iterdir()),
-    })
-    # Load symmetry: the same route reloads its own archive into models that predict alike.
-    # Stale values in params.cfg beforehand must be replaced by the archive's.
+    observations.update(facts)
+    observations["frameworks"]["after_save"] = loaded_frameworks()
+    # Load symmetry: the same route reloads its own archive into the very same networks (all
+    # weights equal; comparing weights avoids tracing predictions). Stale values in params.cfg
+    # beforehand must be replaced by the archive's.
     params.cfg.update({"intensity_scale": None, "gridsize": 2, "n_filters_scale": 1.0})
     models, params_doc = backend_selector.load_inference_bundle_with_backend(
         work / backend, inference_config(backend))
-    route = backend_selector.get_backend(backend)
-    X = np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32)
-    offsets = np.zeros((4, 1, 2), np.float32)
     observations.update({
         "loaded_models": sorted(models),
-        "reload_max_abs_difference": float(np.max(np.abs(
-            route.predict(models, X, offsets) - route.predict(results["models"], X, offsets)))),
+        "reload_weight_differences": {name: weight_difference(models[name], made[name])
+                                      for name in ("autoencoder", "diffraction_to_obj")},
         "restored_cfg_matches_archive": {k: params.cfg[k] == v for k, v in params_doc["cfg"].items()
                                          if k != "intensity_scale"},
-        "restored_intensity_scale": [params.cfg["intensity_scale"], results["intensity_scale"]],
-        "frameworks_after_load": loaded_frameworks(),
+        "restored_intensity_scale": params.cfg["intensity_scale"],
     })
+    observations["frameworks"]["after_load"] = loaded_frameworks()
     other_archive = wait_for_sibling(work, other)
     observations["other_archive"] = str(other_archive) if other_archive else None
     if other_archive is not None:
         observations["cross_load"] = outcome(
             lambda: backend_selector.load_inference_bundle_with_backend(
                 other_archive, inference_config(backend)) and "loaded")
-    observations["frameworks_at_end"] = loaded_frameworks()
+    observations["frameworks"]["at_end"] = loaded_frameworks()
     return observations
 
 
