@@ -49,7 +49,7 @@ def budget_verdicts(data, **match):
 
 def test_tiny_ceiling_is_a_budget_finding_exit_4_with_numbers_and_owner(budgeted):
     budgeted.write("selectors/budgets.toml", BUDGETS + "[groups.integration]\nmax_s = 0.05\n")
-    result = run(budgeted)
+    result = run(budgeted, "-n", "2")  # timed in the xdist workers, judged on the controller
     assert result.ret == report.EXIT_CODES["over_budget"] == 4
     data = budgeted.report()
     assert data["status"] == "over_budget" and data["totals"]["failed"] == 0
