@@ -117,20 +117,31 @@ class Rule:
 
 
 def rules(default: budgets.BandRule) -> dict[str, Rule]:
+    """The candidates; DEFAULT is budgets.toml [defaults] as the harness applies it."""
     raw = replace(default, normalise_load=False)
+    majority = max(default.confirm_reruns, 2)  # "confirmed": most of 1 + 2 runs must agree
+
+    def confirmed(band: budgets.BandRule) -> budgets.BandRule:
+        return replace(band, confirm_reruns=majority)
+
     candidates = {
         "wall, raw, one run": Rule(replace(raw, clock="wall"), False, False),
         "cpu, raw, one run": Rule(raw, False, False),
-        "cpu, raw, confirmed": Rule(raw, False, True),
+        "cpu, raw, confirmed": Rule(confirmed(raw), False, True),
         "cpu, calibration-normalised, one run": Rule(default, False, False),
-        "cpu, calibration-normalised, confirmed": Rule(default, False, True),
-        "cpu, probe-normalised, one run": Rule(default, True, False),
-        "wall, probe-normalised, confirmed": Rule(replace(default, clock="wall"), True, True),
-        "DEFAULT: cpu, probe-normalised, confirmed": Rule(default, True, True),
+        "cpu, calibration-normalised, confirmed": Rule(confirmed(default), False, True),
+        "wall, probe-normalised, confirmed": Rule(confirmed(replace(default, clock="wall")), True, True),
+        "cpu, probe-normalised, confirmed": Rule(confirmed(default), True, True),
+        "DEFAULT: cpu, probe-normalised" + (", confirmed" if default.confirm_reruns else ", one run"):
+            Rule(default, True, default.confirm_reruns > 0),
     }
-    for rel in (default.rel_floor * 2 / 3, default.rel_floor * 4 / 3):
-        candidates[f"  DEFAULT with rel_floor {rel:.0%}"] = Rule(replace(default, rel_floor=rel),
-                                                                 True, True)
+    for name, band in ((f"k_mad {default.k_mad * 0.6:g}", replace(default, k_mad=default.k_mad * 0.6)),
+                       (f"k_mad {default.k_mad * 1.6:g}", replace(default, k_mad=default.k_mad * 1.6)),
+                       (f"rel_floor {default.rel_floor * 2 / 3:.0%}",
+                        replace(default, rel_floor=default.rel_floor * 2 / 3)),
+                       (f"rel_floor {default.rel_floor * 4 / 3:.0%}",
+                        replace(default, rel_floor=default.rel_floor * 4 / 3))):
+        candidates[f"  DEFAULT with {name}"] = Rule(band, True, default.confirm_reruns > 0)
     return candidates
 
 
@@ -219,23 +230,13 @@ def spread(values: list[float], unit: str = "s", scale: float = 1.0) -> str:
             f"max/min {max(values) / min(values):.2f})")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=20, help="trials per condition and variant")
-    parser.add_argument("--record-runs", type=int, default=10, help="runs behind the baseline")
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/budget_detector.json")
-    args = parser.parse_args()
-    console = Console(width=200)
-
+def measure(args, config: budgets.Budgets, console: Console):
+    """Record a baseline, then run the trials (see the module docstring)."""
     cores = sorted(os.sched_getaffinity(0))
     burner_core = None
     if len(cores) >= 2:  # this process on the first core, the burner on the second
         os.sched_setaffinity(0, {cores[0]})
         burner_core = cores[1]
-    started = time.perf_counter()
-    config = budgets.load(ROOT)
-    config = replace(config, groups={GROUP: budgets.Limits(f"groups.{GROUP}")}, cadences={}, tests={})
-
     probe = calibration.SpeedProbe(config.band.probe_interval_s).start()
     console.print(f"recording the baseline: {args.record_runs} quiet runs")
     record = [session(EPOCHS, probe) for _ in range(args.record_runs)]
@@ -250,7 +251,33 @@ def main() -> int:
 
     trials = collect(args.runs, burner_core, needs_reruns, reruns, probe, console)
     probe.stop()
+    return record, trials, recorded, fingerprint, burner_core
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20, help="trials per condition and variant")
+    parser.add_argument("--record-runs", type=int, default=10, help="runs behind the baseline")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/budget_detector.json")
+    parser.add_argument("--from-samples", type=Path, metavar="JSON",
+                        help="judge the samples of an earlier result file again (after a rule "
+                             "change) instead of measuring")
+    args = parser.parse_args()
+    console = Console(width=200)
+
+    started = time.perf_counter()
+    config = budgets.load(ROOT)
+    config = replace(config, groups={GROUP: budgets.Limits(f"groups.{GROUP}")}, cadences={}, tests={})
+    if args.from_samples:
+        earlier = json.loads(args.from_samples.read_text(encoding="utf-8"))
+        record, trials, fingerprint = earlier["record"], earlier["trials"], earlier["fingerprint"]
+        burner_core, measured_utc = earlier["burner_core"], earlier["measured_utc"]
+        recorded = {probed: record_baseline(record, probed, fingerprint) for probed in (True, False)}
+    else:
+        record, trials, recorded, fingerprint, burner_core = measure(args, config, console)
+        measured_utc = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     results = evaluate(trials, recorded, config)
+    runs_per_variant = len(trials["quiet"]) // len(VARIANTS)
 
     firsts = {"record": record, **{c: [t["sessions"][0] for t in ts if t["variant"] == "normal"]
                                    for c, ts in trials.items()}}
@@ -260,8 +287,8 @@ def main() -> int:
                       f"{spread([r['calibration_before_s'] for r in runs])}; speed probe "
                       f"{spread([r['speed_s'] for r in runs], 'ms', 1e3)}; "
                       f"load avg {statistics.mean(r['loadavg_1m'] for r in runs):.2f}")
-    table = Table(title=f"budget detector: {args.runs} trials per condition and variant, "
-                        f"baseline from {args.record_runs} runs")
+    table = Table(title=f"budget detector: {runs_per_variant} trials per condition and variant, "
+                        f"baseline from {len(record)} runs")
     for column in ("rule", "false alarms", "detected", "rate", "quiet +25%", "loaded +25%",
                    "quiet no-op", "loaded no-op", "min normal margin"):
         table.add_column(column)
@@ -281,9 +308,10 @@ def main() -> int:
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "measured_utc": measured_utc,
+        "judged_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "seconds": round(time.perf_counter() - started, 1),
-        "fingerprint": fingerprint, "runs": args.runs, "record_runs": args.record_runs,
+        "fingerprint": fingerprint, "runs": runs_per_variant, "record_runs": len(record),
         "epochs": VARIANTS, "burner_core": burner_core,
         "baseline": recorded[True].as_dict()["groups"][GROUP],
         "results": results, "record": record, "trials": trials, "target_met": met,

@@ -161,10 +161,14 @@ def render(project_root: Path) -> str:
         f"{_seconds(band.abs_floor_s)}), at most {band.rel_cap:.0%} of the median.",
         f"- Recorded baselines (`harness baseline record CADENCE --runs 5`, one file per machine "
         f"under `baselines/runtime/`) replace the `baseline_s` defaults; they are carried to "
-        f"another machine by a calibration ratio"
-        + (" (and on the recording machine too, which cancels a busy neighbour)"
-           if band.normalise_load else "") + ". A band or floor finding counts only when "
-        f"{band.confirm_reruns} re-run(s) of its group repeat it.",
+        f"another machine by its measured speed (the speed probe's reading of the seconds a "
+        f"subject ran in, else the session calibration)"
+        + (" and on the recording machine too, which cancels a busy neighbour"
+           if band.normalise_load else "") + ". "
+        + (f"A band or floor finding counts only when most runs - the first and "
+           f"{band.confirm_reruns} re-run(s) of its group - repeat it."
+           if band.confirm_reruns else "A band or floor finding is judged on one run "
+           "(`--harness-reruns N` adds confirmation re-runs)."),
         f"- Per-test timeout: max({_seconds(budget.timeouts.min_s)}, {budget.timeouts.factor:g} × "
         f"the test's reference time), else {_seconds(budget.timeouts.default_s)}.",
         "",

@@ -85,8 +85,9 @@ def pytest_configure(config):
         return
     config.stash[_STATE] = state
     runs_tests = hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", 0)
-    if runs_tests and not config.option.collectonly:  # the speed of the seconds a test runs in
-        state.probe = calibration.SpeedProbe().start()
+    interval = state.budgets.band.probe_interval_s
+    if runs_tests and interval and not config.option.collectonly:  # the speed of a test's seconds
+        state.probe = calibration.SpeedProbe(interval).start()
     if hasattr(config, "workerinput"):
         given = config.workerinput.get(_WORKER_KEY)
         state.reference = _reference_from(given) if given else baselines.Reference(None)

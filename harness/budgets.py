@@ -13,8 +13,8 @@ bands judge CPU time (time spent waiting for a core does not count); recorded se
 to the speed the machine had while the subject ran - the speed probe's reading
 (harness.calibration.SpeedProbe), else the session calibration - also on the recording machine
 (normalise_load); the half-width is max(k_mad * 1.4826 * MAD, rel_floor * median, abs_floor_s),
-at most rel_cap * median; and a band/floor finding counts only when `confirm_reruns` re-runs of
-its group repeat it (`confirm`). Entry points: `judge(measurements, budgets, reference)`,
+at most rel_cap * median. With `confirm_reruns` > 0 a band/floor finding counts only when most
+of the runs - the first and the re-runs of its group - repeat it (`confirm`). Entry points: `judge(measurements, budgets, reference)`,
 `confirm(first, reruns)`, `rerun_targets(verdicts)`, `timeout_for(...)`, `timeout_verdict(...)`.
 """
 from __future__ import annotations
@@ -59,7 +59,7 @@ class BandRule:
     rel_floor: float = 0.12
     abs_floor_s: float = 0.05
     rel_cap: float = 0.5
-    confirm_reruns: int = 2
+    confirm_reruns: int = 0
     probe_interval_s: float = 0.02  # harness.calibration.SpeedProbe; 0 = no probe
 
     def half_width(self, center: float, stats: Stats | None) -> tuple[float, str]:
@@ -306,30 +306,33 @@ def rerun_targets(verdicts: Iterable[Verdict], test_groups: Mapping[str, str] = 
 
 
 def confirm(first: Sequence[Verdict], reruns: Sequence[Sequence[Verdict]]) -> list[Verdict]:
-    """A band or floor finding counts only if every re-run repeats it (same subject, check and
-    status); one noisy run never raises an alarm. The verdict shown is the least severe of the
-    runs (largest margin): for too_slow that is the fastest run - a best-of-N time, as noise on
-    a shared machine only ever adds time. Verdicts without re-run data are left as they are."""
+    """A band or floor finding counts only if most runs (first + re-runs) repeat it - same
+    subject, check and status: one noisy run never raises an alarm, one lucky run never hides
+    a regression. The verdict shown is the least severe of the repeating runs (largest margin;
+    for too_slow the fastest); an unconfirmed finding shows the best run. Verdicts without
+    re-run data are left as they are."""
     later = [{(v.kind, v.subject, v.check): v for v in run} for run in reruns]
     confirmed = []
     for verdict in first:
         key = (verdict.kind, verdict.subject, verdict.check)
-        again = [run[key] for run in later if key in run]
-        if not verdict.finding or verdict.check not in CONFIRMED_CHECKS or not again:
+        runs = [verdict, *(run[key] for run in later if key in run)]
+        if not verdict.finding or verdict.check not in CONFIRMED_CHECKS or len(runs) == 1:
             confirmed.append(verdict)
             continue
-        best = max([verdict, *again], key=lambda v: v.margin_s)
-        statuses = ", ".join(v.status for v in [verdict, *again])
-        if all(v.status == verdict.status for v in again):
-            note = f"confirmed by {len(again)} re-run(s) ({statuses}); least severe run shown"
-            confirmed.append(replace(best, status=verdict.status, basis=f"{best.basis}; {note}"))
+        statuses = ", ".join(v.status for v in runs)
+        repeating = [v for v in runs if v.status == verdict.status]
+        best = max(runs, key=lambda v: v.margin_s)
+        if 2 * len(repeating) > len(runs):
+            shown = max(repeating, key=lambda v: v.margin_s)
+            note = (f"confirmed: {len(repeating)} of {len(runs)} runs {verdict.status} "
+                    f"({statuses}); least severe of them shown")
         elif best.finding:  # every run outside its limits, on different sides: erratic
-            note = f"re-runs disagree on the direction ({statuses}); first run shown"
-            confirmed.append(replace(verdict, basis=f"{verdict.basis}; {note}"))
+            shown, note = verdict, f"runs disagree on the direction ({statuses}); first run shown"
         else:
-            note = (f"first run {verdict.status} by {-verdict.margin_s:.3f} s, not confirmed by "
-                    f"{len(again)} re-run(s) ({statuses}): noise; best run shown")
-            confirmed.append(replace(best, basis=f"{best.basis}; {note}"))
+            shown = best
+            note = (f"first run {verdict.status} by {-verdict.margin_s:.3f} s, not confirmed "
+                    f"({statuses}): noise; best run shown")
+        confirmed.append(replace(shown, basis=f"{shown.basis}; {note}"))
     return confirmed
 
 

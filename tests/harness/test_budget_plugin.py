@@ -76,7 +76,7 @@ def test_a_test_that_stopped_working_is_too_fast_and_confirmed_by_reruns(budgete
     [floor] = budget_verdicts(data, kind="test", subject=TRAIN)
     assert floor["check"] == "floor" and floor["status"] == "too_fast"
     assert floor["allowed"] == [2.0, None] and floor["margin_s"] < 0
-    assert "confirmed by 1 re-run(s) (too_fast, too_fast)" in floor["basis"]
+    assert "confirmed: 2 of 2 runs too_fast (too_fast, too_fast)" in floor["basis"]
     assert [p.name.endswith("integration-confirm1") for p in
             (budgeted.runs()[-1] / "reruns").iterdir() if p.is_dir()] == [True]
 
