@@ -22,8 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.timing import stopwatch
-
 REPETITIONS = 5
 PROBE_ROUNDS = 100
 PROBE_INTERVAL_S = 0.02
@@ -63,13 +61,15 @@ class Calibration:
 
 
 def measure(repetitions: int = REPETITIONS) -> Calibration:
+    """CPU time on this thread's clock: a speed probe or any other thread of the process
+    does not count."""
     workload(rounds=1)  # warm-up: first-call costs (allocator, FFT plans) are not speed
     walls, cpus = [], []
     for _ in range(repetitions):
-        with stopwatch() as watch:
-            workload()
-        walls.append(watch.measurement.wall_s)
-        cpus.append(watch.measurement.cpu_s)
+        wall, cpu = time.perf_counter(), time.thread_time()
+        workload()
+        cpus.append(time.thread_time() - cpu)
+        walls.append(time.perf_counter() - wall)
     return Calibration(tuple(walls), tuple(cpus))
 
 
