@@ -269,8 +269,10 @@ def budget_svg(bar: dict, width: int = 260, height: int = 30) -> str:
                   and bar.get("clock") != "wall")
     if bar.get("measured") is not None:
         y, h = (15, 6) if two_clocks else (11, 8)
+        # one clock for band and ceiling: one bar, coloured by the worse of the two
+        status = bar.get("band_status") if two_clocks else bar.get("status")
         parts.append(f'<rect x="2" y="{y}" width="{max(x(bar["measured"]) - 2, 1)}" '
-                     f'height="{h}" rx="2" fill="{colour(bar.get("band_status"))}"/>')
+                     f'height="{h}" rx="2" fill="{colour(status)}"/>')
         title.insert(0, f"measured {bar['measured']:.2f} s ({bar.get('clock') or 'wall'})")
     if bar.get("wall") is not None and (two_clocks or bar.get("measured") is None):
         y, h = (9, 4) if two_clocks else (11, 8)
