@@ -6,6 +6,14 @@ import pytest
 import suite_support
 
 
+def pytest_configure(config):
+    """Tests that wait for work running in the background carry their own `timeout` mark;
+    keep it a known marker when pytest-timeout is switched off (`-p no:timeout`, as
+    `harness baseline record` runs), where it is inert."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        config.addinivalue_line("markers", "timeout(seconds): per-test timeout (pytest-timeout)")
+
+
 @pytest.fixture(scope="session")
 def suite_cache_dir(request, tmp_path_factory):
     """One folder per test session for data the groups share; under pytest-xdist the

@@ -8,6 +8,8 @@ from ptycho.errors import DataError
 from ptycho.raw_data import RawData, generate_grouped_data
 from ptycho.workflows import backend_selector
 
+from ._probes import WAITS_FOR_PROBES
+
 STALE = {"N": 64, "gridsize": 1, "n_filters_scale": 1.0}
 
 
@@ -37,6 +39,7 @@ def test_dispatcher_bridges_before_it_routes(entry_point, legacy_params, simulat
     assert generate_grouped_data(raw, 4).X.shape == (4, 32, 32, 4)
 
 
+@WAITS_FOR_PROBES
 def test_pytorch_selection_bridges_before_it_fails_without_torch(policy_observations):
     """The real PyTorch route (torch unimportable, see test_policy_001): params.cfg was stale
     (N 64, gridsize 1) and holds the config's N 32 / gridsize 2 once the route has failed."""

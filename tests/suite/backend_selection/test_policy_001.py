@@ -3,6 +3,10 @@ an install: every way of selecting the PyTorch backend raises RuntimeError with
 "PyTorch backend selected" and install guidance, and nothing falls back to TensorFlow."""
 import pytest
 
+from ._probes import WAITS_FOR_PROBES
+
+pytestmark = WAITS_FOR_PROBES
+
 PHRASES = ("PyTorch backend selected", "pip install torch>=2.2")
 
 

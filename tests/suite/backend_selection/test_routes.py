@@ -4,6 +4,10 @@ what got imported, results['backend'], load symmetry and the cross-backend error
 execution config steering only the runtime."""
 import pytest
 
+from ._probes import WAITS_FOR_PROBES
+
+pytestmark = WAITS_FOR_PROBES
+
 ROUTES = ("tensorflow", "pytorch")
 OTHER = {"tensorflow": "pytorch", "pytorch": "tensorflow"}
 # Frameworks a route must never import (the other backend's).

@@ -31,7 +31,7 @@ RECORD_COMMAND = "python benchmarks/record_metric_baselines.py"
 # An untrained network, through the very same commands: one epoch at a learning rate that
 # cannot move float32 weights (Adam's step is ~lr).
 UNTRAINED_OPTIONS = ("--nepochs", "1", "--learning-rate", "1e-30")
-STEP_TIMEOUT_S = 600.0
+STEP_TIMEOUT_S = 300.0     # a step still running after this is killed (hang guard)
 
 
 @dataclass(frozen=True)

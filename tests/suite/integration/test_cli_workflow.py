@@ -16,9 +16,13 @@ from harness import validators
 from ptycho import archive
 from suite_support import thread_budget
 
-from .scenarios import METRICS, SCENARIOS, Job, baseline_for, start_chains
+from .scenarios import METRICS, SCENARIOS, STEP_TIMEOUT_S, Job, baseline_for, start_chains
 
-pytestmark = pytest.mark.persistent_artifacts
+# A test may wait for a whole chain (the first one waits while all of them run), so the
+# per-test timeout the harness derives from the group budget does not fit: a hung step is
+# killed by the chain's own watchdog (scenarios.STEP_TIMEOUT_S per step) instead.
+pytestmark = [pytest.mark.persistent_artifacts,
+              pytest.mark.timeout(2 * STEP_TIMEOUT_S + 60)]
 
 SCENARIO_NAMES = list(SCENARIOS)
 PNG_NAMES = ("reconstructed_amplitude.png", "reconstructed_phase.png")
@@ -84,7 +88,7 @@ def test_cli_round_trip_leaves_valid_artifacts(scenario, chains, artifact_dir):
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_NAMES)
-def test_reconstruction_quality_meets_baseline_and_beats_untrained(scenario, chains):
+def test_reconstruction_quality_meets_baseline_and_shows_learning(scenario, chains):
     """Per gated metric of metrics.json (phase SSIM, phase PSNR): at or above the recorded
     baseline minus its tolerance, and at least halfway from an untrained network's value to
     the baseline (learning happened); and the training loss went down."""
