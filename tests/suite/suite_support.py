@@ -50,6 +50,33 @@ def cached_dataset(cache_dir: Path, **overrides) -> Path:
     return target
 
 
+def save_untrained_tensorflow_archive(raw, config) -> dict:
+    """A real TensorFlow wts.h5.zip of freshly built, untrained networks for `config` (N,
+    gridsize, n_filters_scale, nphotons, seed, output_dir), written with the package's own
+    TensorFlow persistence (ptycho.model_manager) from params.cfg as the workflow sets it.
+    Skips training on purpose: tracing one TensorFlow training step costs seconds, and
+    persistence does not care whether the weights were trained. Leaves params.cfg bridged to
+    `config`. -> {"models", "intensity_scale", "norm_factor", "archive_path"}."""
+    import keras
+
+    from ptycho import model_manager, params, reference
+    from ptycho.config.config import update_legacy_dict
+    from ptycho.raw_data import generate_grouped_data
+    from ptycho.tf.model import build_models
+    from ptycho.workflows.common import prepare_probe
+
+    update_legacy_dict(params.cfg, config)
+    grouped = generate_grouped_data(raw, config.n_groups, seed=config.subsample_seed)
+    _, norm_factor = reference.normalize_diffraction(grouped.X)
+    scale = reference.intensity_scale(config.nphotons, config.model.N)
+    params.cfg["intensity_scale"] = scale
+    keras.utils.set_random_seed(config.seed)
+    models = build_models(prepare_probe(grouped.probe))
+    path = model_manager.save_archive(models, config.output_dir, scale, norm_factor)
+    return {"models": models, "intensity_scale": scale, "norm_factor": norm_factor,
+            "archive_path": path}
+
+
 def thread_budget() -> int:
     """Threads this process may use: what the harness (or the user) put in OMP_NUM_THREADS,
     else every core."""

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/suite: suite_support
 FRAMEWORKS = ("torch", "lightning", "ptycho_torch", "tensorflow", "keras")
 SIBLING_WAIT_S = 300.0
 
@@ -160,25 +161,14 @@ def pytorch_run(raw, work: Path) -> tuple[dict, dict]:
 
 
 def tensorflow_archive(raw, work: Path) -> tuple[dict, dict]:
-    """A TensorFlow archive of freshly built (untrained) networks, written with the package's
-    own TensorFlow persistence (ptycho.model_manager): the TensorFlow route is then exercised
-    by loading it, which imports the same TensorFlow modules as training without the seconds
-    of tracing a training step. -> (models, observations)."""
-    import keras
+    """A TensorFlow archive of freshly built networks (suite_support): the TensorFlow route is
+    then exercised by loading it, which imports the same TensorFlow modules as training
+    without the seconds of tracing a training step. -> (models, observations)."""
+    from suite_support import save_untrained_tensorflow_archive
 
-    from ptycho import model_manager, params, reference
-    from ptycho.config.config import update_legacy_dict
-    from ptycho.tf.model import build_models
-    from ptycho.workflows.common import prepare_probe
-
-    config = tiny_training_config("tensorflow", work / "tensorflow")
-    update_legacy_dict(params.cfg, config)
-    scale = reference.intensity_scale(config.nphotons, raw.N)
-    params.cfg["intensity_scale"] = scale
-    keras.utils.set_random_seed(config.seed)
-    models = build_models(prepare_probe(raw.probeGuess))
-    model_manager.save_archive(models, config.output_dir, scale, norm_factor=1.0)
-    return models, {"intensity_scale": scale}
+    saved = save_untrained_tensorflow_archive(raw, tiny_training_config("tensorflow",
+                                                                        work / "tensorflow"))
+    return saved["models"], {"intensity_scale": saved["intensity_scale"]}
 
 
 def probe_route(backend: str, data: Path, work: Path) -> dict:

@@ -1,6 +1,8 @@
-"""Fixtures of the model_manager group: one tiny real model per backend, trained once per
-session through the dispatcher and saved as a real wts.h5.zip; tests that damage an archive
-work on their own copy."""
+"""Fixtures of the model_manager group: one tiny real model per backend, saved once per
+session as a real wts.h5.zip (PyTorch: a one-epoch run through the dispatcher; TensorFlow:
+freshly built networks saved by its persistence code - tracing a TensorFlow training step
+would cost seconds that persistence does not need); tests that damage an archive work on
+their own copy."""
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,14 +13,18 @@ from ptycho import params
 from ptycho.config.config import InferenceConfig, ModelConfig, TrainingConfig
 from ptycho.raw_data import RawData
 
+from suite_support import save_untrained_tensorflow_archive
+
 from ._archives import N
 
 
 @dataclass
-class TrainedModel:
+class SavedModel:
     backend: str
     config: TrainingConfig
-    results: dict
+    models: dict            # the networks as saved
+    intensity_scale: float
+    norm_factor: float
     output_dir: Path
 
     @property
@@ -36,27 +42,33 @@ def scan(simulated_dataset) -> RawData:
 
 @pytest.fixture(scope="session")
 def trained(scan, tmp_path_factory):
-    """Factory: trained(backend) -> TrainedModel, built on first use (one epoch, 16 patterns,
-    8/16/32 filters) and shared by the session. params.cfg is left as it was."""
-    from ptycho.workflows.backend_selector import run_cdi_example_with_backend
-
+    """Factory: trained(backend) -> SavedModel, built on first use (16 patterns, 8/16/32
+    filters) and shared by the session. params.cfg is left as it was."""
     models = {}
 
-    def get(backend: str) -> TrainedModel:
+    def get(backend: str) -> SavedModel:
         if backend not in models:
             saved = dict(params.cfg)
             config = TrainingConfig(model=ModelConfig(N=N, n_filters_scale=0.25), n_groups=16,
                                     nepochs=1, batch_size=8, subsample_seed=0, backend=backend,
-                                    output_dir=tmp_path_factory.mktemp(f"trained-{backend}"))
+                                    output_dir=tmp_path_factory.mktemp(f"saved-{backend}"))
             try:
-                _, _, results = run_cdi_example_with_backend(scan, None, config,
-                                                             do_stitching=False)
+                result = _save(scan, config)
             finally:
                 params.cfg.clear()
                 params.cfg.update(saved)
-            models[backend] = TrainedModel(backend, config, results, config.output_dir)
+            models[backend] = SavedModel(backend, config, result["models"],
+                                         result["intensity_scale"], result["norm_factor"],
+                                         config.output_dir)
         return models[backend]
     return get
+
+
+def _save(scan: RawData, config: TrainingConfig) -> dict:
+    if config.backend == "tensorflow":
+        return save_untrained_tensorflow_archive(scan, config)
+    from ptycho.workflows.backend_selector import run_cdi_example_with_backend
+    return run_cdi_example_with_backend(scan, None, config, do_stitching=False)[2]
 
 
 @pytest.fixture

@@ -38,9 +38,9 @@ def test_params_snapshot_is_json_of_this_run(trained, backend):
     snapshot = json.loads(read_members(model.archive)["params.json"])
     cfg = snapshot["cfg"]
     assert (cfg["N"], cfg["gridsize"], cfg["n_filters_scale"], cfg["n_groups"]) == (N, 1, 0.25, 16)
-    assert snapshot["intensity_scale"] == pytest.approx(model.results["intensity_scale"], rel=1e-12)
+    assert snapshot["intensity_scale"] == pytest.approx(model.intensity_scale, rel=1e-12)
     assert cfg["intensity_scale"] == pytest.approx(snapshot["intensity_scale"], rel=1e-12)
-    assert snapshot["norm_factor"] == pytest.approx(model.results["norm_factor"], rel=1e-12)
+    assert snapshot["norm_factor"] == pytest.approx(model.norm_factor, rel=1e-12)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from ptycho.errors import ArchiveError
-from ptycho.workflows import common
 from ptycho.workflows.backend_selector import get_backend, load_inference_bundle_with_backend
 
 from ._archives import BACKENDS, read_members, sample_batch
@@ -28,19 +27,18 @@ def autoencoder_outputs(backend: str, models: dict, X, offsets):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_loaded_models_give_identical_outputs(trained, backend, legacy_params, scan):
+def test_loaded_models_give_identical_outputs(trained, backend, legacy_params):
+    """Both saved networks come back: the loaded diffraction_to_obj (through the backend's
+    predict) and autoencoder give bit-identical outputs to the ones that were saved."""
     model = trained(backend)
     loaded, _ = load_inference_bundle_with_backend(model.output_dir, model.inference_config())
     route = get_backend(backend)
     X, offsets = sample_batch()
     np.testing.assert_array_equal(route.predict(loaded, X, offsets),
-                                  route.predict(model.results["models"], X, offsets))
+                                  route.predict(model.models, X, offsets))
     for after, before in zip(autoencoder_outputs(backend, loaded, X, offsets),
-                             autoencoder_outputs(backend, model.results["models"], X, offsets)):
+                             autoencoder_outputs(backend, model.models, X, offsets)):
         np.testing.assert_array_equal(after, before)
-    stitched = [common.reconstruct(route, models, scan, n_groups=32, seed=0)["stitched"]
-                for models in (loaded, model.results["models"])]
-    np.testing.assert_array_equal(*stitched)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
