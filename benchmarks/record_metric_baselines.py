@@ -68,12 +68,14 @@ def record(names: list[str], runs: int, parallel: int, work_root: Path) -> dict:
     keys = [(name, run) for name in names for run in [*range(runs), "untrained"]]
     jobs = [scenarios.Job((name, run), scenarios.SCENARIOS[name], work_root / f"{name}-{run}",
                           untrained=run == "untrained") for name, run in keys]
-    executor, futures = scenarios.start_chains(jobs, data, parallel)
+    pool = scenarios.ChainPool(data, parallel)
+    pool.start(jobs)
+    job = {j.key: j for j in jobs}
     entries = {}
     try:
         for name in names:
-            measured = [_metrics(futures[(name, run)].result()) for run in range(runs)]
-            untrained = _metrics(futures[(name, "untrained")].result())
+            measured = [_metrics(pool.result(job[(name, run)])) for run in range(runs)]
+            untrained = _metrics(pool.result(job[(name, "untrained")]))
             entry = {"settings": scenarios.SCENARIOS[name].settings()}
             for metric in scenarios.METRICS:
                 entry[metric] = _summary([m[metric] for m in measured], untrained[metric],
@@ -87,7 +89,7 @@ def record(names: list[str], runs: int, parallel: int, work_root: Path) -> dict:
             })
             entries[name] = entry
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        pool.close()
     return entries
 
 

@@ -20,18 +20,25 @@ FIXTURE_MODES = {"policy_observations": ("policy",), "route_observations": ROUTE
 
 
 class Probes:
-    """The running probe processes; observations(mode) waits for one and parses its JSON."""
+    """The probe processes. start(modes) launches those not yet running; observations(mode)
+    starts the probes it needs (the two route probes go together: each loads the other's
+    archive), waits for `mode` and parses its JSON."""
 
-    def __init__(self, modes, data: Path, work: Path):
-        self.processes = {
-            mode: subprocess.Popen(python_command(str(PROBE), mode, str(data), str(work)),
-                                   cwd=REPO_ROOT, env=subprocess_env(threads=1), text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for mode in modes}
-        self.results = {}
+    def __init__(self, data: Path, work: Path):
+        self.data, self.work = data, work
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.results: dict[str, dict] = {}
+
+    def start(self, modes) -> None:
+        for mode in sorted(set(modes) - set(self.processes)):
+            self.processes[mode] = subprocess.Popen(
+                python_command(str(PROBE), mode, str(self.data), str(self.work)),
+                cwd=REPO_ROOT, env=subprocess_env(threads=1), text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def observations(self, mode: str) -> dict:
         if mode not in self.results:
+            self.start(ROUTES if mode in ROUTES else (mode,))
             process = self.processes[mode]
             try:
                 stdout, stderr = process.communicate(timeout=PROBE_TIMEOUT_S)

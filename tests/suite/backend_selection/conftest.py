@@ -16,12 +16,14 @@ from ._probes import FIXTURE_MODES, ROUTES, Probes
 
 @pytest.fixture(scope="session")
 def probes(request, simulated_dataset, tmp_path_factory):
-    here = Path(__file__).parent
-    needed = {mode for item in request.session.items if here in Path(item.path).parents
-              for name, modes in FIXTURE_MODES.items() if name in item.fixturenames
-              for mode in modes}
-    launched = Probes(sorted(needed), simulated_dataset(),
-                      tmp_path_factory.mktemp("backend-selection-probes"))
+    """Without xdist the probes the selected tests need start at once; an xdist worker (which
+    does not know which tests it will get) starts them when a test first asks."""
+    launched = Probes(simulated_dataset(), tmp_path_factory.mktemp("backend-selection-probes"))
+    if not hasattr(request.config, "workerinput"):
+        here = Path(__file__).parent
+        launched.start(mode for item in request.session.items if here in Path(item.path).parents
+                       for name, modes in FIXTURE_MODES.items() if name in item.fixturenames
+                       for mode in modes)
     yield launched
     launched.close()
 

@@ -133,14 +133,28 @@ class Job:
     untrained: bool = False
 
 
-def start_chains(jobs: list[Job], data: Path,
-                 parallel: int) -> tuple[ThreadPoolExecutor, dict[object, Future]]:
-    """Start the jobs' chains, `parallel` at a time, the costliest first. Returns the executor
-    (shut it down when done) and a future ChainResult per job key."""
-    executor = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="chain")
-    futures = {job.key: executor.submit(run_chain, job.scenario, data, job.root, job.untrained)
-               for job in sorted(jobs, key=lambda job: -job.scenario.cost)}
-    return executor, futures
+class ChainPool:
+    """Runs chains `parallel` at a time in threads (each chain's steps are processes).
+    start(jobs) queues jobs, the costliest first; result(job) also starts a job that was not
+    queued, then waits for its ChainResult."""
+
+    def __init__(self, data: Path, parallel: int):
+        self.data = data
+        self.executor = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="chain")
+        self.futures: dict[object, Future] = {}
+
+    def start(self, jobs) -> None:
+        for job in sorted(jobs, key=lambda job: -job.scenario.cost):
+            if job.key not in self.futures:
+                self.futures[job.key] = self.executor.submit(run_chain, job.scenario, self.data,
+                                                             job.root, job.untrained)
+
+    def result(self, job: Job) -> ChainResult:
+        self.start([job])
+        return self.futures[job.key].result()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 # ---- baselines ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from harness import validators
 from ptycho import archive
 from suite_support import thread_budget
 
-from .scenarios import METRICS, SCENARIOS, STEP_TIMEOUT_S, Job, baseline_for, start_chains
+from .scenarios import METRICS, SCENARIOS, STEP_TIMEOUT_S, ChainPool, Job, baseline_for
 
 # A test may wait for a whole chain (the first one waits while all of them run), so the
 # per-test timeout the harness derives from the group budget does not fit: a hung step is
@@ -28,25 +28,30 @@ SCENARIO_NAMES = list(SCENARIOS)
 PNG_NAMES = ("reconstructed_amplitude.png", "reconstructed_phase.png")
 
 
+def scenario_of(item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("scenario") if callspec is not None else None
+
+
 @pytest.fixture(scope="module")
 def chains(request, simulated_dataset, tmp_path_factory):
-    """{scenario name: Future[ChainResult]} for the scenarios this session's selected tests
-    use, all started at once."""
-    wanted = {item.callspec.params["scenario"] for item in request.session.items
-              if item.module is request.module and hasattr(item, "callspec")
-              and "scenario" in item.callspec.params}
-    data = simulated_dataset()
+    """finished(name) -> the scenario's ChainResult, asserted successful. Without xdist every
+    scenario the selected tests use starts at once; an xdist worker (which does not know
+    which tests it will get) starts a chain when a test first asks for it."""
     work = tmp_path_factory.mktemp("integration-chains")
-    jobs = [Job(name, SCENARIOS[name], work / name) for name in SCENARIO_NAMES if name in wanted]
-    executor, futures = start_chains(jobs, data, parallel=thread_budget())
-    yield {"data": data, **futures}
-    executor.shutdown(wait=True, cancel_futures=True)
+    jobs = {name: Job(name, SCENARIOS[name], work / name) for name in SCENARIO_NAMES}
+    pool = ChainPool(simulated_dataset(), parallel=thread_budget())
+    if not hasattr(request.config, "workerinput"):
+        wanted = {scenario_of(item) for item in request.session.items
+                  if item.module is request.module} - {None}
+        pool.start(jobs[name] for name in wanted)
 
-
-def finished(chains, name):
-    result = chains[name].result()
-    assert result.ok, f"scenario {name} failed:\n{result.describe()}"
-    return result
+    def finished(name):
+        result = pool.result(jobs[name])
+        assert result.ok, f"scenario {name} failed:\n{result.describe()}"
+        return result
+    yield finished
+    pool.close()
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_NAMES)
@@ -54,7 +59,7 @@ def test_cli_round_trip_leaves_valid_artifacts(scenario, chains, artifact_dir):
     """Both processes succeed, and what they leave is valid: the archive (backend tag, params
     snapshot of this run), the torch checkpoint, both PNGs, the logs, the reconstruction."""
     spec = SCENARIOS[scenario]
-    result = finished(chains, scenario)
+    result = chains(scenario)
     result.move_to(artifact_dir)
     for step in result.steps:
         assert "Traceback" not in step.stderr.read_text(), step.describe()
@@ -93,7 +98,7 @@ def test_reconstruction_quality_meets_baseline_and_shows_learning(scenario, chai
     baseline minus its tolerance, and at least halfway from an untrained network's value to
     the baseline (learning happened); and the training loss went down."""
     entry = baseline_for(SCENARIOS[scenario])
-    result = finished(chains, scenario)
+    result = chains(scenario)
     for metric in METRICS:
         stored, measured = entry[metric], result.metrics[metric]
         floor = stored["baseline"] - stored["tolerance"]
