@@ -282,7 +282,7 @@ class Reference:
         if self.exact and not normalise_load:
             return 1.0, "none"
         if measurement is not None and measurement.speed_s and entry.speed_s:
-            return calibration.speed_ratio(measurement.speed_s, entry.speed_s), "speed probe"
+            return calibration.probe_ratio(measurement.speed_s, entry.speed_s), "speed probe"
         if self.calibration_s is not None and entry.calibration_s is not None:
             return calibration.speed_ratio(self.calibration_s, entry.calibration_s), "calibration"
         return 1.0, "none"
@@ -317,12 +317,14 @@ def session_reference(baselines_dir: Path, fingerprint: Mapping[str, Any],
 
 # ---------------------------------------------------------------- recording
 
-def _adjusted(measured: list[Measurement], speeds: list[float]) -> tuple[list[Measurement], float]:
-    """The samples brought to their median speed (seconds x median/speed_i), and that median."""
+def _adjusted(measured: list[Measurement], speeds: list[float],
+              ratio: Callable[[float, float], float]) -> tuple[list[Measurement], float]:
+    """The samples brought to their median speed (seconds / ratio(speed_i, median)), and that
+    median."""
     central = statistics.median(speeds)
-    return [Measurement(m.wall_s * central / speed,
-                        None if m.cpu_s is None else m.cpu_s * central / speed)
-            for m, speed in zip(measured, speeds)], central
+    factors = [1 / ratio(speed, central) for speed in speeds]
+    return [Measurement(m.wall_s * f, None if m.cpu_s is None else m.cpu_s * f)
+            for m, f in zip(measured, factors)], central
 
 
 def record(runs: Sequence[Measurements], cadence: str, fingerprint: Mapping[str, Any],
@@ -354,10 +356,11 @@ def record(runs: Sequence[Measurements], cadence: str, fingerprint: Mapping[str,
             run_calibrations = [c for _, c in pairs]
             speed = calibration_s = None
             if None not in speeds:
-                measured, speed = _adjusted(measured, speeds)
+                measured, speed = _adjusted(measured, speeds, calibration.probe_ratio)
             if None not in run_calibrations:
                 if speed is None:
-                    measured, calibration_s = _adjusted(measured, run_calibrations)
+                    measured, calibration_s = _adjusted(measured, run_calibrations,
+                                                        calibration.speed_ratio)
                 else:
                     calibration_s = statistics.median(run_calibrations)
             cpus = [m.cpu_s for m in measured]

@@ -55,17 +55,17 @@ class BandRule:
 
     clock: str = "cpu"
     normalise_load: bool = True
-    k_mad: float = 5.0
-    rel_floor: float = 0.12
+    k_mad: float = 4.0
+    rel_floor: float = 0.14
     abs_floor_s: float = 0.05
-    rel_cap: float = 0.5
+    rel_cap: float = 0.2
     confirm_reruns: int = 0
     probe_interval_s: float = 0.02  # harness.calibration.SpeedProbe; 0 = no probe
 
     def half_width(self, center: float, stats: Stats | None) -> tuple[float, str]:
         """max(k_mad * 1.4826 * MAD, rel_floor * center, abs_floor_s), at most rel_cap * center
-        (a baseline recorded on a very noisy machine must not make the band so wide that a
-        skipped workload still passes), and how it was made."""
+        (a baseline recorded on a noisy day must not make the band so wide that a real
+        regression or a skipped workload still passes), and how it was made."""
         spread = self.k_mad * MAD_TO_SIGMA * stats.mad if stats else 0.0
         parts = {f"{self.k_mad:g}*1.4826*MAD": spread,
                  f"{self.rel_floor:.0%} of median": self.rel_floor * center,
@@ -137,6 +137,8 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
         confirm_reruns=d.integer("confirm_reruns", BandRule.confirm_reruns),
         probe_interval_s=d.number("probe_interval_s", BandRule.probe_interval_s),
     )
+    if band.rel_floor > band.rel_cap:
+        raise d.fail("rel_floor", f"must not exceed rel_cap={band.rel_cap:g} (got {band.rel_floor:g})")
     t = f.sub("timeouts")
     t.only({"factor", "min_s", "default_s"})
     timeouts = TimeoutRule(

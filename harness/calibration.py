@@ -25,6 +25,10 @@ import numpy as np
 REPETITIONS = 5
 PROBE_ROUNDS = 100
 PROBE_INTERVAL_S = 0.02
+# How strongly suite-like work reacts to what slows the probe down: CPU time of the benchmark's
+# NumPy training loop ~ probe_time ** 1.2 (least-squares slope of log/log over 4 benchmark runs,
+# 1.15-1.22, r = 0.98; benchmarks/bench_budget_detector.py). 1.0 would under-correct.
+PROBE_EXPONENT = 1.2
 
 
 def workload(rounds: int = 50) -> float:
@@ -71,6 +75,11 @@ def measure(repetitions: int = REPETITIONS) -> Calibration:
         cpus.append(time.thread_time() - cpu)
         walls.append(time.perf_counter() - wall)
     return Calibration(tuple(walls), tuple(cpus))
+
+
+def probe_ratio(now_s: float, recorded_s: float) -> float:
+    """speed_ratio for speed-probe readings: how much slower suite-like work runs now."""
+    return speed_ratio(now_s, recorded_s) ** PROBE_EXPONENT
 
 
 def speed_ratio(now_s: float, recorded_s: float) -> float:

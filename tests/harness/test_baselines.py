@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness import baselines, environment
+from harness import baselines, calibration, environment
 from harness.baselines import Baseline, Reference, Stats
 from harness.calibration import Calibration
 from harness.selectors import ConfigError
@@ -72,9 +72,10 @@ def test_record_brings_each_run_to_the_median_calibration():
 
 
 def test_record_brings_each_sample_to_the_median_probe_speed():
+    slowed = 2.0 ** calibration.PROBE_EXPONENT  # the probe ran at half speed: work ~2.3x slower
     runs = [{"group": {"integration": Measurement(33.0, 30.0, 0.001)}},
             {"group": {"integration": Measurement(33.0, 30.0, 0.001)}},
-            {"group": {"integration": Measurement(66.0, 60.0, 0.002)}}]  # slowed by a neighbour
+            {"group": {"integration": Measurement(33.0 * slowed, 30.0 * slowed, 0.002)}}]
     integration = baselines.record(runs, "per_pr", HERE, calibrations=[0.1, 0.1, 0.1]).entry(
         "group", "integration")
     assert integration.cpu.max == pytest.approx(30.0) and integration.speed_s == 0.001

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import pytest_timeout
 
-from harness import budgets
+from harness import budgets, calibration
 from harness.baselines import Baseline, Entry, Reference, Stats
 from harness.selectors import ConfigError
 from harness.timing import Measurement
@@ -73,6 +73,7 @@ def test_shipped_budgets_hold_the_handoff_guardrails():
     ('clock = "cpu"', 'clock = "gpu"', "defaults.clock: must be one of 'cpu', 'wall' (got 'gpu')"),
     ("normalise_load = true", "normalise_load = 1", "defaults.normalise_load: must be true or false"),
     ("factor = 3.0", "factor = -3.0", "timeouts.factor: must be a positive number (got -3.0)"),
+    ("rel_floor = 0.14", "rel_floor = 0.3", "defaults.rel_floor: must not exceed rel_cap=0.2 (got 0.3)"),
 ])
 def test_bad_budget_entries_name_file_entry_and_fix(old, new, message):
     with pytest.raises(ConfigError) as caught:
@@ -137,31 +138,33 @@ def test_band_falls_back_to_wall_time_when_either_side_lacks_cpu():
     assert verdict.clock == "wall" and verdict.measured_s == 10.5
 
 
-@pytest.mark.parametrize("measured, status", [(10.0, "ok"), (11.1, "ok"), (11.3, "too_slow"),
-                                              (8.9, "ok"), (8.7, "too_fast"), (0.01, "too_fast")])
+@pytest.mark.parametrize("measured, status", [(10.0, "ok"), (11.3, "ok"), (11.5, "too_slow"),
+                                              (8.7, "ok"), (8.5, "too_fast"), (0.01, "too_fast")])
 def test_band_without_tolerance_uses_the_relative_floor(measured, status):
-    b = shipped()  # rel_floor 0.12, k_mad 5: MAD 0.01 -> 0.074 s < 1.2 s
+    b = shipped()  # rel_floor 0.14, k_mad 4: MAD 0.01 -> 0.059 s < 1.4 s
     ref = reference("group", "parity", wall=10.0, cpu=10.0, mad=0.01)
     verdict = only(budgets.judge({"group": {"parity": Measurement(measured, measured)}}, b, ref), "band")
     assert verdict.status == status
-    assert verdict.allowed == pytest.approx((8.8, 11.2))
-    assert "12% of median" in verdict.basis
+    assert verdict.allowed == pytest.approx((8.6, 11.4))
+    assert "14% of median" in verdict.basis
 
 
 def test_band_widens_with_the_recorded_spread():
     b = shipped()
-    ref = reference("group", "parity", wall=10.0, cpu=10.0, mad=0.5)  # 5 * 1.4826 * 0.5 = 3.71
-    verdict = only(budgets.judge({"group": {"parity": Measurement(13.0, 13.0)}}, b, ref), "band")
+    ref = reference("group", "parity", wall=10.0, cpu=10.0, mad=0.3)  # 4 * 1.4826 * 0.3 = 1.78
+    verdict = only(budgets.judge({"group": {"parity": Measurement(11.7, 11.7)}}, b, ref), "band")
     assert verdict.status == "ok"
-    assert verdict.allowed[1] == pytest.approx(10.0 + 5 * 1.4826 * 0.5)
+    assert verdict.allowed[1] == pytest.approx(10.0 + 4 * 1.4826 * 0.3)
     assert "1.4826*MAD" in verdict.basis
 
 
 def test_band_width_is_capped_so_a_no_op_is_always_caught():
     ref = reference("group", "parity", wall=10.0, cpu=10.0, mad=3.0)  # recorded on a noisy day
     verdict = only(budgets.judge({"group": {"parity": Measurement(0.01, 0.01)}}, shipped(), ref), "band")
-    assert verdict.allowed == pytest.approx((5.0, 15.0)) and verdict.status == "too_fast"
-    assert "capped at rel_cap=50% of median" in verdict.basis
+    assert verdict.allowed == pytest.approx((8.0, 12.0)) and verdict.status == "too_fast"
+    assert "capped at rel_cap=20% of median" in verdict.basis
+    slower = budgets.judge({"group": {"parity": Measurement(12.5, 12.5)}}, shipped(), ref)
+    assert only(slower, "band").status == "too_slow"  # +25% stays visible
 
 
 def test_scaled_baseline_from_another_machine_is_marked_estimated():
@@ -171,7 +174,7 @@ def test_scaled_baseline_from_another_machine_is_marked_estimated():
     verdict = only(budgets.judge({"group": {"parity": Measurement(20.5, 20.5)}}, b, ref), "band")
     assert verdict.estimated and verdict.status == "ok"
     assert verdict.baseline_s == pytest.approx(20.0)
-    assert verdict.allowed == pytest.approx((17.6, 22.4))
+    assert verdict.allowed == pytest.approx((17.2, 22.8))
     assert "x2.00 by the calibration (machine speed)" in verdict.basis
     assert "another machine" in verdict.basis
 
@@ -180,11 +183,12 @@ def test_bands_follow_the_speed_probe_reading_of_the_measurement():
     ref = reference("group", "parity", wall=10.0, cpu=10.0)
     probed = Reference(replace(ref.baseline, entries={"group": {"parity": replace(
         ref.baseline.entry("group", "parity"), speed_s=0.0003)}}), exact=True, calibration_s=0.1)
-    loaded = Measurement(19.0, 19.0, speed_s=0.0006)  # the core ran at half speed meanwhile
+    loaded = Measurement(22.0, 22.0, speed_s=0.0006)  # the probe ran at half speed meanwhile
     verdict = only(budgets.judge({"group": {"parity": loaded}}, shipped(), probed), "band")
-    assert verdict.status == "ok" and verdict.baseline_s == pytest.approx(20.0)
-    assert "x2.00 by the speed probe (machine load)" in verdict.basis
-    slower = Measurement(19.0 * 1.25, 19.0 * 1.25, speed_s=0.0006)
+    expected = 10.0 * 2 ** calibration.PROBE_EXPONENT  # suite-like work reacts a bit more
+    assert verdict.status == "ok" and verdict.baseline_s == pytest.approx(expected)
+    assert f"x{expected / 10:.2f} by the speed probe (machine load)" in verdict.basis
+    slower = Measurement(22.0 * 1.25, 22.0 * 1.25, speed_s=0.0006)
     assert only(budgets.judge({"group": {"parity": slower}}, shipped(), probed), "band").status == "too_slow"
 
 

@@ -52,7 +52,7 @@ def test_the_speed_probe_reading_of_the_measurement_wins_over_the_session_calibr
     probed = replace(entry(0.1), speed_s=0.0003)
     session = Reference(None, exact=True, calibration_s=0.1)  # calibration says: no load
     factor, how = session.scale_for(probed, Measurement(1.0, 1.0, 0.0006), normalise_load=True)
-    assert factor == pytest.approx(2.0) and how == "speed probe"
+    assert factor == pytest.approx(2.0 ** calibration.PROBE_EXPONENT) and how == "speed probe"
     # without a probe reading on either side, the calibration decides
     assert session.scale_for(probed, Measurement(1.0, 1.0), True) == (1.0, "calibration")
     assert session.scale_for(entry(0.1), Measurement(1.0, 1.0, 0.0006), True) == (1.0, "calibration")
