@@ -1,10 +1,10 @@
 """PNG output of 2-D images (Pillow): amplitude in grayscale, phase with a viridis-like map."""
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from ptycho.fileio import atomic_output
 
 # Viridis sampled at 5 points; np.interp fills the rest (matplotlib is not a dependency).
 _VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
@@ -37,17 +37,8 @@ def save_png(array2d, path, colormap: str | None = None) -> Path:
     else:
         raise ValueError(f"colormap must be None or 'viridis', got {colormap!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format="PNG")
-        os.chmod(tmp_name, 0o644)   # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    with atomic_output(path) as handle:
+        image.save(handle, format="PNG")
     return path
 
 

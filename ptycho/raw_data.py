@@ -6,8 +6,6 @@ scan_index (n,) int, xcoords_start / ycoords_start (default to xcoords / ycoords
 FORMAT-001: diffraction stored as legacy (N, N, n) is transposed to (n, N, N) with a warning.
 """
 import io
-import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ptycho.fileio import atomic_output
 from ptycho import params
 from ptycho.errors import ConfigError, DataError
 from ptycho.log import get_logger
@@ -32,24 +31,14 @@ _READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError)
 def write_npz(path, arrays: dict) -> None:
     """Write `arrays` as an uncompressed NPZ, deterministically (fixed member dates, sorted
     names) and atomically (temp file in the same folder, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as zf:
-            for name in sorted(arrays):
-                buffer = io.BytesIO()
-                np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[name]),
-                                          allow_pickle=False)
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, buffer.getvalue())
-        os.chmod(tmp_name, 0o644)   # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    with atomic_output(path) as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[name]),
+                                      allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buffer.getvalue())
 
 
 def _read_npz(path: Path) -> dict:

@@ -8,14 +8,13 @@ The archive around it (manifest, params.json, atomic write, safe extraction) is 
 """
 import copy
 import math
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from pickle import UnpicklingError  # what weights_only=True raises on a refused object
 
 import torch
 
+from ptycho.fileio import atomic_output
 from ptycho.errors import ArchiveError
 from ptycho_torch.model import Autoencoder
 
@@ -40,15 +39,8 @@ def checkpoint_dict(autoencoder: Autoencoder) -> dict:
 def save_checkpoint(autoencoder: Autoencoder, path) -> Path:
     """Write the checkpoint atomically (temp file in the same folder, then os.replace)."""
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(checkpoint_dict(autoencoder), handle)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    with atomic_output(path) as handle:
+        torch.save(checkpoint_dict(autoencoder), handle)
     return path
 
 

@@ -8,13 +8,12 @@ next to its baseline; the test refuses a baseline recorded for other settings.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ptycho.fileio import atomic_output
 from suite_support import (DEFAULT_DATASET, REPO_ROOT, Step, python_command, run_step,
                            subprocess_env)
 
@@ -200,16 +199,7 @@ def baseline_for(scenario: Scenario, path: Path = BASELINE_FILE) -> dict:
 def write_baselines(document: dict, path: Path = BASELINE_FILE) -> Path:
     """Human-diffable JSON (sorted keys, indent 2), written atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    with atomic_output(path, "w") as handle:
+        json.dump(document, handle, indent=2, sort_keys=True)
+        handle.write("\n")
     return path
