@@ -11,13 +11,6 @@ from ptycho.errors import ArchiveError
 GOOD_CFG = {"N": 32, "gridsize": 1}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_params():
-    params.reset()
-    yield
-    params.reset()
-
-
 def _payload(staging):
     (staging / "model.bin").write_bytes(b"weights")
     (staging / "sub").mkdir()

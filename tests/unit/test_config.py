@@ -9,13 +9,6 @@ from ptycho.config import (KEY_MAPPINGS, InferenceConfig, ModelConfig, PyTorchEx
 from ptycho.errors import ArchiveError, ConfigError, DataError
 
 
-@pytest.fixture(autouse=True)
-def fresh_params():
-    params.reset()
-    yield
-    params.reset()
-
-
 def test_params_defaults_match_fresh_dataclasses():
     assert params.cfg["N"] == ModelConfig().N == 64
     assert params.cfg["gridsize"] == 1

@@ -21,13 +21,6 @@ INTENSITY_SCALE = 20.0
 RNG = np.random.default_rng(7)
 
 
-@pytest.fixture(autouse=True)
-def fresh_params():
-    params.reset()
-    yield
-    params.reset()
-
-
 def _probe():
     rows, cols = np.indices((N, N)) - N // 2
     return np.where(np.hypot(rows, cols) < N / 4, 1.0 + 0.5j, 0.1).astype(np.complex64)

@@ -19,13 +19,6 @@ from ptycho.workflows.components import load_inference_bundle, run_cdi_example  
 N = 32
 
 
-@pytest.fixture(autouse=True)
-def fresh_params():
-    params.reset()
-    yield
-    params.reset()
-
-
 @pytest.fixture(scope="module")
 def scans():
     return (simulate_dataset(n_images=48, N=N, object_size=80, seed=0),

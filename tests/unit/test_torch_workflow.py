@@ -21,13 +21,6 @@ from ptycho_torch.workflows.components import (  # noqa: E402
 N = 32
 
 
-@pytest.fixture(autouse=True)
-def fresh_params():
-    params.reset()
-    yield
-    params.reset()
-
-
 @pytest.fixture(scope="module")
 def scans():
     return (simulate_dataset(n_images=48, N=N, object_size=80, seed=0),
