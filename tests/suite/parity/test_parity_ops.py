@@ -75,14 +75,20 @@ def _loss_inputs(prepared, reference_ops):
     return predicted.astype(np.float32), observed
 
 
+def _loss_parity(name, predicted, observed, reference_ops, tf_ops, torch_ops):
+    """The loss `name` from both backends against the reference; returns the reference value."""
+    expected = getattr(reference_ops, name)(predicted, observed)
+    assert_close(getattr(tf_ops, name)(predicted, observed), expected, tol.LOSS_SCALAR,
+                 f"{name} TensorFlow vs reference")
+    assert_close(getattr(torch_ops, name)(torch_channels_first(predicted),
+                                          torch_channels_first(observed)),
+                 expected, tol.LOSS_SCALAR, f"{name} torch vs reference")
+    return expected
+
+
 def test_poisson_nll(data, reference_ops, tf_ops, torch_ops):
     predicted, observed = _loss_inputs(data(1), reference_ops)
-    expected = reference_ops.poisson_nll(predicted, observed)
-    assert_close(tf_ops.poisson_nll(predicted, observed), expected, tol.LOSS_SCALAR,
-                 "poisson_nll TensorFlow vs reference")
-    assert_close(torch_ops.poisson_nll(torch_channels_first(predicted),
-                                       torch_channels_first(observed)),
-                 expected, tol.LOSS_SCALAR, "poisson_nll torch vs reference")
+    expected = _loss_parity("poisson_nll", predicted, observed, reference_ops, tf_ops, torch_ops)
     # The definition, in float64: mean(lam - k log lam), lam floored at EPS.
     lam = np.maximum(predicted.astype(np.float64) ** 2, reference_ops.EPS)
     counts = observed.astype(np.float64) ** 2
@@ -92,12 +98,7 @@ def test_poisson_nll(data, reference_ops, tf_ops, torch_ops):
 
 def test_amplitude_mae(data, reference_ops, tf_ops, torch_ops):
     predicted, observed = _loss_inputs(data(1), reference_ops)
-    expected = reference_ops.amplitude_mae(predicted, observed)
-    assert_close(tf_ops.amplitude_mae(predicted, observed), expected, tol.LOSS_SCALAR,
-                 "amplitude_mae TensorFlow vs reference")
-    assert_close(torch_ops.amplitude_mae(torch_channels_first(predicted),
-                                         torch_channels_first(observed)),
-                 expected, tol.LOSS_SCALAR, "amplitude_mae torch vs reference")
+    expected = _loss_parity("amplitude_mae", predicted, observed, reference_ops, tf_ops, torch_ops)
     assert_close(expected, np.mean(np.abs(observed.astype(np.float64) - predicted)),
                  tol.LOSS_SCALAR, "amplitude_mae reference vs its definition")
 
