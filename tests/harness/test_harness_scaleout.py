@@ -258,7 +258,7 @@ def test_budgets_are_judged_on_the_merged_view(project):
     assert verdict["status"] == "over_ceiling" and verdict["measured_s"] >= 0.8
     band = next(v for v in merged["budgets"]["verdicts"]
                 if (v["subject"], v["check"]) == ("parity", "band"))
-    assert band["status"] == "too_slow" and "confirmed by 1 re-run" in band["basis"]
+    assert band["status"] == "too_slow" and "confirmed: 2 of 2 runs too_slow" in band["basis"]
     assert [p.name.split("-", 1)[1] for p in (merged_dir / "reruns").iterdir()
             if p.is_dir()] == ["parity-confirm1"]
     assert not (project.runs()[0] / "reruns").exists()  # the serial run: confirm_reruns = 0
