@@ -2,12 +2,13 @@
 file (Keras' own zip of config JSON + weights, loaded with safe_mode on, no pickle)."""
 from pathlib import Path
 
-import keras
+# Importing the model module first applies ptycho.tf's runtime defaults and registers the
+# custom layers the .keras configs refer to.
+from ptycho.tf import model as _registered_layers  # noqa: F401
+
+import keras  # noqa: E402  (after ptycho.tf on purpose)
 
 from ptycho import archive
-
-# Importing the model module registers the custom layers the .keras configs refer to.
-from ptycho.tf import model as _registered_layers  # noqa: F401
 
 BACKEND = "tensorflow"
 

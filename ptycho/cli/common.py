@@ -1,11 +1,14 @@
 """What ptycho-train and ptycho-infer share: one-line argument errors, the exit-2 policy for
-bad input, and quiet TensorFlow start-up."""
+bad input, and a quick framework start-up for console-script processes."""
 import argparse
 import contextlib
+import gc
+import importlib
 import os
 import sys
 from pathlib import Path
 
+from ptycho.cli import native_stderr
 from ptycho.errors import PtychoInputError
 
 EXIT_BAD_INPUT = 2
@@ -55,9 +58,50 @@ def prepare_output_dir(path) -> Path:
     return path
 
 
-def quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ start-up chatter off the CLI's stderr (unless the user set it)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Imported up front by ptycho-train besides the backend itself (inference never needs Lightning).
+TRAINING_MODULES = {"tensorflow": "ptycho.tf.training", "pytorch": "ptycho_torch.training"}
+
+# Set by run_console_script: this process is the CLI's own, so its garbage collector is ours to
+# tune. main() called in-process (tests, notebooks) leaves the caller's collector alone.
+_owns_process = False
+
+
+def run_console_script(main) -> None:
+    """Entry point of the console scripts: main() in a process of its own, exit with its code.
+
+    TensorFlow, and torch with Lightning, allocate about a million long-lived objects at import.
+    With the cyclic collector running, the import traverses them again and again and interpreter
+    exit does once more: about 2.5 s per process on the 2-core CI machine (README "Performance").
+    So the collector is paused until load_framework() has imported the framework, everything
+    alive then is frozen (gc.freeze: never traversed again, not even at exit), and the collector
+    runs as usual for the actual work. TensorFlow's native start-up chatter is filtered from
+    stderr (ptycho.cli.native_stderr).
+    """
+    global _owns_process
+    _owns_process = True
+    gc.disable()
+    try:
+        with native_stderr.filtered():
+            code = main()
+    finally:
+        gc.freeze()   # the exit-time collection would only meet objects that die with us
+    sys.exit(code)
+
+
+def load_framework(backend: str, *, training: bool) -> None:
+    """Import `backend`'s framework (and its training stack when `training`) now, so its cost is
+    paid once at start-up: POLICY-001's RuntimeError when torch is missing; TensorFlow's C++
+    start-up chatter kept off stderr unless the user set TF_CPP_MIN_LOG_LEVEL."""
+    from ptycho.workflows.backend_selector import get_backend
+
+    if backend == "tensorflow":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    get_backend(backend)
+    if training:
+        importlib.import_module(TRAINING_MODULES[backend])
+    if _owns_process:
+        gc.freeze()
+        gc.enable()
 
 
 @contextlib.contextmanager

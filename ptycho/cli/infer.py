@@ -1,12 +1,12 @@
 """ptycho-infer: reconstruct an NPZ scan with a trained model archive and write
 reconstructed_amplitude.png, reconstructed_phase.png, reconstruction.npz, metrics.json (when
 the data hold objectGuess) and inference.log. The backend is the one named in the archive."""
-import sys
 from pathlib import Path
 
 from ptycho import archive
 from ptycho.cli.common import (BadInput, OneLineParser, bad_input_exits, positive_int,
-                               prepare_output_dir, quiet_tensorflow)
+                               prepare_output_dir,
+                               load_framework, run_console_script)
 from ptycho.config.config import BACKENDS, InferenceConfig, ModelConfig
 from ptycho.log import configure_console, get_logger, log_to_file
 from ptycho.raw_data import RawData
@@ -56,8 +56,7 @@ def main(argv=None) -> int:
             test_data_file=args.test_data, n_groups=args.n_groups, output_dir=args.output_dir,
             backend=backend)
         output_dir = prepare_output_dir(args.output_dir)
-        if backend == "tensorflow":
-            quiet_tensorflow()
+        load_framework(backend, training=False)
         # Imported only now, and only the archive's framework (a torch archive never loads TF).
         from ptycho.workflows import common
         from ptycho.workflows.backend_selector import get_backend, load_inference_bundle_with_backend
@@ -71,5 +70,10 @@ def main(argv=None) -> int:
     return 0
 
 
+def console_main() -> None:
+    """The ptycho-infer console script (also `python -m ptycho.cli.infer`)."""
+    run_console_script(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

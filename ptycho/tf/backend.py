@@ -31,8 +31,10 @@ class TensorFlowBackend:
         return models, history
 
     def predict(self, models: dict, X_norm: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        patches = models["diffraction_to_obj"].predict_on_batch(
-            [np.asarray(X_norm, np.float32), np.asarray(offsets, np.float32)])
+        # An eager call: predict_on_batch would first trace a graph, which costs more than the
+        # one or two batches an inference run predicts.
+        patches = models["diffraction_to_obj"](
+            [np.asarray(X_norm, np.float32), np.asarray(offsets, np.float32)], training=False)
         return np.asarray(patches, np.complex64)
 
     def save_payload(self, models: dict, staging_dir: Path) -> list[str]:

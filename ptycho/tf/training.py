@@ -43,7 +43,10 @@ def fit(autoencoder: keras.Model, X_norm: np.ndarray, offsets: np.ndarray, inten
     mae_weight = tf.constant(mae_weight, tf.float32)
     spec = tf.TensorSpec((None,) + X_norm.shape[1:], tf.float32)
 
-    @tf.function(input_signature=[spec, tf.TensorSpec((None,) + offsets.shape[1:], tf.float32), spec])
+    # autograph=False: the step has no tensor-dependent Python control flow, and converting the
+    # code costs about half a second of start-up.
+    @tf.function(autograph=False,
+                 input_signature=[spec, tf.TensorSpec((None,) + offsets.shape[1:], tf.float32), spec])
     def train_step(x, off, y):
         with tf.GradientTape() as tape:
             predicted, _ = autoencoder([x, off], training=True)

@@ -13,15 +13,13 @@ from PIL import Image
 from ptycho.simulate import write_dataset
 
 N = 32
-# Runs a CLI's main() and then checks which frameworks the process imported.
+# Runs a CLI as its console script does and, at exit, reports which frameworks it imported.
 _RUNNER = """
-import sys
-from ptycho.cli.{cli} import main
-try:
-    code = main(sys.argv[1:])
-finally:
-    print("IMPORTED", sorted(m for m in ("tensorflow", "torch") if m in sys.modules), file=sys.stderr)
-sys.exit(code)
+import atexit, sys
+atexit.register(lambda: print("IMPORTED", sorted(m for m in ("tensorflow", "torch") if m in sys.modules),
+                              file=sys.stderr))
+from ptycho.cli.{cli} import console_main
+console_main()
 """
 _THREADS = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 
@@ -31,6 +29,11 @@ def _run(cli, *args, cwd=None):
     env = {**os.environ, **_THREADS}
     return subprocess.run([sys.executable, "-c", _RUNNER.format(cli=cli), *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def _chatter(result) -> list:
+    """stderr lines besides the runner's own report: a --quiet run that succeeds prints none."""
+    return [line for line in result.stderr.splitlines() if not line.startswith("IMPORTED")]
 
 
 def _imported(result) -> list:
@@ -137,6 +140,7 @@ def test_train_then_infer_through_the_clis(data, tmp_path, backend):
                    "--output-dir", train_dir, "--nepochs", "1", "--n-groups", "32",
                    "--batch-size", "16", "--n-filters-scale", "0.25", "--quiet", *extra)
     assert trained.returncode == 0, trained.stderr
+    assert _chatter(trained) == []      # TensorFlow's absl start-up lines are filtered out
     framework = {"tensorflow": "tensorflow", "pytorch": "torch"}[backend]
     assert _imported(trained) == [framework]
     history = json.loads((train_dir / "history.json").read_text())
@@ -148,6 +152,7 @@ def test_train_then_infer_through_the_clis(data, tmp_path, backend):
     inferred = _run("infer", "--model-path", train_dir, "--test-data", data / "scan.npz",
                     "--output-dir", infer_dir, "--quiet")
     assert inferred.returncode == 0, inferred.stderr
+    assert _chatter(inferred) == []
     assert _imported(inferred) == [framework]        # the archive's framework only
     for name in ("reconstructed_amplitude.png", "reconstructed_phase.png"):
         with Image.open(infer_dir / name) as image:
@@ -161,3 +166,35 @@ def test_train_then_infer_through_the_clis(data, tmp_path, backend):
     leftovers = [p.name for p in list(train_dir.iterdir()) + list(infer_dir.iterdir())
                  if p.name.startswith(".")]
     assert leftovers == []                                  # no temp files left behind
+
+
+_NATIVE_WRITER = """
+import os
+from ptycho.cli.common import run_console_script
+
+def main():
+    os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n"
+                b"I0000 00:00:1795907947.064306   29010 port.cc:153] oneDNN custom operations are on.\\n"
+                b"E0000 00:00:1795907954.945783   29010 util.cc:131] oneDNN supports DT_INT32 only on AVX-512.\\n"
+                b"E0000 00:00:1795907954.945783   29010 kernel.cc:7] a real native error\\n")
+    print("error: a Python line", file=__import__("sys").stderr)
+    return 3
+
+run_console_script(main)
+"""
+
+
+@pytest.mark.parametrize("level, kept", [
+    (None, ["a real native error", "error: a Python line"]),
+    ("0", ["oneDNN custom operations", "DT_INT32", "a real native error", "error: a Python line"]),
+])
+def test_console_scripts_apply_tf_log_level_to_native_stderr_lines(level, kept):
+    import os
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    if level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = level
+    result = subprocess.run([sys.executable, "-c", _NATIVE_WRITER], capture_output=True, text=True,
+                            env=env, timeout=60)
+    assert result.returncode == 3                   # main()'s exit code, unchanged
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(kept) and all(text in line for text, line in zip(kept, lines)), lines
