@@ -15,15 +15,14 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _timing import timed
 
 RESULTS = Path(__file__).resolve().parent / "results"
 N_IMAGES = 512
@@ -41,14 +40,11 @@ def _script(name: str) -> str:
 
 def _timed(command: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of running `command`; exits on failure."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        sys.exit(f"error: {' '.join(command)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
-    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    outcome = timed(command)
+    if outcome["returncode"] != 0:
+        sys.exit(f"error: {' '.join(command)} exited {outcome['returncode']}:\n"
+                 f"{outcome['stderr'][-2000:]}")
+    return outcome["wall_s"], outcome["cpu_s"]
 
 
 def simulate(folder: Path) -> Path:

@@ -17,6 +17,7 @@ observations (the tests judge them). Modes:
 Only the standard library and the package under test are imported before an observation.
 """
 import contextlib
+import gc
 import importlib.abc
 import io
 import json
@@ -219,4 +220,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # A short-lived process: no cyclic garbage collection, as in the CLIs' start-up
+    # (ptycho.cli.common.run_console_script) - collecting during the framework imports and at
+    # exit would double each probe's cost.
+    gc.disable()
     main()
+    gc.freeze()

@@ -55,12 +55,15 @@ def chains(request, simulated_dataset, tmp_path_factory):
 
 
 @pytest.mark.parametrize("scenario", SCENARIO_NAMES)
-def test_cli_round_trip_leaves_valid_artifacts(scenario, chains, artifact_dir):
+def test_cli_round_trip_leaves_valid_artifacts(scenario, chains, artifact_dir, record_property):
     """Both processes succeed, and what they leave is valid: the archive (backend tag, params
     snapshot of this run), the torch checkpoint, both PNGs, the logs, the reconstruction."""
     spec = SCENARIOS[scenario]
     result = chains(scenario)
     result.move_to(artifact_dir)
+    for step in result.steps:     # junit.xml: where the gate's time goes (benchmarks/bench_per_pr.py)
+        record_property(f"{step.name}_wall_s", round(step.seconds, 3))
+        record_property(f"{step.name}_cpu_s", round(step.cpu_seconds, 3))
     for step in result.steps:
         assert "Traceback" not in step.stderr.read_text(), step.describe()
 

@@ -1,0 +1,39 @@
+"""Shared by the benchmark scripts: one command's wall and CPU seconds, and interleaved
+repetitions of rival commands (so a change in machine load hits them alike)."""
+from __future__ import annotations
+
+import resource
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+
+def timed(command: list[str], cwd: Path | None = None, env: dict | None = None) -> dict:
+    """Run `command` to the end: {"wall_s", "cpu_s" (user + sys of the child tree),
+    "returncode", "stdout", "stderr"}."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "returncode": proc.returncode,
+            "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+def interleaved(commands: dict[str, list[str]], runs: int, cwd: Path, report=print) -> dict:
+    """Run each named command `runs` times, alternating; {name: {"runs": [...], "median_wall_s",
+    "median_cpu_s"}} (stdout/stderr dropped)."""
+    results = {name: [] for name in commands}
+    for index in range(runs):
+        for name, command in commands.items():
+            outcome = timed(command, cwd)
+            outcome.pop("stdout"), outcome.pop("stderr")
+            results[name].append(outcome)
+            report(f"{name:>10} run {index + 1}: {outcome['wall_s']:.1f} s wall, "
+                   f"{outcome['cpu_s']:.1f} s CPU, exit {outcome['returncode']}")
+    return {name: {"runs": done,
+                   "median_wall_s": statistics.median(r["wall_s"] for r in done),
+                   "median_cpu_s": statistics.median(r["cpu_s"] for r in done)}
+            for name, done in results.items()}

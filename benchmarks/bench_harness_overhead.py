@@ -1,0 +1,55 @@
+"""Harness overhead: the per-PR selection run through `harness run per_pr` versus the same
+tests under plain pytest (the plugin stays loaded from conftest.py but is inactive without
+--harness-run). Runs alternate; medians of wall and CPU seconds are compared (target: the
+harness adds <= 3 % wall time). Results: benchmarks/results/harness_overhead.json.
+
+    python benchmarks/bench_harness_overhead.py [--runs N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import interleaved  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+TARGET = 0.03
+COMMANDS = {
+    "harness": ["harness", "run", "per_pr"],
+    # The same tests: the per_pr groups by their markers, without the harness run machinery.
+    "pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/suite",
+               "-m", "integration or backend_selection"],
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs of each (default 3)")
+    args = parser.parse_args(argv)
+    load_before = os.getloadavg()
+    results = interleaved(COMMANDS, args.runs, ROOT)
+    harness, plain = results["harness"], results["pytest"]
+    overhead = harness["median_wall_s"] / plain["median_wall_s"] - 1
+    cpu_overhead = harness["median_cpu_s"] / plain["median_cpu_s"] - 1
+    print(f"harness run per_pr {harness['median_wall_s']:.1f} s vs plain pytest "
+          f"{plain['median_wall_s']:.1f} s: {overhead:+.1%} wall, {cpu_overhead:+.1%} CPU "
+          f"(target <= {TARGET:.0%} wall)")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "harness_overhead.json"
+    out.write_text(json.dumps({
+        "recorded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "load_before": load_before, "load_after": os.getloadavg(), "commands": COMMANDS,
+        "results": results, "wall_overhead": overhead, "cpu_overhead": cpu_overhead,
+        "target": TARGET}, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0 if overhead <= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
