@@ -124,22 +124,18 @@ def render(project_root: Path) -> str:
     ]
     group_rows = []
     for group in settings.groups.values():
-        free = "; ".join(f"{k} = {v}" for k, v in group.budget.items()) or "-"
         group_rows.append([f"**{group.name}**", group.description, group.owner,
                            ", ".join(group.cadences), _selection_text(group),
                            _pytest_selector(group),
-                           _limits_text(budget.limits("group", group.name), band), free])
+                           _limits_text(budget.limits("group", group.name), band)])
     lines += _table(["group", "what it guards", "owner", "cadences", "selects", "run it",
-                     "runtime guardrails (budgets.toml)", "handoff figures (groups.toml)"],
-                    group_rows)
+                     "runtime guardrails (budgets.toml)"], group_rows)
     lines += ["", "### Cadences", ""]
     cadence_rows = []
     for cadence in settings.cadences.values():
         members = [g.name for g in settings.groups.values() if cadence.name in g.cadences]
-        guard = "; ".join(f"{k} = {v}" for k, v in cadence.budget.items())
         cadence_rows.append([f"**{cadence.name}**", cadence.description, ", ".join(members),
-                             _limits_text(budget.limits("cadence", cadence.name), band)
-                             + (f" (harness.toml: {guard})" if guard else ""),
+                             _limits_text(budget.limits("cadence", cadence.name), band),
                              "kept" if cadence.persistent_artifacts else "only failing / invalid",
                              f"`harness run {cadence.name}` / `nox -s {cadence.name}`"])
     lines += _table(["cadence", "purpose", "groups", "runtime guardrails", "artifacts of "

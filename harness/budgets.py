@@ -48,6 +48,11 @@ class Limits:
     tolerance_s: float | None = None
     tolerance_rel: float | None = None
 
+    def guardrails(self) -> dict[str, float]:
+        """The limits this entry sets, by budgets.toml key (for listings and reports)."""
+        return {key: value for key, value in asdict(self).items()
+                if key != "where" and value is not None}
+
 
 @dataclass(frozen=True)
 class BandRule:

@@ -215,13 +215,13 @@ def _budget_bars(report: dict) -> dict[tuple[str, str], dict]:
         return bars
     for name, group in report.get("groups", {}).items():
         guard = group.get("guardrails") or {}
-        baseline, band = _number(guard.get("baseline_seconds")), _number(guard.get("band_seconds"))
-        ceiling = _number(guard.get("max_seconds"))
+        baseline, band = _number(guard.get("baseline_s")), _number(guard.get("tolerance_s"))
+        ceiling = _number(guard.get("max_s"))
         measured = _number(group.get("seconds"))
         if baseline is None and ceiling is None:
             continue
         bar = {"wall": measured, "ceiling": ceiling, "clock": "wall", "judged": False,
-               "basis": [f"guardrails from selectors/groups.toml: "
+               "basis": [f"guardrails from selectors/budgets.toml: "
                          f"{group.get('guardrails_text', '')}"]}
         if baseline is not None:
             half = band or 0.0

@@ -163,12 +163,28 @@ def is_under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
+def _guardrails(project_root: Path):
+    """(kind, name) -> that subject's limits in selectors/budgets.toml, the one place budgets
+    are configured ({} for a subject it does not list, or a project without the file)."""
+    from harness import budgets   # imported here: budgets -> configfile -> selectors
+
+    if not (project_root / budgets.BUDGETS_FILE).is_file():
+        return lambda kind, name: {}
+    table = budgets.load(project_root)
+
+    def guardrails(kind: str, name: str) -> dict[str, Any]:
+        limits = table.limits(kind, name)
+        return limits.guardrails() if limits else {}
+    return guardrails
+
+
 def load(project_root: Path) -> HarnessConfig:
     """Read and check both TOML files under `project_root/selectors/`."""
     project_root = Path(project_root)
     settings = _read_toml(project_root, HARNESS_FILE)
     groups_doc = _read_toml(project_root, GROUPS_FILE)
 
+    guardrails = _guardrails(project_root)
     h = _Checker(HARNESS_FILE)
     h.keys(settings, "", {"artifacts", "retention", "run", "validation", "cadences"}, {"cadences"})
     artifacts = h.table(settings, "artifacts", optional=True)
@@ -191,13 +207,13 @@ def load(project_root: Path) -> HarnessConfig:
     for name, table in h.table(settings, "cadences").items():
         where = f"cadences.{name}"
         h.name(name, where)
-        h.keys(table, where, {"description", "persistent_artifacts", "budget"}, {"description"})
+        h.keys(table, where, {"description", "persistent_artifacts"}, {"description"})
         cadences[name] = Cadence(
             name=name,
             description=h.string(table, where + ".description", "description"),
             persistent_artifacts=h.boolean(table, where + ".persistent_artifacts",
                                            "persistent_artifacts", False),
-            budget=h.table(table, "budget", optional=True, where=where),
+            budget=guardrails("cadence", name),
         )
     if not cadences:
         h.fail("cadences", "no cadence defined", "add a [cadences.<name>] table")
@@ -214,7 +230,7 @@ def load(project_root: Path) -> HarnessConfig:
                    "rename the group or the cadence")
         g.keys(table, where,
                {"description", "owner", "cadences", "marker", "paths", "node_ids",
-                "persistent_artifacts", "budget"},
+                "persistent_artifacts"},
                {"description", "owner", "cadences"})
         owner = g.string(table, where + ".owner", "owner")
         if owner not in OWNERS:
@@ -247,7 +263,7 @@ def load(project_root: Path) -> HarnessConfig:
             node_ids=tuple(node_ids),
             persistent_artifacts=g.boolean(table, where + ".persistent_artifacts",
                                            "persistent_artifacts", False),
-            budget=g.table(table, "budget", optional=True, where=where),
+            budget=guardrails("group", name),
         )
     if not groups:
         g.fail("groups", "no group defined", "add a [groups.<name>] table")

@@ -21,6 +21,8 @@ DEFAULT_MODULE_CLASS = "ptycho_torch.lightning_module.PtychoLightningModule"
 ARCHIVE_BACKENDS = ("tensorflow", "pytorch")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 _ERROR_LINE = re.compile(r"(?:^|\s)ERROR[\s:]")
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
 class ValidationError(Exception):
@@ -148,9 +150,8 @@ def validate_checkpoint(path: Path | str, *,
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError...
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValidationError(path, "loads", f"torch.load(weights_only=True) failed: "
-                                             f"{first_line}") from None
+                                             f"{_load_failure(exc)}") from None
     if not isinstance(checkpoint, dict):
         raise ValidationError(path, "structure", f"top level is {type(checkpoint).__name__}, "
                                                  "expected a dict")
@@ -178,6 +179,17 @@ def validate_checkpoint(path: Path | str, *,
                                                   f"{message}") from None
     return {"tensors": len(state_dict), "hyper_parameters": sorted(hyper_parameters),
             "module_class": class_name}
+
+
+def _load_failure(exc: Exception) -> str:
+    """One plain line for a failed torch.load: the refused global of a pickle-bearing file
+    (torch's own first line only says "Weights only load failed", with terminal escapes)."""
+    text = _ANSI_ESCAPE.sub("", str(exc)).strip()
+    refused = _REFUSED_GLOBAL.search(text)
+    if refused:
+        return (f"it holds a pickled {refused.group(1)} object, which safe loading refuses "
+                "(save plain tensors, numbers, strings and containers only)")
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _import_class(path: Path, dotted: str):

@@ -2,12 +2,16 @@
 check-ckpt; interrupted, concurrent and parallel (xdist) runs."""
 import json
 import os
+import shutil
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
 from harness import report
+
+REPO = Path(__file__).resolve().parents[2]
 
 FAILING = "def test_broken():\n    assert 'parity' == 'drift'\n"
 IMAGE = '''
@@ -38,12 +42,13 @@ def wait_for(predicate, timeout=120.0):
 
 
 def test_list_shows_groups_cadences_and_selected_ids(suite):
+    shutil.copy(REPO / "selectors" / "budgets.toml", suite.path / "selectors" / "budgets.toml")
     done = suite.harness("list", "per_pr")
     assert done.returncode == 0, done.stderr
     assert "tests/suite/integration/test_integration.py::test_train_save_load_infer" in done.stdout
     assert "tests/suite/backend_selection/test_backend_selection.py::test_dispatch" in done.stdout
     assert "test_forward_parity" not in done.stdout and "test_unit" not in done.stdout
-    assert "max_seconds = 41.0" in done.stdout  # guardrails
+    assert "tolerance_s = 5.0" in done.stdout and "max_s = 90.0" in done.stdout  # budgets.toml
     bad = suite.harness("list", "hourly")
     assert bad.returncode == 2
     assert one_error_line(bad).startswith("error: unknown cadence or group 'hourly' (use one of")
