@@ -179,14 +179,28 @@ def _validate_params(path: Path, params_doc: dict) -> None:
                                "the archive is corrupt; retrain")
 
 
+def _validate_member_names(path: Path, names: list, manifest: dict) -> None:
+    """Every zip entry a plain relative path; every listed member present."""
+    for name in names:
+        if not _safe_member_name(name):
+            raise ArchiveError(path, f"member {name!r} would be written outside the "
+                               "extraction folder", "refusing an unsafe archive; do not use it")
+    missing = [m for m in manifest["members"] if m not in names]
+    if missing:
+        raise ArchiveError(path, f"listed members are missing: {missing}",
+                           "the archive is incomplete; retrain")
+
+
 def read_metadata(model_path) -> tuple[dict, dict]:
     """(manifest, params document), validated, without extracting the payload: cheap, for
-    choosing a backend and checking the patch size before any framework is imported."""
+    choosing a backend and checking the patch size before any framework is imported. Unsafe
+    or missing member names are refused here already, so a CLI fails before its outputs."""
     path = archive_path(model_path)
     with _open_zip(path) as zf:
         manifest = _read_json(zf, path, MANIFEST)
         _validate_manifest(path, manifest, None)
         params_doc = _read_json(zf, path, PARAMS)
+        _validate_member_names(path, zf.namelist(), manifest)
     _validate_params(path, params_doc)
     return manifest, params_doc
 
@@ -207,15 +221,11 @@ def extract_archive(model_path, expected_backend: str | None, extract_dir) -> Ar
         params_doc = _read_json(zf, path, PARAMS)
         _validate_params(path, params_doc)
         names = zf.namelist()
-        for name in names:
-            resolved = (extract_dir / name).resolve()
-            if not _safe_member_name(name) or not resolved.is_relative_to(extract_dir):
+        _validate_member_names(path, names, manifest)
+        for name in names:      # a name can still resolve outside, e.g. through a symlink
+            if not (extract_dir / name).resolve().is_relative_to(extract_dir):
                 raise ArchiveError(path, f"member {name!r} would be written outside the "
                                    "extraction folder", "refusing an unsafe archive; do not use it")
-        missing = [m for m in manifest["members"] if m not in names]
-        if missing:
-            raise ArchiveError(path, f"listed members are missing: {missing}",
-                               "the archive is incomplete; retrain")
         try:
             zf.extractall(extract_dir, members=manifest["members"])
         except _ZIP_ERRORS as exc:

@@ -1,5 +1,6 @@
 """TensorFlow persistence payload on top of `ptycho.archive`: each Keras model is one `.keras`
 file (Keras' own zip of config JSON + weights, loaded with safe_mode on, no pickle)."""
+import zipfile
 from pathlib import Path
 
 # Importing the model module first applies ptycho.tf's runtime defaults and registers the
@@ -9,6 +10,7 @@ from ptycho.tf import model as _registered_layers  # noqa: F401
 import keras  # noqa: E402  (after ptycho.tf on purpose)
 
 from ptycho import archive
+from ptycho.errors import ArchiveError
 
 BACKEND = "tensorflow"
 
@@ -28,10 +30,22 @@ def save_models(models: dict, staging_dir) -> list[str]:
 
 
 def load_models(extract_dir) -> dict:
-    """The models saved by save_models, rebuilt from extract_dir (no compile state)."""
+    """The models saved by save_models, rebuilt from extract_dir (no compile state). A member
+    Keras cannot load is an ArchiveError naming it."""
     extract_dir = Path(extract_dir)
-    return {name: keras.saving.load_model(extract_dir / member_name(name), compile=False)
-            for name in archive.MODEL_NAMES}
+    models = {}
+    for name in archive.MODEL_NAMES:
+        path = extract_dir / member_name(name)
+        try:
+            if not zipfile.is_zipfile(path):     # Keras would call it "File not found"
+                raise ValueError("not a .keras zip file")
+            models[name] = keras.saving.load_model(path, compile=False)
+        except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
+            first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ArchiveError(path, f"cannot be loaded as a Keras model ({type(exc).__name__}: "
+                               f"{first_line})", "the archive is corrupt or was not written by "
+                               "this package; retrain") from None
+    return models
 
 
 def save_archive(models: dict, output_dir, intensity_scale: float, norm_factor: float) -> Path:

@@ -8,6 +8,7 @@ The archive around it (manifest, params.json, atomic write, safe extraction) is 
 """
 import copy
 import math
+import re
 from importlib import metadata
 from pathlib import Path
 from pickle import UnpicklingError  # what weights_only=True raises on a refused object
@@ -50,8 +51,13 @@ def _read(path: Path) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except UnpicklingError as exc:
+        # torch's first line is only "Weights only load failed ..." (with terminal escapes);
+        # the line naming the refused global is the useful one
+        refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        detail = (f"a pickled {refused.group(1)}" if refused else
+                  re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[0])
         raise ArchiveError(path, "checkpoint holds objects that safe loading refuses "
-                           f"(weights_only=True: {str(exc).splitlines()[0]})",
+                           f"(weights_only=True: {detail})",
                            "only load checkpoints written by this package; retrain") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise ArchiveError(path, f"checkpoint cannot be read ({type(exc).__name__}: {exc})",

@@ -14,7 +14,7 @@ import numpy as np
 from ptycho import archive, images, metrics, params, reference
 from ptycho.backend_api import Backend, TrainingInputs
 from ptycho.config.config import update_legacy_dict
-from ptycho.errors import ConfigError
+from ptycho.errors import ArchiveError, ConfigError
 from ptycho.fileio import atomic_output
 from ptycho.log import get_logger
 from ptycho.raw_data import RawData, generate_grouped_data, write_npz
@@ -120,7 +120,15 @@ def load_bundle(backend: Backend, model_dir) -> tuple[dict, dict]:
     validated (backend tag must be backend.name), params.cfg restored, payload rebuilt."""
     with tempfile.TemporaryDirectory(prefix="ptycho-archive-") as extract_dir:
         bundle = archive.extract_archive(model_dir, backend.name, extract_dir)
-        models = backend.load_payload(bundle.folder, bundle.params)
+        try:
+            models = backend.load_payload(bundle.folder, bundle.params)
+        except ArchiveError as exc:
+            where = Path(exc.where)
+            if not where.is_relative_to(bundle.folder):
+                raise
+            # a payload file of the temporary extraction: name the archive and the member
+            raise ArchiveError(f"{bundle.path}: {where.relative_to(bundle.folder).as_posix()}",
+                               exc.what, exc.fix) from None
     logger.info("loaded %s model archive %s", backend.name, bundle.path)
     return models, bundle.params
 
