@@ -22,9 +22,9 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _timing import timed
+from _timing import RESULTS, timed
 
-RESULTS = Path(__file__).resolve().parent / "results"
+
 N_IMAGES = 512
 N = 64
 NEPOCHS = 2

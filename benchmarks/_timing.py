@@ -1,12 +1,18 @@
-"""Shared by the benchmark scripts: one command's wall and CPU seconds, and interleaved
-repetitions of rival commands (so a change in machine load hits them alike)."""
+"""Shared by the benchmark scripts: one command's wall and CPU seconds, interleaved
+repetitions of rival commands (so a change in machine load hits them alike), and the results
+file each script writes."""
 from __future__ import annotations
 
+import json
+import os
 import resource
 import statistics
 import subprocess
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def timed(command: list[str], cwd: Path | None = None, env: dict | None = None) -> dict:
@@ -37,3 +43,16 @@ def interleaved(commands: dict[str, list[str]], runs: int, cwd: Path, report=pri
                    "median_wall_s": statistics.median(r["wall_s"] for r in done),
                    "median_cpu_s": statistics.median(r["cpu_s"] for r in done)}
             for name, done in results.items()}
+
+
+def write_results(name: str, load_before: tuple[float, ...], **fields) -> Path:
+    """benchmarks/results/<name>.json: `fields`, when they were recorded and the load average
+    before and after (a busy machine explains odd figures). Prints and returns the path."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps({
+        "recorded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "load_before": load_before, "load_after": os.getloadavg(), **fields,
+    }, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return out

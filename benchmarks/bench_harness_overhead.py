@@ -8,17 +8,14 @@ harness adds <= 3 % wall time). Results: benchmarks/results/harness_overhead.jso
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import interleaved  # noqa: E402
+from _timing import interleaved, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 TARGET = 0.03
 COMMANDS = {
     "harness": ["harness", "run", "per_pr"],
@@ -40,14 +37,8 @@ def main(argv=None) -> int:
     print(f"harness run per_pr {harness['median_wall_s']:.1f} s vs plain pytest "
           f"{plain['median_wall_s']:.1f} s: {overhead:+.1%} wall, {cpu_overhead:+.1%} CPU "
           f"(target <= {TARGET:.0%} wall)")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "harness_overhead.json"
-    out.write_text(json.dumps({
-        "recorded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "load_before": load_before, "load_after": os.getloadavg(), "commands": COMMANDS,
-        "results": results, "wall_overhead": overhead, "cpu_overhead": cpu_overhead,
-        "target": TARGET}, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_results("harness_overhead", load_before, commands=COMMANDS, results=results,
+                  wall_overhead=overhead, cpu_overhead=cpu_overhead, target=TARGET)
     return 0 if overhead <= TARGET else 1
 
 

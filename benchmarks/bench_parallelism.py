@@ -7,17 +7,14 @@ default (README "Performance"). Results: benchmarks/results/parallelism.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import interleaved  # noqa: E402
+from _timing import interleaved, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 COMMANDS = {"serial": ["harness", "run", "weekly"],
             "-n 2": ["harness", "run", "weekly", "-n", "2"]}
 
@@ -33,13 +30,7 @@ def main(argv=None) -> int:
               f"{result['median_cpu_s']:.1f} s CPU")
     faster = min(results, key=lambda name: results[name]["median_wall_s"])
     print(f"faster: {faster}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "parallelism.json"
-    out.write_text(json.dumps({
-        "recorded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "load_before": load_before, "load_after": os.getloadavg(), "commands": COMMANDS,
-        "results": results, "faster": faster}, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_results("parallelism", load_before, commands=COMMANDS, results=results, faster=faster)
     return 0
 
 

@@ -19,14 +19,14 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import timed, write_results  # noqa: E402
 from harness import runfolder, selectors  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 TARGET_S = 90.0
 # What a CLI process imports before its first log line (ptycho.cli.common.load_framework).
 IMPORTS = {
@@ -70,15 +70,14 @@ def newest_run(artifacts: Path, since: float) -> Path:
 
 def one_run(artifacts: Path) -> dict:
     started_epoch = time.time()
-    started = time.perf_counter()
-    done = subprocess.run(["nox", "-s", "per_pr"], cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - started
+    done = timed(["nox", "-s", "per_pr"], cwd=ROOT)
+    wall = done["wall_s"]
     run = newest_run(artifacts, started_epoch - 1)
     report = json.loads((run / "report.json").read_text(encoding="utf-8"))
     groups = {name: group.get("seconds") for name, group in report["groups"].items()}
     slowest = sorted(report["tests"], key=lambda t: -(t.get("seconds") or 0))[:5]
     return {
-        "nox_exit": done.returncode, "run_folder": str(run), "status": report["status"],
+        "nox_exit": done["returncode"], "run_folder": str(run), "status": report["status"],
         "nox_wall_s": wall, "pytest_session_s": report["wall_seconds"],
         "outside_pytest_s": wall - report["wall_seconds"], "groups_s": groups,
         "slowest_tests": [(t["nodeid"], t["seconds"]) for t in slowest],
@@ -113,14 +112,8 @@ def main(argv=None) -> int:
         print(f"    {name:<18} {seconds:5.2f} s")
     print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
 
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "per_pr.json"
-    out.write_text(json.dumps({
-        "recorded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "load_before": load_before, "load_after": os.getloadavg(), "target_s": TARGET_S,
-        "median_nox_wall_s": median_wall, "runs": runs, "framework_imports_s": imports,
-    }, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_results("per_pr", load_before, target_s=TARGET_S, median_nox_wall_s=median_wall,
+                  runs=runs, framework_imports_s=imports)
     return 0 if median_wall <= TARGET_S else 1
 
 
