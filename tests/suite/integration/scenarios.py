@@ -196,6 +196,20 @@ def baseline_for(scenario: Scenario, path: Path = BASELINE_FILE) -> dict:
     return entry
 
 
+def assert_quality_holds(name: str, entry: dict, result: ChainResult,
+                         baseline_label: str = "baseline") -> None:
+    """Each gated metric of the chain's metrics.json at or above `entry`'s baseline minus its
+    tolerance, and the training loss went down."""
+    for metric in METRICS:
+        stored, measured = entry[metric], result.metrics[metric]
+        floor = stored["baseline"] - stored["tolerance"]
+        assert measured >= floor, (
+            f"{name}: {metric} {measured:.4f} < {baseline_label} {stored['baseline']:.4f} - "
+            f"tolerance {stored['tolerance']:.4f} (metrics: {result.metrics})")
+    losses = result.history["loss"]
+    assert losses[-1] < losses[0], f"{name}: training loss did not decrease: {losses}"
+
+
 def write_baselines(document: dict, path: Path = BASELINE_FILE) -> Path:
     """Human-diffable JSON (sorted keys, indent 2), written atomically."""
     path = Path(path)

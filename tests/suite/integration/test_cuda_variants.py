@@ -12,7 +12,7 @@ import pytest
 from harness import validators
 from ptycho import archive
 
-from .scenarios import METRICS, SCENARIOS, baseline_for, run_chain
+from .scenarios import SCENARIOS, assert_quality_holds, baseline_for, run_chain
 
 pytestmark = [pytest.mark.cuda, pytest.mark.persistent_artifacts]
 
@@ -41,11 +41,4 @@ def test_cuda_round_trip_matches_the_cpu_quality(scenario, simulated_dataset, ar
     validators.validate_log(result.train_dir / "train.log")
     validators.validate_log(result.infer_dir / "inference.log")
 
-    for metric in METRICS:
-        stored, measured = entry[metric], result.metrics[metric]
-        floor = stored["baseline"] - stored["tolerance"]
-        assert measured >= floor, (
-            f"{gpu.name}: {metric} {measured:.4f} < the CPU baseline {stored['baseline']:.4f} - "
-            f"tolerance {stored['tolerance']:.4f} (metrics: {result.metrics})")
-    losses = result.history["loss"]
-    assert losses[-1] < losses[0], f"{gpu.name}: training loss did not decrease: {losses}"
+    assert_quality_holds(gpu.name, entry, result, baseline_label="the CPU baseline")
