@@ -95,7 +95,7 @@ def load_framework(backend: str, *, training: bool) -> None:
     from ptycho.workflows.backend_selector import get_backend
 
     if backend == "tensorflow":
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", native_stderr.DEFAULT_LEVEL)
     get_backend(backend)
     if training:
         importlib.import_module(TRAINING_MODULES[backend])

@@ -17,6 +17,8 @@ import threading
 # thread id, file:line]
 _NATIVE_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] ")
 _ABSL_PREAMBLE = b"WARNING: All log messages before absl::InitializeLog() is called"
+# TF_CPP_MIN_LOG_LEVEL when the user set none: errors and fatals only (ptycho.cli.common too).
+DEFAULT_LEVEL = "2"
 _SEVERITY = {b"I": 0, b"W": 1, b"E": 2, b"F": 3}
 # Errors absl logs that are notices, not failures: oneDNN falling back to Eigen for int32 ops.
 _BENIGN_ERRORS = (b"oneDNN supports DT_INT32 only",)
@@ -39,8 +41,8 @@ def filtered():
     """Within the block, native log lines below TF_CPP_MIN_LOG_LEVEL (default 2: errors and
     fatals only) are dropped from file descriptor 2. For a console-script process only: it
     replaces the process-wide descriptor."""
-    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
-    min_level = int(level) if level.isdigit() else 2
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LEVEL)
+    min_level = int(level if level.isdigit() else DEFAULT_LEVEL)
     sys.stderr.flush()
     real_stderr = os.dup(2)
     read_end, write_end = os.pipe()
