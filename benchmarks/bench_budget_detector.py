@@ -140,7 +140,10 @@ def rules(default: budgets.BandRule) -> dict[str, Rule]:
                        (f"rel_floor {default.rel_floor * 2 / 3:.0%}",
                         replace(default, rel_floor=default.rel_floor * 2 / 3)),
                        (f"rel_floor {default.rel_floor * 4 / 3:.0%}",
-                        replace(default, rel_floor=default.rel_floor * 4 / 3))):
+                        replace(default, rel_floor=default.rel_floor * 4 / 3,
+                                rel_cap=max(default.rel_cap, default.rel_floor * 4 / 3))),
+                       ("rel_cap 20%", replace(default, rel_cap=0.2)),
+                       (f"rel_cap {default.rel_floor:.0%}", replace(default, rel_cap=default.rel_floor))):
         candidates[f"  DEFAULT with {name}"] = Rule(band, True, default.confirm_reruns > 0)
     return candidates
 

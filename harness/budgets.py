@@ -60,10 +60,10 @@ class BandRule:
 
     clock: str = "cpu"
     normalise_load: bool = True
-    k_mad: float = 4.0
+    k_mad: float = 3.0
     rel_floor: float = 0.14
     abs_floor_s: float = 0.05
-    rel_cap: float = 0.2
+    rel_cap: float = 0.16
     confirm_reruns: int = 0
     probe_interval_s: float = 0.02  # harness.calibration.SpeedProbe; 0 = no probe
 

@@ -74,7 +74,7 @@ def test_shipped_budgets_hold_the_handoff_guardrails():
     ('clock = "cpu"', 'clock = "gpu"', "defaults.clock: must be one of 'cpu', 'wall' (got 'gpu')"),
     ("normalise_load = true", "normalise_load = 1", "defaults.normalise_load: must be true or false"),
     ("factor = 3.0", "factor = -3.0", "timeouts.factor: must be a positive number (got -3.0)"),
-    ("rel_floor = 0.14", "rel_floor = 0.3", "defaults.rel_floor: must not exceed rel_cap=0.2 (got 0.3)"),
+    ("rel_floor = 0.14", "rel_floor = 0.3", "defaults.rel_floor: must not exceed rel_cap=0.16 (got 0.3)"),
 ])
 def test_bad_budget_entries_name_file_entry_and_fix(old, new, message):
     with pytest.raises(ConfigError) as caught:
@@ -142,7 +142,7 @@ def test_band_falls_back_to_wall_time_when_either_side_lacks_cpu():
 @pytest.mark.parametrize("measured, status", [(10.0, "ok"), (11.3, "ok"), (11.5, "too_slow"),
                                               (8.7, "ok"), (8.5, "too_fast"), (0.01, "too_fast")])
 def test_band_without_tolerance_uses_the_relative_floor(measured, status):
-    b = shipped()  # rel_floor 0.14, k_mad 4: MAD 0.01 -> 0.059 s < 1.4 s
+    b = shipped()  # rel_floor 0.14, k_mad 3: MAD 0.01 -> 0.044 s < 1.4 s
     ref = reference("group", "parity", wall=10.0, cpu=10.0, mad=0.01)
     verdict = only(budgets.judge({"group": {"parity": Measurement(measured, measured)}}, b, ref), "band")
     assert verdict.status == status
@@ -152,18 +152,18 @@ def test_band_without_tolerance_uses_the_relative_floor(measured, status):
 
 def test_band_widens_with_the_recorded_spread():
     b = shipped()
-    ref = reference("group", "parity", wall=10.0, cpu=10.0, mad=0.3)  # 4 * 1.4826 * 0.3 = 1.78
-    verdict = only(budgets.judge({"group": {"parity": Measurement(11.7, 11.7)}}, b, ref), "band")
+    ref = reference("group", "parity", wall=10.0, cpu=10.0, mad=0.34)  # 3 * 1.4826 * 0.34 = 1.51
+    verdict = only(budgets.judge({"group": {"parity": Measurement(11.45, 11.45)}}, b, ref), "band")
     assert verdict.status == "ok"
-    assert verdict.allowed[1] == pytest.approx(10.0 + 4 * 1.4826 * 0.3)
+    assert verdict.allowed[1] == pytest.approx(10.0 + 3 * 1.4826 * 0.34)
     assert "1.4826*MAD" in verdict.basis
 
 
 def test_band_width_is_capped_so_a_no_op_is_always_caught():
     ref = reference("group", "parity", wall=10.0, cpu=10.0, mad=3.0)  # recorded on a noisy day
     verdict = only(budgets.judge({"group": {"parity": Measurement(0.01, 0.01)}}, shipped(), ref), "band")
-    assert verdict.allowed == pytest.approx((8.0, 12.0)) and verdict.status == "too_fast"
-    assert "capped at rel_cap=20% of median" in verdict.basis
+    assert verdict.allowed == pytest.approx((8.4, 11.6)) and verdict.status == "too_fast"
+    assert "capped at rel_cap=16% of median" in verdict.basis
     slower = budgets.judge({"group": {"parity": Measurement(12.5, 12.5)}}, shipped(), ref)
     assert only(slower, "band").status == "too_slow"  # +25% stays visible
 
