@@ -306,13 +306,15 @@ def match(baselines_dir: Path, fingerprint: Mapping[str, Any]) -> tuple[Baseline
 
 
 def session_reference(baselines_dir: Path, fingerprint: Mapping[str, Any],
-                      calibrate: Callable[[], calibration.Calibration] | None = calibration.measure
-                      ) -> Reference:
-    """Match this machine's baseline and measure the calibration workload (~0.5 s; pass
-    calibrate=None to skip it: then baselines from other machines are used unscaled)."""
+                      calibrate: Callable[[], calibration.Calibration] | None = calibration.measure,
+                      on_recording_machine: bool = True) -> Reference:
+    """Match this machine's baseline and measure the calibration workload (~0.5 s) if the
+    verdicts can use it: always for a baseline from another machine, for this machine's own
+    only with on_recording_machine (pass calibrate=None to skip it: then baselines from other
+    machines are used unscaled)."""
     baseline, exact = match(baselines_dir, fingerprint)
-    measured = calibrate().seconds if calibrate is not None and baseline is not None else None
-    return Reference(baseline, exact, measured)
+    wanted = calibrate is not None and baseline is not None and (on_recording_machine or not exact)
+    return Reference(baseline, exact, calibrate().seconds if wanted else None)
 
 
 # ---------------------------------------------------------------- recording

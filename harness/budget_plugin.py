@@ -2,8 +2,9 @@
 
 Active in a harness run (`--harness-run`) of a project that has selectors/budgets.toml:
 - session start (controller): match the runtime baseline for this machine's fingerprint
-  (baselines/runtime/) and measure the calibration workload (harness.baselines.session_reference);
-  the reference goes to xdist workers through `workerinput`.
+  (baselines/runtime/) and, where verdicts need it (`calibration_needed`), measure the
+  calibration workload (harness.baselines.session_reference); the reference goes to xdist
+  workers through `workerinput`.
 - collection: every selected suite test without its own `timeout` marker gets
   `pytest.mark.timeout(budgets.timeout_for(...))` (pytest-timeout), so a hung test fails.
 - per test (in the process that runs it, xdist workers too): wall and CPU time of setup + call +
@@ -12,9 +13,9 @@ Active in a harness run (`--harness-run`) of a project that has selectors/budget
   test's `timing`.
 - end (`pytest_harness_findings`, also for `harness merge`, which calls it on the merged
   report): measurements per test / group / cadence (`measurements`), budgets.judge against the
-  reference (re-calibrated at the end), a timeout verdict per test stopped by pytest-timeout,
-  confirmation re-runs of band/floor findings (`--harness-reruns`, default [defaults]
-  confirm_reruns), then escalation.escalate with the verdicts, failing tests and invalid
+  reference (re-calibrated at the end where needed), a timeout verdict per test stopped by
+  pytest-timeout, confirmation re-runs of band/floor findings (`--harness-reruns`, default
+  [defaults] confirm_reruns), then escalation.escalate with the verdicts, failing tests and invalid
   artifacts. Sections "Runtime budgets" and "Escalations" (severity violation when something
   was found: a green run exits 4) carry report.json's `budgets` and `escalations` keys.
 """
@@ -94,7 +95,7 @@ def pytest_configure(config):
         return
     recorder = config.pluginmanager.get_plugin("harness-recorder")
     if recorder is not None:  # a recorded run: calibrate now (merge's hook process does later)
-        state.reference = _session_reference(state.root, recorder.fingerprint)
+        state.reference = _session_reference(state, recorder.fingerprint)
 
 
 def pytest_unconfigure(config):
@@ -103,9 +104,20 @@ def pytest_unconfigure(config):
         state.probe.stop()
 
 
-def _session_reference(root: Path, fingerprint: dict) -> baselines.Reference:
+def calibration_needed(band: budgets.BandRule) -> bool:
+    """Whether verdicts against this machine's own baseline use the session calibration: only
+    to normalise load without the speed probe. With the probe on, every group and cadence
+    carries the probe's reading of its own seconds (a test too short for one reading is left
+    unscaled), so the ~0.5 s calibrations at start and end would be spent for nothing. A
+    baseline from another machine always needs it (estimated verdicts)."""
+    return band.normalise_load and not band.probe_interval_s
+
+
+def _session_reference(state: Session, fingerprint: dict) -> baselines.Reference:
     try:
-        return baselines.session_reference(root / BASELINES_DIR, fingerprint)
+        return baselines.session_reference(
+            state.root / BASELINES_DIR, fingerprint,
+            on_recording_machine=calibration_needed(state.budgets.band))
     except selectors.ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -215,8 +227,10 @@ def pytest_harness_findings(config, report):
     state = config.stash.get(_STATE, None)
     if state is None:
         return None
-    reference = state.reference or _session_reference(state.root, report["fingerprint"])
-    if reference.baseline is not None:  # speed at the end too: a load that came or went
+    reference = state.reference or _session_reference(state, report["fingerprint"])
+    if reference.baseline is not None and (not reference.exact
+                                           or calibration_needed(state.budgets.band)):
+        # speed at the end too: a load that came or went
         reference = reference.calibrated(calibration.measure().seconds)
     measured = measurements(report, state.settings.cadences)
     verdicts = budgets.judge(measured, state.budgets, reference)

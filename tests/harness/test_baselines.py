@@ -157,6 +157,17 @@ def test_session_reference_calibrates_when_a_baseline_exists(tmp_path):
     assert not reference.exact and reference.calibration_s == 0.25
 
 
+@pytest.mark.parametrize("on_recording_machine, calibrated", [(True, 0.25), (False, None)])
+def test_own_baseline_calibrates_only_when_asked(tmp_path, on_recording_machine, calibrated):
+    """With the speed probe on, the plugin asks for no calibration against this machine's own
+    baseline (budget_plugin.calibration_needed); another machine's is always calibrated."""
+    save(tmp_path, HERE)
+    reference = baselines.session_reference(
+        tmp_path, HERE, calibrate=lambda: Calibration((0.3,) * 3, (0.2, 0.3, 0.25)),
+        on_recording_machine=on_recording_machine)
+    assert reference.exact and reference.calibration_s == calibrated
+
+
 @pytest.mark.parametrize("a, b, distance", [("2.13.0", "2.13.0", 0), ("2.13.0+cpu", "2.13.1", 1),
                                             ("2.13.0", "2.12.0", 2), ("2.13.0", "1.13.0", 3),
                                             ("2.13.0", None, 3)])

@@ -1,6 +1,7 @@
 """Session fixtures shared by the regression groups: the simulated dataset, cached by its
 arguments. (Group markers, `artifact_dir` and the artifact validators come from the harness
 plugin; the plain helpers behind these fixtures are in suite_support.py.)"""
+import gc
 import importlib
 
 import pytest
@@ -23,6 +24,8 @@ def pytest_configure(config):
 # group's recorded baseline must hold in every cadence that runs it.
 IN_PROCESS_IMPORTS = {
     "integration": ("ptycho_torch.lightning_module",),     # checkpoint validation
+    "backend_selection": ("ptycho_torch.training", "ptycho_torch.workflows.components"),
+                                                            # the PyTorch route
     "parity": ("ptycho.tf.backend", "ptycho_torch.lightning_module"),
     "model_manager": ("ptycho.tf.backend", "ptycho_torch.lightning_module"),
 }
@@ -35,6 +38,10 @@ def pytest_collection_finish(session):
     for module in sorted({module for group in selected & set(IN_PROCESS_IMPORTS)
                           for module in IN_PROCESS_IMPORTS[group]}):
         importlib.import_module(module)
+    # What the frameworks and the collection made lives for the whole session: out of the
+    # cyclic collector's reach (as in the CLIs), or each full collection walks it again -
+    # ~1M objects with TensorFlow, torch and Lightning loaded, tenths of a second each time.
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")

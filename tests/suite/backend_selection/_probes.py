@@ -1,5 +1,5 @@
-"""The subprocess probes of the backend_selection group (_route_probe.py), started together
-and read back as JSON."""
+"""The backend_selection group's observations (_route_probe.py): the subprocess probes,
+started together and read back as JSON, and the PyTorch route, observed in this process."""
 import json
 import subprocess
 from pathlib import Path
@@ -8,6 +8,8 @@ import pytest
 
 from suite_support import REPO_ROOT, python_command, subprocess_env
 
+from ._route_probe import observe_route
+
 PROBE = Path(__file__).with_name("_route_probe.py")
 PROBE_TIMEOUT_S = 300
 # For the tests that wait for a probe (the first one waits while all of them run): the
@@ -15,14 +17,15 @@ PROBE_TIMEOUT_S = 300
 # own share; a hung probe is killed after PROBE_TIMEOUT_S instead.
 WAITS_FOR_PROBES = pytest.mark.timeout(PROBE_TIMEOUT_S + 60)
 ROUTES = ("tensorflow", "pytorch")
-# fixture name -> the probe modes its observations come from
-FIXTURE_MODES = {"policy_observations": ("policy",), "route_observations": ROUTES}
+IN_PROCESS = "pytorch"
+# fixture name -> the subprocess probe modes its observations come from
+FIXTURE_MODES = {"policy_observations": ("policy",), "route_observations": ("tensorflow",)}
 
 
 class Probes:
     """The probe processes. start(modes) launches those not yet running; observations(mode)
-    starts the probes it needs (the two route probes go together: each loads the other's
-    archive), waits for `mode` and parses its JSON."""
+    waits for `mode` (starting it if need be) and parses its JSON - or, for the PyTorch route,
+    observes it here while the TensorFlow probe runs (each route loads the other's archive)."""
 
     def __init__(self, data: Path, work: Path):
         self.data, self.work = data, work
@@ -37,8 +40,11 @@ class Probes:
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def observations(self, mode: str) -> dict:
+        if mode not in self.results and mode == IN_PROCESS:
+            self.start(("tensorflow",))
+            self.results[mode] = observe_route(mode, self.data, self.work)
         if mode not in self.results:
-            self.start(ROUTES if mode in ROUTES else (mode,))
+            self.start((mode,))
             process = self.processes[mode]
             try:
                 stdout, stderr = process.communicate(timeout=PROBE_TIMEOUT_S)

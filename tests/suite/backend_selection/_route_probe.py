@@ -1,18 +1,21 @@
-"""Run in a fresh interpreter by the backend_selection tests; prints one JSON line of
-observations (the tests judge them). Modes:
+"""The backend_selection group's observations of the dispatcher, as JSON-able dicts (the tests
+judge them). Run in a fresh interpreter, it prints one JSON line. Modes:
 
   policy DATA WORKDIR       torch made unimportable (a meta-path finder that raises
                             ModuleNotFoundError, as for an absent install; it also records and
                             refuses any TensorFlow import, the sign of a fallback), then every
                             way of selecting the PyTorch backend: import ptycho_torch, the
                             dispatcher's run and load, get_backend, and the ptycho-train CLI.
-  pytorch DATA WORKDIR      a tiny real training run through the dispatcher's PyTorch route
-                            (execution config included), its archive reloaded through the
-                            same route, then the TensorFlow probe's archive offered to it.
   tensorflow DATA WORKDIR   a TensorFlow archive of freshly built networks (no training: the
                             tracing alone costs seconds), reloaded through the dispatcher's
-                            TensorFlow route, then the PyTorch probe's archive offered to it.
-                            Both record which frameworks got imported at each point.
+                            TensorFlow route, then the PyTorch route's archive offered to it.
+
+The PyTorch route (a tiny real Lightning run through the dispatcher, its archive reloaded,
+then the TensorFlow archive offered to it) runs in the pytest process, which has imported
+torch and Lightning already (the expensive part, ~5 CPU-s per fresh interpreter), inside
+isolated_route(): the package under test re-imported from scratch and TensorFlow absent - what
+a fresh interpreter with torch and Lightning but no TensorFlow would show. Both routes run so
+(the TensorFlow one without torch) and record which frameworks were loaded at each point.
 
 Only the standard library and the package under test are imported before an observation.
 """
@@ -28,11 +31,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/suite: suite_support
 FRAMEWORKS = ("torch", "lightning", "ptycho_torch", "tensorflow", "keras")
+PACKAGE = ("ptycho", "ptycho_torch")
+# What each route must never import: the other backend's frameworks.
+FOREIGN = {"tensorflow": ("torch", "lightning"), "pytorch": ("tensorflow", "keras")}
 SIBLING_WAIT_S = 300.0
 
 
 def loaded_frameworks() -> list[str]:
-    return sorted({name.split(".")[0] for name in sys.modules} & set(FRAMEWORKS))
+    return sorted({name.split(".")[0] for name, module in sys.modules.items() if module}
+                  & set(FRAMEWORKS))
 
 
 def outcome(action) -> dict:
@@ -59,6 +66,29 @@ class ImportBlocker(importlib.abc.MetaPathFinder):
         elif top != "torch":
             return None
         raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+
+
+@contextlib.contextmanager
+def isolated_route(backend: str):
+    """Inside: the package under test imported afresh, and the other backend's frameworks
+    absent as in an environment without them - `import` raises ModuleNotFoundError ("halted;
+    None in sys.modules", naming the line that tried) while importlib.util.find_spec, which
+    libraries use to look for optional packages, answers None - even in a process that had
+    imported them (their modules are set aside, not unloaded). Afterwards sys.modules holds
+    what it held before for the package and those frameworks."""
+    def isolated(name):
+        return name.split(".")[0] in PACKAGE + FOREIGN[backend]
+
+    set_aside = {name: module for name, module in sys.modules.items() if isolated(name)}
+    for name in set_aside:
+        del sys.modules[name]
+    sys.modules.update(dict.fromkeys(FOREIGN[backend]))
+    try:
+        yield
+    finally:
+        for name in [name for name in sys.modules if isolated(name)]:
+            del sys.modules[name]
+        sys.modules.update(set_aside)
 
 
 def tiny_training_config(backend: str, output_dir: Path, gridsize: int = 1):
@@ -172,7 +202,13 @@ def tensorflow_archive(raw, work: Path) -> tuple[dict, dict]:
     return saved["models"], {"intensity_scale": saved["intensity_scale"]}
 
 
-def probe_route(backend: str, data: Path, work: Path) -> dict:
+def observe_route(backend: str, data: Path, work: Path) -> dict:
+    """One route's observations, taken inside isolated_route(backend)."""
+    with isolated_route(backend):
+        return _observe_route(backend, data, work)
+
+
+def _observe_route(backend: str, data: Path, work: Path) -> dict:
     from ptycho import params
     from ptycho.raw_data import RawData
     from ptycho.workflows import backend_selector
@@ -215,7 +251,7 @@ def probe_route(backend: str, data: Path, work: Path) -> dict:
 def main() -> None:
     mode, data, work = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     work.mkdir(parents=True, exist_ok=True)
-    result = probe_policy(data, work) if mode == "policy" else probe_route(mode, data, work)
+    result = probe_policy(data, work) if mode == "policy" else observe_route(mode, data, work)
     sys.stdout.write("\n" + json.dumps(result) + "\n")
 
 

@@ -1,9 +1,9 @@
 """Fixtures of the backend_selection group.
 
-The subprocess probes (_route_probe.py: POLICY-001 with torch unimportable, and tiny real runs
-through each route) start together, in the background, when the group's first test is set up,
-so the in-process tests run while they work; a test that reads their observations waits for
-the probe it needs. Only the probes the selected tests use are started.
+The subprocess probes (_route_probe.py: POLICY-001 with torch unimportable, and the TensorFlow
+route) start together, in the background, when the group's first test is set up, so the
+in-process tests - the PyTorch route among them - run while they work; a test that reads their
+observations waits for the probe it needs. Only the probes the selected tests use are started.
 """
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import pytest
 
 from ptycho import params
 
-from ._probes import FIXTURE_MODES, ROUTES, Probes
+from ._probes import FIXTURE_MODES, IN_PROCESS, Probes
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +40,9 @@ def policy_observations(probes):
 
 @pytest.fixture(scope="session")
 def route_observations(probes):
-    """{backend: observations of its route probe}."""
-    return {backend: probes.observations(backend) for backend in ROUTES}
+    """{backend: observations of its route} (PyTorch first: it runs here while the TensorFlow
+    probe works)."""
+    return {backend: probes.observations(backend) for backend in (IN_PROCESS, "tensorflow")}
 
 
 @pytest.fixture
