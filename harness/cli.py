@@ -277,7 +277,10 @@ def _follow(child: subprocess.Popen, events_path: Path, label: str, console: Con
                     progress.update(task, description=f"{label}: {event['status']}")
             if not running:
                 return
-            time.sleep(_POLL_S)
+            try:  # back at once when pytest exits
+                child.wait(timeout=_POLL_S)
+            except subprocess.TimeoutExpired:
+                pass
 
 
 # -- report / validate ------------------------------------------------------------------------
