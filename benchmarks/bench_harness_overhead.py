@@ -17,12 +17,23 @@ from _timing import interleaved, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.03
-COMMANDS = {
-    "harness": ["harness", "run", "per_pr"],
-    # The same tests: the per_pr groups by their markers, without the harness run machinery.
-    "pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/suite",
-               "-m", "integration or backend_selection"],
-}
+
+
+def commands() -> dict[str, list[str]]:
+    """The same tests both ways: plain pytest gets the per_pr groups' folders and markers from
+    the selectors config (the folders, so that both collect the same modules - with
+    `tests/suite -m ...` pytest would also import every other group's modules)."""
+    sys.path.insert(0, str(ROOT))
+    from harness import selectors
+
+    settings = selectors.load(ROOT)
+    groups = [settings.groups[name] for name in settings.resolve(["per_pr"]).groups]
+    return {
+        "harness": ["harness", "run", "per_pr"],
+        "pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                   *(path for group in groups for path in group.paths),
+                   "-m", " or ".join(group.marker for group in groups)],
+    }
 
 
 def main(argv=None) -> int:
@@ -30,14 +41,15 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs of each (default 3)")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
-    results = interleaved(COMMANDS, args.runs, ROOT)
+    compared = commands()
+    results = interleaved(compared, args.runs, ROOT)
     harness, plain = results["harness"], results["pytest"]
     overhead = harness["median_wall_s"] / plain["median_wall_s"] - 1
     cpu_overhead = harness["median_cpu_s"] / plain["median_cpu_s"] - 1
     print(f"harness run per_pr {harness['median_wall_s']:.1f} s vs plain pytest "
           f"{plain['median_wall_s']:.1f} s: {overhead:+.1%} wall, {cpu_overhead:+.1%} CPU "
           f"(target <= {TARGET:.0%} wall)")
-    write_results("harness_overhead", load_before, commands=COMMANDS, results=results,
+    write_results("harness_overhead", load_before, commands=compared, results=results,
                   wall_overhead=overhead, cpu_overhead=cpu_overhead, target=TARGET)
     return 0 if overhead <= TARGET else 1
 
