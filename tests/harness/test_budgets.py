@@ -51,8 +51,8 @@ def test_shipped_budgets_hold_the_handoff_guardrails():
     assert b.cadences["per_pr"].max_s == 90
     integration = b.groups["integration"]
     assert (integration.baseline_s, integration.tolerance_s) == (36, 5)
-    # handoff: < 5 s; 10 s on the 2-core runner (three fresh interpreters; see budgets.toml)
-    assert b.groups["backend_selection"].max_s == 10
+    # handoff: < 5 s; 8 s on the 2-core runner (a fresh TensorFlow interpreter; see budgets.toml)
+    assert b.groups["backend_selection"].max_s == 8
     assert b.groups["parity"].max_s == 60
     assert b.groups["model_manager"].max_s == 20
     b.check_names(groups=["integration", "backend_selection", "parity", "model_manager"],

@@ -30,7 +30,7 @@ def test_brief_covers_every_configured_item():
         assert f"| **{group}** |" in text and f"`harness run {group}`" in text
     for cadence in ("per_pr", "nightly", "weekly"):
         assert f"| **{cadence}** |" in text
-    assert "ceiling 90 s wall" in text and "band 36 s ± 5 s" in text and "ceiling 10 s wall" in text
+    assert "ceiling 90 s wall" in text and "band 36 s ± 5 s" in text and "ceiling 8 s wall" in text
     for component in ("test harness", "backend implementation", "config bridge", "dispatcher",
                       "checkpoint persistence"):
         assert f"| **{component}** |" in text
