@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,6 +39,7 @@ from filelock import FileLock
 from harness import baselines, environment, ledger, runfolder
 from ptycho import archive
 from ptycho.simulate import simulate_dataset
+from waiting import wait_for
 
 # ---------------------------------------------------------------------------------------------
 # Bad inputs. Each `make` writes into the project root (the command's working folder).
@@ -560,15 +560,6 @@ def test_b_hangs_when_asked():
     while time.monotonic() < deadline:
         time.sleep(0.05)
 '''
-
-
-def wait_for(predicate, timeout=120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_four_runs_at_once_get_four_complete_folders_and_ledger_lines(project, monkeypatch,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import report
+from waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,15 +31,6 @@ def one_error_line(done) -> str:
     assert len(lines) == 1, done.stderr
     assert "Traceback" not in done.stderr
     return lines[0]
-
-
-def wait_for(predicate, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_list_shows_groups_cadences_and_selected_ids(suite):
@@ -150,7 +142,7 @@ def test_sigterm_mid_run_writes_an_interrupted_report(suite):
             events = runs[-1] / "events.jsonl" if runs else None
             return bool(events and events.exists() and "test_a_fast" in events.read_text())
 
-        assert wait_for(fast_test_done), "the fast test never finished"
+        assert wait_for(fast_test_done, interval=0.1), "the fast test never finished"
         time.sleep(0.5)  # let the slow test start
         process.send_signal(signal.SIGTERM)
         process.wait(90)
