@@ -228,9 +228,9 @@ def pytest_harness_findings(config, report):
     if state is None:
         return None
     reference = state.reference or _session_reference(state, report["fingerprint"])
-    if reference.baseline is not None and (not reference.exact
-                                           or calibration_needed(state.budgets.band)):
-        # speed at the end too: a load that came or went
+    if reference.calibration_s is not None:
+        # calibrated at the start (where verdicts need it): again at the end, for a load that
+        # came or went
         reference = reference.calibrated(calibration.measure().seconds)
     measured = measurements(report, state.settings.cadences)
     verdicts = budgets.judge(measured, state.budgets, reference)
