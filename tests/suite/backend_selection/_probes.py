@@ -16,7 +16,6 @@ PROBE_TIMEOUT_S = 300
 # per-test timeout the harness derives from the group budget assumes each test does only its
 # own share; a hung probe is killed after PROBE_TIMEOUT_S instead.
 WAITS_FOR_PROBES = pytest.mark.timeout(PROBE_TIMEOUT_S + 60)
-ROUTES = ("tensorflow", "pytorch")
 IN_PROCESS = "pytorch"
 # fixture name -> the subprocess probe modes its observations come from
 FIXTURE_MODES = {"policy_observations": ("policy",), "route_observations": ("tensorflow",)}
