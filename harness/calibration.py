@@ -15,11 +15,12 @@
 """
 from __future__ import annotations
 
-import functools
 import statistics
 import threading
 import time
 from dataclasses import dataclass
+
+import numpy as np
 
 REPETITIONS = 5
 PROBE_ROUNDS = 100
@@ -32,8 +33,6 @@ PROBE_EXPONENT = 1.2
 
 def workload(rounds: int = 50) -> float:
     """Deterministic work; returns a checksum so nothing can be optimised away."""
-    import numpy as np  # here, not at the top: the harness CLI never runs it (~0.2 s import)
-
     rng = np.random.default_rng(20251019)
     matrix = rng.standard_normal((48, 48))
     field = rng.standard_normal((64, 64)) + 1j * rng.standard_normal((64, 64))
@@ -91,16 +90,12 @@ def speed_ratio(now_s: float, recorded_s: float) -> float:
     return now_s / recorded_s
 
 
-@functools.cache
-def _probe_values():
-    import numpy as np
-
-    return np.arange(32.0)
+_PROBE_VALUES = np.arange(32.0)
 
 
 def probe_workload(rounds: int = PROBE_ROUNDS) -> int:
     """~0.3 ms of the calibration mix in miniature: a Python loop with small array maths."""
-    values, total = _probe_values(), 0
+    values, total = _PROBE_VALUES, 0
     for i in range(rounds):
         total += i % 7
         values = values * 0.5 + 1.0
