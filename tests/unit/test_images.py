@@ -27,6 +27,24 @@ def test_reconstruction_pngs_show_the_object(tmp_path):
                                                     "reconstructed_phase.png"]
 
 
+def test_unscanned_border_does_not_squeeze_the_object(tmp_path):
+    """A stitched image is exactly 0 where no scan position reached, its amplitude near 1
+    inside: stretched from 0, the object would be a near-white square."""
+    obj = np.zeros((96, 96), np.complex128)
+    obj[16:80, 16:80] = lines_object(64, np.random.default_rng(1))
+    inside = (slice(16, 80), slice(16, 80))
+    amp_path, phase_path = images.save_reconstruction_pngs(obj, tmp_path)
+    with Image.open(amp_path) as png:
+        amplitude = np.asarray(png, dtype=np.float64)
+    assert amplitude[inside].std() > 40, "amplitude shown in too few grey levels"
+    assert np.corrcoef(amplitude[inside].ravel(), np.abs(obj[inside]).ravel())[0, 1] > 0.95
+    with Image.open(phase_path) as png:
+        phase = np.asarray(png, dtype=np.float64)
+    # viridis' green channel rises monotonically with the value
+    assert np.corrcoef(phase[inside][..., 1].ravel(), np.angle(obj[inside]).ravel())[0, 1] > 0.95
+    assert amplitude[:16].max() == 0 and (phase[:16] == images._VIRIDIS[0]).all()  # dark border
+
+
 def test_to_uint8_handles_flat_and_non_finite_images():
     assert np.all(images.to_uint8(np.full((4, 4), 3.0)) == 0)
     scaled = images.to_uint8(np.array([[0.0, np.nan], [1.0, np.inf]]))
