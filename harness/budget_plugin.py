@@ -88,7 +88,7 @@ def pytest_configure(config):
     runs_tests = hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", 0)
     interval = state.budgets.band.probe_interval_s
     if runs_tests and interval and not config.option.collectonly:  # the speed of a test's seconds
-        state.probe = calibration.SpeedProbe(interval).start()
+        state.probe = calibration.SpeedProbe(interval)  # started with the tests (runtestloop)
     if hasattr(config, "workerinput"):
         given = config.workerinput.get(_WORKER_KEY)
         state.reference = _reference_from(given) if given else baselines.Reference(None)
@@ -96,6 +96,15 @@ def pytest_configure(config):
     recorder = config.pluginmanager.get_plugin("harness-recorder")
     if recorder is not None:  # a recorded run: calibrate now (merge's hook process does later)
         state.reference = _session_reference(state, recorder.fingerprint)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    """Start the speed probe when the tests start: only test phases are timed, so sampling
+    collection and the session-start imports would cost CPU time for nothing."""
+    state = session.config.stash.get(_STATE, None)
+    if state is not None and state.probe is not None:
+        state.probe.start()
 
 
 def pytest_unconfigure(config):

@@ -25,6 +25,8 @@ import numpy as np
 REPETITIONS = 5
 PROBE_ROUNDS = 100
 PROBE_INTERVAL_S = 0.02
+DENSE_READINGS = 50  # SpeedProbe: readings at the full rate before the interval grows
+SPARSE_FACTOR = 5    # SpeedProbe: the interval grows to at most this many x interval_s
 # How strongly suite-like work reacts to what slows the probe down: CPU time of the benchmark's
 # NumPy training loop ~ probe_time ** 1.2 (least-squares slope of log/log over 4 benchmark runs,
 # 1.15-1.22, r = 0.98; benchmarks/bench_budget_detector.py). 1.0 would under-correct.
@@ -104,10 +106,17 @@ def probe_workload(rounds: int = PROBE_ROUNDS) -> int:
 
 class SpeedProbe:
     """Samples this process's speed while tests run: a daemon thread repeats probe_workload()
-    every `interval_s` and records its CPU time (thread clock, so waiting for the GIL or for a
-    core does not count). `mark()` / `since(mark)` give the mean probe time over a stretch and
-    the probe's own CPU time in it (harness.timing.stopwatch subtracts that). Cost: ~3% of one
-    core at the default 20 ms.
+    and records its CPU time (thread clock, so waiting for the GIL or for a core does not
+    count). `mark()` starts a window (a test phase); `since(mark)` gives the window's mean
+    probe time, each reading weighted by the time since the one before (a time average even
+    where readings are sparse), and the probe's own CPU time in it (harness.timing.stopwatch
+    subtracts that).
+
+    A window is read every `interval_s` for its first `DENSE_READINGS` readings' worth of
+    time; after that the interval grows with the window's age (age / DENSE_READINGS), up to
+    `SPARSE_FACTOR` x interval_s. A short test gets the dense readings the detector benchmark
+    was validated with; a 20 s test still gets ~250 readings instead of 1000, which cuts the
+    probe's cost (~0.4 ms CPU a reading, ~2 % of a core when dense) where it buys nothing.
 
         with SpeedProbe() as probe:
             with stopwatch(probe) as watch:
@@ -119,8 +128,10 @@ class SpeedProbe:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive (got {interval_s!r})")
         self.interval_s = interval_s
-        self._samples: list[float] = []
-        self._stopping = threading.Event()
+        self._readings: list[tuple[float, float]] = []  # (probe CPU s, s since the last one)
+        self._window_start = time.perf_counter()
+        self._stopping = False
+        self._wake = threading.Event()  # set by mark() (reschedule) and stop()
         self._thread: threading.Thread | None = None
 
     def start(self) -> SpeedProbe:
@@ -131,7 +142,8 @@ class SpeedProbe:
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._stopping = True
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
 
@@ -141,17 +153,40 @@ class SpeedProbe:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def interval_at(self, window_age_s: float) -> float:
+        """Seconds between readings in a window this old."""
+        return min(max(self.interval_s, window_age_s / DENSE_READINGS),
+                   SPARSE_FACTOR * self.interval_s)
+
     def _sample(self) -> None:
-        while not self._stopping.is_set():
+        last = time.perf_counter()
+        while not self._stopping:
             start = time.thread_time()
             probe_workload()
-            self._samples.append(time.thread_time() - start)  # list.append is atomic
-            self._stopping.wait(self.interval_s)
+            cpu = time.thread_time() - start
+            now = time.perf_counter()
+            self._readings.append((cpu, now - last))  # list.append is atomic
+            last = now
+            while not self._stopping:  # a mark() re-plans the next reading for the new window
+                self._wake.clear()
+                due = last + self.interval_at(last - self._window_start)
+                remaining = due - time.perf_counter()
+                if remaining <= 0 or not self._wake.wait(remaining):
+                    break
 
     def mark(self) -> int:
-        return len(self._samples)
+        self._window_start = time.perf_counter()
+        self._wake.set()
+        return len(self._readings)
 
     def since(self, mark: int) -> tuple[float | None, float]:
-        """(mean probe seconds or None if no probe ran, the probes' total CPU seconds)."""
-        window = self._samples[mark:]
-        return (statistics.fmean(window) if window else None), sum(window)
+        """(time-weighted mean probe seconds, or None if no reading fell in the window; the
+        probes' total CPU seconds)."""
+        window = self._readings[mark:]
+        weight = sum(gap for _, gap in window)
+        total = sum(cpu for cpu, _ in window)
+        if not window:
+            return None, 0.0
+        mean = (sum(cpu * gap for cpu, gap in window) / weight if weight > 0
+                else total / len(window))
+        return mean, total

@@ -73,6 +73,31 @@ def test_speed_probe_samples_in_the_background_and_its_cpu_is_not_the_bodys():
         SpeedProbe(interval_s=0)
 
 
+def test_speed_probe_thins_out_in_long_windows():
+    """Dense for the first DENSE_READINGS intervals of a window, then the interval grows with
+    the window's age up to SPARSE_FACTOR x: ~180 readings in 1 s at 2 ms instead of ~500;
+    a new window (mark) is read densely again."""
+    probe = SpeedProbe(interval_s=0.002)
+    assert probe.interval_at(0.05) == 0.002
+    assert probe.interval_at(0.2) == pytest.approx(0.2 / calibration.DENSE_READINGS)
+    assert probe.interval_at(60.0) == calibration.SPARSE_FACTOR * 0.002
+    with probe:
+        long_window = probe.mark()
+        time.sleep(1.0)
+        short_window = probe.mark()
+        readings = short_window - long_window
+        time.sleep(0.1)
+        assert 40 < readings < 300
+        assert probe.mark() - short_window > 25  # ~45 at 2 ms
+
+
+def test_speed_probe_mean_is_weighted_by_the_time_each_reading_stands_for():
+    probe = SpeedProbe()
+    probe._readings = [(1.0, 0.02), (3.0, 0.06)]  # (probe CPU s, s since the reading before)
+    assert probe.since(0) == (pytest.approx(2.5), 4.0)
+    assert probe.since(2) == (None, 0.0)
+
+
 def test_stopwatch_counts_cpu_time_of_reaped_children():
     burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
     with stopwatch() as watch:
