@@ -2,8 +2,8 @@
 
 They run in the current environment (venv_backend="none"): install once with
 `pip install -e ".[dev]"`; a cadence must never reinstall TensorFlow and torch.
-Arguments after `--` go to `harness run`, e.g. `nox -s nightly -- -n 2` or
-`nox -s per_pr -- -- -k dispatcher` (the second `--` hands `-k` on to pytest).
+Arguments after `--` go to `harness run`, which passes every option it does not know itself
+on to pytest: `nox -s nightly -- -n 2` (xdist workers), `nox -s per_pr -- -x -k roundtrip`.
 """
 import nox
 

@@ -555,8 +555,15 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--no-collect", action="store_true", help="do not collect test ids")
     listing.set_defaults(handler=cmd_list)
 
-    run = commands.add_parser("run", parents=[common], help="run cadences/groups: "
-                              "harness run CADENCE|GROUP... [-n N] [-- PYTEST ARGS]")
+    # no abbreviations: a pytest long option must never be taken for a prefix of one of ours
+    run = commands.add_parser("run", parents=[common], allow_abbrev=False,
+                              help="run cadences/groups: harness run CADENCE|GROUP... [-n N] "
+                                   "[PYTEST ARGS]",
+                              epilog="Any other option (with the values after it) and "
+                                     "everything after -- go to pytest, in order: "
+                                     "harness run per_pr -x -k roundtrip. Name the targets "
+                                     "first: a value after an option that is not ours "
+                                     "cannot be told from a target.")
     run.add_argument("targets", nargs="+", metavar="CADENCE|GROUP")
     run.add_argument("-n", "--workers", metavar="N",
                      help="pytest-xdist workers (a number or 'auto')")
@@ -627,16 +634,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_arguments(parser: argparse.ArgumentParser,
+                    argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """(harness's arguments, pytest's arguments). `harness run` passes every option it does
+    not know itself, with the values after it, to pytest in order (so `nox -s per_pr -- -x`
+    works), then everything after `--` untouched; other commands refuse unknown arguments."""
+    after_dashes: list[str] = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, after_dashes = argv[:split], argv[split + 1:]
+    args, unknown = parser.parse_known_args(argv)
+    if args.command != "run":
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)} (only `harness run` "
+                         "passes options on to pytest)")
+        if after_dashes:
+            parser.error("arguments after -- are passed to pytest by `harness run` only")
+    return args, unknown + after_dashes
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    pytest_args: list[str] = []
-    if "--" in argv:  # everything after `--` goes to pytest untouched
-        split = argv.index("--")
-        argv, pytest_args = argv[:split], argv[split + 1:]
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if pytest_args and args.command != "run":
-        parser.error("arguments after -- are passed to pytest by `harness run` only")
+    args, pytest_args = parse_arguments(build_parser(), argv)
     # CI logs are wider than the 80 columns rich assumes without a terminal
     console = Console(width=None if sys.stdout.isatty() else 140)
     try:

@@ -98,6 +98,17 @@ def test_run_report_validate_history(suite):
     assert suite.harness("report", "no-such-run").returncode == 2
 
 
+def test_run_hands_options_it_does_not_know_to_pytest(suite):
+    # what `nox -s per_pr -- -k ... --maxfail=1` runs: no second `--` needed
+    done = suite.harness("run", "per_pr", "-k", "dispatch and not train", "--maxfail=1",
+                         "--", "-p", "no:randomly")
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = suite.report()
+    assert data["pytest"]["args"][-5:] == ["-k", "dispatch and not train", "--maxfail=1",
+                                           "-p", "no:randomly"]
+    assert [t["nodeid"].split("::")[-1] for t in data["tests"]] == ["test_dispatch"]
+
+
 def test_prune_cli_applies_retention(project):
     for name, status in (("20260101T000000Z-per_pr", "failed"), ("20260102T000000Z-per_pr", "passed"),
                          ("20260103T000000Z-per_pr", "passed")):
