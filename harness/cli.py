@@ -93,12 +93,16 @@ def cmd_list(args, console: Console) -> int:
     by_group: dict[str, list[str]] = {name: [] for name in selection.groups}
     for test in listing["tests"]:
         by_group.setdefault(test["group"] or "?", []).append(test["nodeid"])
+    # the same lookup as the group and cadence guardrails: a [tests."<node id or glob>"] entry
+    guardrails = selectors._guardrails(ctx.project_root)
     for name, ids in by_group.items():
         description = settings.groups[name].description if name in settings.groups else ""
         console.print(f"[bold]{name}[/] ({len(ids)} test{'s' if len(ids) != 1 else ''}): "
                       f"{escape(description)}", highlight=False)
         for nodeid in ids:
-            console.print(f"  {escape(nodeid)}", highlight=False)
+            limits = report.guardrails_text(guardrails("test", nodeid))
+            console.print(f"  {escape(nodeid)}" + (f"  [dim]{escape(limits)}[/]" if limits else ""),
+                          highlight=False)
     return USAGE_ERROR if listing["errors"] else 0
 
 

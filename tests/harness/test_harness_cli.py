@@ -41,6 +41,11 @@ def test_list_shows_groups_cadences_and_selected_ids(suite):
     assert "tests/suite/backend_selection/test_backend_selection.py::test_dispatch" in done.stdout
     assert "test_forward_parity" not in done.stdout and "test_unit" not in done.stdout
     assert "tolerance_s = 5.0" in done.stdout and "max_s = 90.0" in done.stdout  # budgets.toml
+    # a test id shows the limits of its [tests."<glob>"] entry; one without an entry shows none
+    lines = done.stdout.splitlines()
+    assert "  tests/suite/integration/test_integration.py::test_train_save_load_infer  min_s = 0.5" \
+        in lines
+    assert "  tests/suite/backend_selection/test_backend_selection.py::test_dispatch" in lines
     bad = suite.harness("list", "hourly")
     assert bad.returncode == 2
     assert one_error_line(bad).startswith("error: unknown cadence or group 'hourly' (use one of")
