@@ -27,7 +27,8 @@ OUTCOMES = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
 # per-test outcome -> the counter it feeds
 _COUNTER = {"passed": "passed", "failed": "failed", "error": "errors", "skipped": "skipped",
             "xfailed": "xfailed", "xpassed": "xpassed"}
-SLOWEST_PER_GROUP = 5
+SLOWEST_PER_GROUP = 5   # recorded in report.json
+SLOWEST_SHOWN_PER_GROUP = 3  # shown by report.md and the terminal
 SEVERITIES = ("info", "warning", "violation")
 
 
@@ -215,6 +216,12 @@ def _scaleout_text(report: dict[str, Any]) -> str:
     return text
 
 
+def slowest_tests(report: dict[str, Any]) -> list[tuple[str, dict]]:
+    """(group, {nodeid, seconds}): the slowest few tests of each group, as the reports show them."""
+    return [(name, test) for name, g in report.get("groups", {}).items()
+            for test in g["slowest"][:SLOWEST_SHOWN_PER_GROUP]]
+
+
 def _md_cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -267,7 +274,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     for finding in report.get("findings", []):
         lines += ["", f"### {finding['title']} ({finding['source']}, {finding['severity']})", ""]
         lines += [f"- {_md_cell(item)}" for item in finding["items"]] or ["- (none)"]
-    slow = [(name, s) for name, g in report.get("groups", {}).items() for s in g["slowest"][:3]]
+    slow = slowest_tests(report)
     if slow:
         lines += ["", "<details><summary>Slowest tests</summary>", "", "| group | test | s |",
                   "| --- | --- | ---: |"]
@@ -323,4 +330,12 @@ def render_rich(report: dict[str, Any], console) -> None:
                       f"{finding['severity']})")
         for item in finding["items"]:
             console.print(f"  - {item}", highlight=False, markup=False)
+    slow = slowest_tests(report)
+    if slow:
+        slowest = Table(title="slowest tests", title_justify="left", box=None, pad_edge=False)
+        for column, justify in (("group", "left"), ("test", "left"), ("s", "right")):
+            slowest.add_column(column, justify=justify)
+        for name, test in slow:
+            slowest.add_row(escape(name), escape(test["nodeid"]), f"{test['seconds']:.2f}")
+        console.print(slowest)
     console.print(f"[dim]{escape(_short_env(report.get('environment', {})))}[/]", highlight=False)

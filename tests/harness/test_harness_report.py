@@ -67,3 +67,33 @@ def test_harness_modules_import_no_framework():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def group(slowest):
+    return {"owner": "o", "verdict": "passed", "seconds": sum(t["seconds"] for t in slowest),
+            "artifacts_validated": 0, "validation_failures": 0, "guardrails": {},
+            "guardrails_text": "",
+            "counts": dict.fromkeys(report.OUTCOMES, 1), "slowest": slowest}
+
+
+def test_terminal_report_shows_the_slowest_tests_like_report_md():
+    from rich.console import Console
+
+    slowest = [{"nodeid": f"tests/suite/parity/test_p.py::test_{n}", "seconds": s}
+               for n, s in (("a", 9.5), ("b", 4.25), ("c", 2.0), ("d", 1.0))]
+    data = {"run_id": "r1", "status": "passed", "exit_code": 0, "selection": {"label": "nightly"},
+            "groups": {"parity": group(slowest),
+                       "integration": group([{"nodeid": "t.py::test_chain", "seconds": 12.0}])},
+            "environment": {}}
+    console = Console(width=160, record=True)
+    report.render_rich(data, console)
+    shown = [line.rstrip() for line in console.export_text().splitlines()]
+    start = shown.index("slowest tests")
+    rows = [line.split() for line in shown[start + 2:start + 6]]  # after title and header
+    assert rows == [["parity", "tests/suite/parity/test_p.py::test_a", "9.50"],
+                    ["parity", "tests/suite/parity/test_p.py::test_b", "4.25"],
+                    ["parity", "tests/suite/parity/test_p.py::test_c", "2.00"],
+                    ["integration", "t.py::test_chain", "12.00"]]
+    assert "test_d" not in console.export_text()  # the same three per group as report.md
+    markdown = report.render_markdown(dict(data, totals={}, validation={}))
+    assert all(f"`{test[1]}` | {test[2]} |" in markdown for test in rows)
