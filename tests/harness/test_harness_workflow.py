@@ -1,23 +1,14 @@
 """.github/workflows/regression.yml: every cadence runs on its trigger, weekly is sharded over a
 matrix the harness accepts and merged from the folders the harness names, every job publishes
-its run folder. (PyYAML comes with Lightning.)"""
+its run folder, and the ledger (the trend charts' history) survives from run to run."""
 import argparse
 import fnmatch
 import re
-from pathlib import Path
 
-import yaml
+from repo_facts import REPO
+from repo_facts import workflow as _workflow
 
-from harness import cli, selectors, sharding
-
-REPO = Path(__file__).resolve().parents[2]
-WORKFLOW = REPO / ".github" / "workflows" / "regression.yml"
-
-
-def _workflow() -> dict:
-    data = yaml.safe_load(WORKFLOW.read_text())
-    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as true
-    return data
+from harness import cli, runfolder, selectors, sharding
 
 
 def _runs(job: dict) -> list[str]:
@@ -79,3 +70,55 @@ def test_every_job_installs_with_pip_cache_and_uploads_its_run_folder():
         upload = uses["actions/upload-artifact"]
         assert upload["if"] == "always()" and upload["with"]["path"] == "artifacts/", name
         assert re.fullmatch(r"[A-Za-z0-9_-]+(\$\{\{ matrix\.shard \}\})?", upload["with"]["name"])
+
+
+# the jobs that write a cadence's ledger line (a shard's line is left out of every trend)
+LEDGER_JOBS = {"per_pr": "per_pr", "nightly": "nightly", "weekly_merge": "weekly"}
+
+
+def _step(job: dict, action: str) -> tuple[int, dict]:
+    """(position, step) of the job's one step that uses `action`."""
+    found = [(index, step) for index, step in enumerate(job["steps"])
+             if step.get("uses", "").split("@")[0] == action]
+    assert len(found) == 1, f"expected one {action} step, found {len(found)}"
+    return found[0]
+
+
+def test_the_ledger_is_restored_before_and_saved_after_every_cadence_run():
+    """Without it every job starts from an empty artifacts/ and report.html's trend per group
+    shows one point."""
+    data = _workflow()
+    ledger = f"{data['env']['HARNESS_ARTIFACTS']}/{runfolder.LEDGER}"
+    writers = {name for name, job in data["jobs"].items() if any(
+        run.startswith(("harness run", "harness merge")) and "--shard" not in run
+        for run in _runs(job))}
+    assert writers == set(LEDGER_JOBS)
+    prefixes = set()
+    for name, cadence in LEDGER_JOBS.items():
+        job = data["jobs"][name]
+        (harness_at,) = [index for index, step in enumerate(job["steps"])
+                         if step.get("run", "").startswith(("harness run", "harness merge"))]
+        restore_at, restore = _step(job, "actions/cache/restore")
+        save_at, save = _step(job, "actions/cache/save")
+        assert restore_at < harness_at < save_at, name
+        assert restore["with"]["path"] == save["with"]["path"] == ledger, name
+        # a failing run is a point of the trend too
+        assert "always()" in save["if"], name
+        # a cache key is written once: every run saves its own, the next restores by prefix
+        key = save["with"]["key"]
+        assert restore["with"]["key"] == key and cadence in key, name
+        assert "${{ github.run_id }}" in key, name
+        restore_keys = restore["with"]["restore-keys"].split()
+        assert restore_keys and all(key.startswith(prefix) for prefix in restore_keys), name
+        prefixes.update(restore_keys)
+    # one chain for all cadences: the newest ledger is restored whichever cadence wrote it
+    keys = [_step(data["jobs"][name], "actions/cache/save")[1]["with"]["key"]
+            for name in LEDGER_JOBS]
+    assert all(key.startswith(prefix) for key in keys for prefix in prefixes), (keys, prefixes)
+
+
+def test_shard_jobs_never_save_the_ledger():
+    """A shard's ledger holds only its shard line: saved, it would be the newest cache and the
+    next run would restore a ledger without the history."""
+    for step in _workflow()["jobs"]["weekly_shard"]["steps"]:
+        assert not step.get("uses", "").startswith("actions/cache"), step
