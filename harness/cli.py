@@ -332,17 +332,24 @@ def run_folder_checks(run_dir: Path, settings: selectors.HarnessConfig,
         check(runfolder.JUNIT_XML, "run", "junit", True)
     except (OSError, ElementTree.ParseError) as exc:
         check(runfolder.JUNIT_XML, "run", "junit", False, f"missing or not XML: {exc}")
-    for test in (final or {}).get("tests", []):
-        log = test.get("log")
-        check(log or test["nodeid"], "log", "test-log",
-              bool(log) and (run_dir / log).is_file(), "per-test log missing")
-    for artifacts in {t["artifacts"] for t in (final or {}).get("tests", []) if t.get("artifacts")}:
-        check(artifacts, "artifacts", "kept-artifacts", (run_dir / artifacts).is_dir(),
-              "the report lists kept artifacts that are gone")
     validation = settings.validation
     if module_class:
         validation = selectors.ValidationSettings(module_class, validation.png_min_bytes,
                                                   validation.log_allow)
+    for test in (final or {}).get("tests", []):
+        log = test.get("log")
+        if not (log and (run_dir / log).is_file()):
+            check(log or test["nodeid"], "log", "test-log", False, "per-test log missing")
+            continue
+        try:  # the log of a test that did not pass holds its traceback
+            validators.validate_log(run_dir / log, allow=validation.log_allow,
+                                    errors_expected=test["outcome"] != "passed")
+            check(log, "log", "test-log", True)
+        except validators.ValidationError as exc:
+            check(log, "log", exc.rule, False, f"{exc.message} ({test['outcome']} test)")
+    for artifacts in {t["artifacts"] for t in (final or {}).get("tests", []) if t.get("artifacts")}:
+        check(artifacts, "artifacts", "kept-artifacts", (run_dir / artifacts).is_dir(),
+              "the report lists kept artifacts that are gone")
     results += validators.validate_tree(run_dir / runfolder.TESTS_DIR, validation,
                                         relative_to=run_dir)
     return results

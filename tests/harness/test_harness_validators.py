@@ -1,6 +1,7 @@
 """Artifact validators on good and broken files: each failure names the file and the rule."""
 import json
 import random
+import re
 import zipfile
 from pathlib import Path
 
@@ -65,6 +66,9 @@ def test_png_not_png_and_wrong_size_and_missing(tmp_path):
     ("2026-11-28 20:00:00 ERROR ptycho.cli: bad input\n", "no-error-lines"),
     ("ERROR:root:something\n", "no-error-lines"),
     ("INFO counted 0 ERRORS in TERRORIST_ERROR_RATE\n", None),
+    ("2026-11-28 [ERROR] ptycho.train: loss is NaN\n", "no-error-lines"),
+    ("INFO start\nreconstruction finished with status ERROR\n", "no-error-lines"),
+    ("INFO exit code set from ERROR_CODES\n", None),
 ])
 def test_log_rules(tmp_path, text, rule):
     path = tmp_path / "train.log"
@@ -77,9 +81,56 @@ def test_log_rules(tmp_path, text, rule):
 
 def test_log_allow_patterns(tmp_path):
     path = tmp_path / "inference.log"
-    path.write_text("INFO ok\nWARNING x ERROR expected: bad backend literal rejected\n")
+    path.write_text("INFO ok\nWARNING x ERROR expected: bad backend literal rejected\n"
+                    "[ERROR] expected too\n")
     assert broken(validators.validate_log, path).message.startswith("line 2:")
-    validators.validate_log(path, allow=[r"ERROR expected:"])
+    assert broken(validators.validate_log, path, allow=[r"ERROR expected:"]).message.startswith(
+        "line 3:")
+    validators.validate_log(path, allow=[r"ERROR expected:", r"^\[ERROR\] expected"])
+
+
+# -- per-test logs of a run folder (`harness validate`) ----------------------------------------
+LOGGING_TESTS = """
+import logging
+
+def test_quiet():
+    print("all fine")
+
+def test_prints_an_error_but_passes():
+    print("[ERROR] checkpoint write failed")
+
+def test_prints_an_allowed_error():
+    print("ERROR expected: bad backend literal rejected")
+
+def test_fails():
+    logging.getLogger("ptycho.train").error("loss is NaN")
+    assert "tensorflow" == "pytorch"
+"""
+
+
+def test_validate_checks_each_test_log_like_the_plugin_checks_logs(suite):
+    from harness import cli
+
+    suite.write("tests/suite/integration/test_logging.py", LOGGING_TESTS)
+    suite.edit_toml("harness.toml", "log_allow = []", 'log_allow = ["^ERROR expected:"]')
+    suite.pytester.runpytest("-q", "--harness-run", "integration")
+    [run] = suite.runs()
+    logs = {t["nodeid"].split("::")[-1]: t["log"] for t in suite.report(run)["tests"]}
+    (run / logs["test_quiet"]).write_text("  \n")  # truncated to nothing
+
+    def failed_checks():
+        results = cli.run_folder_checks(run, selectors.load(suite.path))
+        # "line N: ..." -> "...": N depends on the log's header
+        return {result.path: (result.rule, re.sub(r"^line \d+: ", "", result.message))
+                for result in results if not result.ok}
+
+    # the failed test's ERROR record and the allowed line are expected; the others are not
+    assert failed_checks() == {
+        logs["test_quiet"]: ("non-empty", "the log is empty (passed test)"),
+        logs["test_prints_an_error_but_passes"]: (
+            "no-error-lines", "[ERROR] checkpoint write failed (passed test)")}
+    (run / logs["test_quiet"]).unlink()
+    assert failed_checks()[logs["test_quiet"]] == ("test-log", "per-test log missing")
 
 
 # -- model archive ----------------------------------------------------------------------------
