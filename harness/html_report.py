@@ -3,7 +3,8 @@ what broke, does the reconstruction still look right".
 
 Standard library only (html.escape + small render functions); no scripts, fonts, styles or
 images from anywhere else: charts are inline SVG drawn here, reconstruction PNGs are embedded as
-base64 data URIs, so the page works offline and as a CI artifact. Sections, top to bottom:
+base64 data URIs (one over MAX_EMBED_BYTES is linked by its path in the run folder instead), so
+the page works offline and as a CI artifact. Sections, top to bottom:
 verdict, groups with budget bars, budget verdicts, escalations and other findings, failures,
 skipped tests and their reasons, slowest tests, reconstructions (TensorFlow and torch amplitude
 and phase side by side with their metrics), runtime trend per group from the ledger, environment.
@@ -23,6 +24,7 @@ import re
 from html import escape
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import quote
 
 from harness import ledger, runfolder
 
@@ -164,7 +166,15 @@ def _verdict(report: dict) -> str:
             f'{_e(", ".join(selection.get("groups", [])))} · run <code>{_e(report.get("run_id"))}'
             f'</code> · commit <code>{_e((report.get("commit") or "unknown")[:12])}</code> · '
             f'{_seconds(report.get("wall_seconds"))} wall · exit {_e(report.get("exit_code"))}'
-            f'{scale}</p>')
+            f'{scale}</p>{_shard_warning(report)}')
+
+
+def _shard_warning(report: dict) -> str:
+    """A shard run's lopsided plan (harness.sharding.Plan.warning) as a card under the verdict;
+    a merged run carries it as a findings section instead."""
+    shard = report.get("pytest", {}).get("shard")
+    warning = shard.get("warning") if isinstance(shard, dict) else None
+    return f'<div class="card warn">{_e(warning)}</div>' if warning else ""
 
 
 def _scaleout_text(report: dict) -> str:
@@ -175,7 +185,8 @@ def _scaleout_text(report: dict) -> str:
         parts.append(f"accelerator <b>{_e(accelerator)}</b>")
     shard = info.get("shard")
     if isinstance(shard, dict) and shard.get("spec"):
-        parts.append(f"shard <b>{_e(shard['spec'])}</b>")
+        balance = f" ({_e(shard['balance'])})" if shard.get("balance") else ""
+        parts.append(f"shard <b>{_e(shard['spec'])}</b>{balance}")
     merged = report.get("merged_from")
     if merged:
         parts.append(f"merged from {len(merged)} shard runs")
@@ -535,20 +546,32 @@ def find_reconstructions(run_dir: Path, report: dict | None = None) -> dict[str,
     return cases
 
 
-def png_data_uri(path: Path) -> str | None:
+def _is_png(path: Path) -> bool:
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            return handle.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
     except OSError:
-        return None
-    if not data.startswith(PNG_SIGNATURE) or len(data) > MAX_EMBED_BYTES:
-        return None
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        return False
 
 
-def _figure(path: Path, caption: str) -> str:
-    uri = png_data_uri(path)
-    if uri is None:
+def png_data_uri(path: Path) -> str | None:
+    """The PNG as a data URI; None when it is missing, not a PNG or over MAX_EMBED_BYTES."""
+    if not _is_png(path) or Path(path).stat().st_size > MAX_EMBED_BYTES:
+        return None
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _figure(path: Path, caption: str, run_dir: Path) -> str:
+    if not _is_png(path):
         return f'<figure><div class="empty">{_e(caption)}: missing or not a PNG</div></figure>'
+    uri = png_data_uri(path)
+    if uri is None:  # too big to inline: link it, relative, so it opens beside report.html
+        href = quote(Path(path).relative_to(run_dir).as_posix())
+        megabytes = Path(path).stat().st_size / 1e6
+        return (f'<figure><div class="empty"><a href="{_e(href)}">{_e(caption)}: open the PNG'
+                f'</a><br>{megabytes:.1f} MB, over the {MAX_EMBED_BYTES / 1e6:g} MB inline limit: '
+                'linked, not embedded (it opens from the run folder)</div>'
+                f'<figcaption>{_e(caption)}</figcaption></figure>')
     return (f'<figure><img src="{uri}" alt="{_e(caption)}"><figcaption>{_e(caption)}'
             '</figcaption></figure>')
 
@@ -575,8 +598,9 @@ def _reconstructions(run_dir: Path, report: dict) -> str:
             entry = backends[backend]
             panels.append(
                 f'<div class="backend"><h3>{_e(BACKENDS.get(backend, backend))}</h3>'
-                f'<div class="images">{_figure(entry["amplitude"], "amplitude")}'
-                f'{_figure(entry["phase"], "phase")}</div>{_metrics_table(entry["metrics"])}'
+                f'<div class="images">{_figure(entry["amplitude"], "amplitude", run_dir)}'
+                f'{_figure(entry["phase"], "phase", run_dir)}</div>'
+                f'{_metrics_table(entry["metrics"])}'
                 f'<div class="small mono">{_e(entry["folder"])}</div></div>')
         blocks.append(f'<h3>{_e(case)}</h3><div class="recon">{"".join(panels)}</div>')
     return "".join(blocks)
@@ -584,12 +608,26 @@ def _reconstructions(run_dir: Path, report: dict) -> str:
 
 # ---------------------------------------------------------------- trends
 
+def _run_order(run_id: Any) -> tuple[str, int] | None:
+    """(UTC stamp, same-second suffix) of a run folder name, as runfolder.list_runs orders
+    runs; None for a name that is not a run folder's."""
+    match = runfolder._RUN_NAME.match(str(run_id))
+    return (match["stamp"], int(match["n"] or 1)) if match else None
+
+
 def trend_points(report: dict, entries: Iterable[dict], limit: int = TREND_RUNS) -> list[dict]:
     """The ledger entries of this report's cadence (shard runs left out: their merged run
-    stands for them), oldest first, ending with this run, at most `limit`."""
+    stands for them) that started before this run, oldest first, ending with this run, at most
+    `limit`. Re-rendering an older run leaves out the runs that came after it."""
     label = report.get("selection", {}).get("label")
+    this_run = _run_order(report.get("run_id"))
+
+    def earlier(entry: dict) -> bool:
+        other = _run_order(entry.get("run_id"))
+        return this_run is None or other is None or other < this_run
+
     points = [e for e in entries if e.get("cadence") == label and not e.get("shard")
-              and e.get("run_id") != report.get("run_id")]
+              and e.get("run_id") != report.get("run_id") and earlier(e)]
     from harness.report import ledger_entry  # the current run as its ledger line
 
     try:

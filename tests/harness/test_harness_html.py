@@ -195,6 +195,32 @@ def test_no_reconstructions_and_broken_inputs_degrade_gracefully(tmp_path):
     assert "TESTS FAILED" in text
 
 
+def test_a_png_too_big_to_embed_is_linked_from_the_run_folder(run_dir):
+    final = synthetic_report(run_dir)
+    amplitude = next(run_dir.rglob("reconstructed_amplitude.png"))
+    noise = np.random.default_rng(0).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(amplitude)  # noise does not compress: ~3 MB
+    assert amplitude.stat().st_size > html_report.MAX_EMBED_BYTES
+    text = html_report.render(final, run_dir)
+    href = amplitude.relative_to(run_dir).as_posix()
+    assert f'<a href="{href}">amplitude: open the PNG</a>' in text and (run_dir / href).is_file()
+    assert "over the 2 MB inline limit: linked, not embedded" in text
+    assert "missing or not a PNG" not in text
+    assert text.count("data:image/png;base64,") == 5  # the other five are still embedded
+
+
+def test_trend_of_an_older_run_leaves_out_the_runs_after_it(run_dir):
+    """Re-rendering a run must not draw the runs of later days as its earlier ones."""
+    older = dict(synthetic_report(run_dir), run_id="20251011T000000Z-weekly")
+    entries, _ = ledger.read(run_dir.parent / runfolder.LEDGER)
+    entries.append(dict(entries[0], run_id="20251011T000000Z-weekly-2"))  # same second, later
+    points = html_report.trend_points(older, entries)
+    assert [p["run_id"] for p in points] == ["20251010T000000Z-weekly", "20251011T000000Z-weekly"]
+    assert "2 run(s) of <b>weekly</b>" in html_report.render(older, run_dir)
+    # the newest run still sees every earlier one
+    assert len(html_report.trend_points(synthetic_report(run_dir), entries)) == 5
+
+
 def test_harness_report_format_html_writes_the_page(run_dir, monkeypatch, capsys):
     final = synthetic_report(run_dir)
     runfolder.write_json_atomic(run_dir / "report.json", final)
