@@ -136,6 +136,19 @@ def merged_report(shards: list[tuple[Path, dict]], run_id: str,
     return merged
 
 
+def plan_findings(shards: list[tuple[Path, dict]]) -> list[dict]:
+    """A warning section when the shards' plan was lopsided (harness.sharding.Plan.warning): the
+    merged run's report.md is the CI job summary, where whoever sizes the matrix looks."""
+    plan = shards[0][1]["pytest"]["shard"]  # one plan: load_shards checked the digests
+    if not plan.get("warning"):
+        return []
+    ran = [f"shard {data['pytest']['shard']['spec']}: estimated "
+           f"{data['pytest']['shard']['estimated_seconds']:.1f} s, ran "
+           f"{float(data.get('wall_seconds') or 0):.1f} s wall" for _, data in shards]
+    return [{"source": "harness", "title": "Shard plan unbalanced", "severity": "warning",
+             "items": [plan["warning"], *ran]}]
+
+
 def _copy_tree(source: Path, target: Path) -> None:
     """Copy a shard's logs/ or tests/ into the merged run; two shards never write one path."""
     if not source.is_dir():
@@ -194,7 +207,8 @@ def merge(run_dirs: list[Path], artifacts_root: Path, settings: selectors.Harnes
             _copy_tree(shard_dir / runfolder.TESTS_DIR, run_dir / runfolder.TESTS_DIR)
         merge_junit(shards, run_dir / runfolder.JUNIT_XML)
         final = merged_report(shards, run_dir.name, settings)
-        report.apply_findings(final, findings(final, run_dir) if findings else [])
+        report.apply_findings(final, (findings(final, run_dir) if findings else [])
+                              + plan_findings(shards))
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-merged looks like a run
         raise

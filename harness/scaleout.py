@@ -8,7 +8,8 @@ Loaded with harness.plugin (its `pytest_plugins`). Options:
 Both filters run after the group selection and `-m`/`-k` (trylast), accelerator first, so every
 shard of one cadence plans over the same tests. What was decided is recorded in report.json
 (`pytest.accelerator`, `pytest.shard`, `pytest.cuda_tests`): under pytest-xdist the workers
-collect, so they hand it to the controller through `workeroutput`.
+collect, so they hand it to the controller through `workeroutput`. The terminal summary (in a
+`harness run`: <run>/pytest.log) states the shard plan, its balance and the plan's warning.
 """
 from __future__ import annotations
 
@@ -90,6 +91,18 @@ def pytest_testnodedown(node, error):
     reported = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
     if reported:
         node.config.stash[_INFO].update(reported)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    shard = config.stash.get(_INFO, {}).get("shard")
+    if not shard:
+        return
+    terminalreporter.write_line(
+        f"harness shard {shard['spec']}: plan {shard['plan']}, {shard['tests']} of "
+        f"{shard['tests_total']} tests, estimated {shard['estimated_seconds']:.1f} s; "
+        f"{shard['balance']}")
+    if shard["warning"]:
+        terminalreporter.write_line(f"warning: {shard['warning']}", yellow=True)
 
 
 @lru_cache(maxsize=1)

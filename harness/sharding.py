@@ -8,6 +8,10 @@ median from the committed runtime baselines (baselines/runtime/*.json); with sev
 (machines) the median of their medians, so the plan depends only on the checkout and every CI
 matrix job computes the same one whatever runner it lands on. A test without a recording counts
 as the mean of the recorded ones (1 s each when nothing is recorded: balanced by test count).
+
+LPT cannot split a module, so one module longer than the mean shard makes the plan lopsided
+whatever the shard count: `Plan.warning` says so (largest shard over MAX_IMBALANCE x the mean),
+and the shard's report.json, pytest output and the merged report carry it.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from typing import Iterable, Mapping, Sequence
 
 BASELINES_DIR = "baselines"
 UNRECORDED_SECONDS = 1.0
+MAX_IMBALANCE = 1.2  # no shard more than 20 % above the mean (the scale-out issue's bar)
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
@@ -87,6 +92,29 @@ class Plan:
         mean = sum(loads) / len(loads)
         return max(loads) / mean if mean > 0 else 1.0
 
+    @property
+    def largest(self) -> int:
+        """1-based index of the shard with the most work (the lowest index on a tie)."""
+        loads = self.loads
+        return loads.index(max(loads)) + 1
+
+    @property
+    def balance(self) -> str:
+        """The plan's balance in words: "largest shard 2 is 1.04x the mean"."""
+        return f"largest shard {self.largest} is {self.imbalance:.2f}x the mean"
+
+    @property
+    def warning(self) -> str | None:
+        """None for a balanced plan; else what is lopsided, the module to blame and the fix."""
+        if self.imbalance <= MAX_IMBALANCE:
+            return None
+        heaviest = self.shards[self.largest - 1]
+        module = max(heaviest, key=lambda unit: unit.seconds)
+        mean = sum(self.loads) / self.count
+        return (f"shard plan unbalanced: shard {self.largest} is {self.imbalance:.2f}x the mean "
+                f"({self.loads[self.largest - 1]:.1f} s vs {mean:.1f} s; {module.module} alone "
+                f"is {module.seconds:.1f} s); a test module is never split - use fewer shards")
+
     def tests(self, index: int) -> list[str]:
         """Node ids of shard `index` (1-based)."""
         return [nodeid for unit in self.shards[index - 1] for nodeid in unit.tests]
@@ -106,6 +134,8 @@ class Plan:
                 "modules": [unit.module for unit in self.shards[index - 1]],
                 "estimated_seconds": round(loads[index - 1], 3),
                 "estimated_loads": [round(load, 3) for load in loads],
+                "imbalance": round(self.imbalance, 3), "balance": self.balance,
+                "warning": self.warning,
                 "recorded_tests": self.recorded, "fill_seconds": round(self.fill_seconds, 3)}
 
 

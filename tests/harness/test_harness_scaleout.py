@@ -7,8 +7,9 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
+import repo_facts
 
-from harness import baselines, report, selectors, sharding
+from harness import baselines, report, sharding
 from harness.scaleout import CUDA_SKIP_REASON
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,21 +60,35 @@ def test_lpt_without_any_recording_balances_by_count():
     assert plan.describe(2)["spec"] == "2/3" and plan.describe(2)["tests_total"] == 7
 
 
-def test_shard_balance_on_the_recorded_baselines():
-    """No shard more than 20 % above the mean, for the weekly cadence split two ways, on the
-    committed runtime baselines (every test they time)."""
-    durations = sharding.recorded_durations(REPO / sharding.BASELINES_DIR)
-    if not durations:
+def test_plan_states_its_balance_and_warns_when_a_module_outweighs_the_mean():
+    nodeids = _ids({"big.py": 2, "a.py": 1, "b.py": 1, "c.py": 1})
+    durations = {n: 12.0 for n in nodeids if "big.py" in n}            # big: 24 s, never split
+    durations.update({n: 6.0 for n in nodeids if "big.py" not in n})   # a, b, c: 6 s each
+    two = sharding.plan(nodeids, 2, durations)                          # 24 vs 18 s
+    assert two.describe(2)["balance"] == "largest shard 1 is 1.14x the mean"
+    assert two.describe(2)["imbalance"] == 1.143 and two.describe(2)["warning"] is None
+    three = sharding.plan(nodeids, 3, durations)                        # 24 vs 12 vs 6 s
+    assert three.describe(1)["warning"] == three.describe(3)["warning"] == (
+        "shard plan unbalanced: shard 1 is 1.71x the mean (24.0 s vs 14.0 s; tests/suite/big.py "
+        "alone is 24.0 s); a test module is never split - use fewer shards")
+
+
+def test_weekly_shards_of_the_workflow_balance_on_the_recorded_baselines():
+    """No shard more than 20 % above the mean: the tests the weekly cadence selects (collected
+    as `harness list weekly` does) split into the CI workflow's WEEKLY_SHARDS shards, weighted by
+    the committed runtime baselines as `harness run weekly --shard I/N` plans them."""
+    count = int(repo_facts.workflow()["env"]["WEEKLY_SHARDS"])
+    nodeids = repo_facts.weekly_selection()
+    plan = sharding.plan_for(nodeids, count, REPO)
+    if not plan.recorded:
         pytest.skip("no runtime baseline committed under baselines/runtime/ yet (record one "
                     "with `harness baseline record weekly --runs 5`)")
-    settings = selectors.load(REPO)
-    weekly = settings.resolve(["weekly"]).groups
-    nodeids = sorted(n for n in durations if any(
-        settings.groups[g].claims(n, set()) for g in weekly))
-    plan = sharding.plan(nodeids, 2, durations)
-    loads = plan.loads
-    assert plan.imbalance <= 1.2, (f"shard loads {loads} s: the largest is "
-                                   f"{plan.imbalance - 1:.0%} above the mean")
+    unrecorded = len(nodeids) - plan.recorded
+    assert plan.imbalance <= 1.2 and plan.warning is None, (
+        f"{count} shards of weekly, loads {[round(load, 1) for load in plan.loads]} s: "
+        f"{plan.balance} ({unrecorded} of {len(nodeids)} tests without a recording counted as "
+        f"the mean {plan.fill_seconds:.2f} s): change WEEKLY_SHARDS in "
+        ".github/workflows/regression.yml, or re-record the baselines if tests were added")
 
 
 # ---------------------------------------------------------------- run --shard + merge
@@ -156,7 +171,7 @@ def comparable(data: dict) -> dict:
     return {**{k: data[k] for k in kept}, "tests": tests, "groups": groups, "pytest": pytest_info}
 
 
-def test_shards_merge_into_the_serial_report(sharded):
+def test_shards_merge_into_the_serial_report(sharded, monkeypatch):
     serial_run = sharded.harness("run", "weekly")
     assert serial_run.returncode == 1, serial_run.stdout + serial_run.stderr
     serial = sharded.report()
@@ -182,9 +197,14 @@ def test_shards_merge_into_the_serial_report(sharded):
     assert all(f["title"] == "Budgets and escalations deferred" for d in shards
                for f in d["findings"])
 
+    # on GitHub Actions the merge job's summary is the merged report.md, after what was there
+    summary = sharded.path / "step_summary.md"
+    summary.write_text("## an earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     merged_run = sharded.harness("merge", *(str(run) for run in shard_dirs))
     assert merged_run.returncode == 1, merged_run.stdout + merged_run.stderr
     merged_dir = next(run for run in sharded.runs() if run.name.endswith("-weekly-merged"))
+    assert summary.read_text() == "## an earlier step\n" + (merged_dir / "report.md").read_text()
     assert str(merged_dir) in merged_run.stdout.replace("\n", "")
     merged = sharded.report(merged_dir)
     assert comparable(merged) == comparable(serial)
@@ -212,6 +232,44 @@ def test_shards_merge_into_the_serial_report(sharded):
     history = sharded.harness("history")
     assert serial["run_id"] in history.stdout and merged["run_id"] in history.stdout
     assert "shard" not in history.stdout
+
+
+def test_an_unbalanced_plan_is_stated_in_each_shard_and_in_the_merged_report(sharded):
+    """One module longer than the mean shard: the plan cannot balance, and the shard runs
+    (report.json, pytest.log, report.html) and the merged report (the CI job summary) say so."""
+    seconds = {"tests/suite/integration/test_workflow.py::test_train": 60.0}  # the rest: 1 s
+    seconds.update({nodeid: 1.0 for nodeid in (
+        "tests/suite/integration/test_workflow.py::test_infer",
+        "tests/suite/integration/test_cli.py::test_cli_help",
+        "tests/suite/backend_selection/test_dispatch.py::test_literals",
+        "tests/suite/backend_selection/test_dispatch.py::test_gpu_route",
+        "tests/suite/parity/test_parity_ops.py::test_translate",
+        "tests/suite/parity/test_parity_ops.py::test_forward",
+        "tests/suite/parity/test_parity_models.py::test_models",
+        "tests/suite/model_manager/test_archive.py::test_roundtrip")})
+    shutil.rmtree(sharded.path / "baselines")
+    baselines.write(sharded.path / "baselines", baselines.record(
+        [{"test": seconds}], "weekly", {"machine": "ci-runner"}, recorded_utc="2025-10-19T21:58:00Z"))
+    warning = ("shard plan unbalanced: shard 1 is 1.79x the mean (61.0 s vs 34.0 s; "
+               "tests/suite/integration/test_workflow.py alone is 61.0 s); a test module is never "
+               "split - use fewer shards")
+    shard_dirs = []
+    for spec in ("1/2", "2/2"):
+        done = sharded.harness("run", "weekly", "--shard", spec)
+        assert done.returncode in (0, 1), done.stdout + done.stderr
+        shard_dirs.append(sharded.runs()[-1])
+        plan = sharded.report()["pytest"]["shard"]
+        assert (plan["imbalance"], plan["warning"]) == (1.794, warning)
+        assert f"warning: {warning}" in (shard_dirs[-1] / "pytest.log").read_text()
+        page = (shard_dirs[-1] / "report.html").read_text()
+        assert "largest shard 1 is 1.79x the mean" in page and warning in page
+    merged_run = sharded.harness("merge", *(str(run) for run in shard_dirs))
+    assert merged_run.returncode == 1, merged_run.stdout + merged_run.stderr
+    merged = sharded.report()
+    (section,) = [f for f in merged["findings"] if f["title"] == "Shard plan unbalanced"]
+    assert section["severity"] == "warning" and section["items"][0] == warning
+    assert [item.split(":")[0] for item in section["items"][1:]] == ["shard 1/2", "shard 2/2"]
+    assert warning in (sharded.runs()[-1] / "report.md").read_text()
 
 
 BUDGETED_SUITE = {
