@@ -147,7 +147,9 @@ def test_check_ckpt(project):
     assert missing.returncode == 2 and one_error_line(missing).startswith("error: nothing.ckpt: no such file")
 
 
-def test_sigterm_mid_run_writes_an_interrupted_report(suite):
+def stop_mid_run_and_check_the_report(suite, stop_signal: signal.Signals) -> None:
+    """Send `stop_signal` to the `harness run` CLI while the second of two tests runs: exit 130,
+    report.json and the ledger line 'interrupted', the finished test kept."""
     suite.write("tests/suite/integration/test_slow.py",
                 "import time\n\ndef test_a_fast():\n    pass\n\n"
                 "def test_b_slow():\n    time.sleep(120)\n")
@@ -160,7 +162,7 @@ def test_sigterm_mid_run_writes_an_interrupted_report(suite):
 
         assert wait_for(fast_test_done, interval=0.1), "the fast test never finished"
         time.sleep(0.5)  # let the slow test start
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop_signal)
         process.wait(90)
     finally:
         if process.poll() is None:
@@ -173,6 +175,15 @@ def test_sigterm_mid_run_writes_an_interrupted_report(suite):
     assert data["totals"]["not_run"] >= 1
     [line] = suite.ledger_lines()
     assert line["status"] == "interrupted"
+
+
+def test_sigterm_mid_run_writes_an_interrupted_report(suite):
+    stop_mid_run_and_check_the_report(suite, signal.SIGTERM)
+
+
+def test_ctrl_c_mid_run_writes_an_interrupted_report(suite):
+    # a terminal's Ctrl-C reaches only the CLI (pytest runs in its own session): it forwards it
+    stop_mid_run_and_check_the_report(suite, signal.SIGINT)
 
 
 def test_concurrent_runs_get_their_own_folders_and_ledger_lines(suite):
