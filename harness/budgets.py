@@ -214,7 +214,9 @@ def _verdict(kind: str, subject: str, check: str, clock: str, measured: float,
              baseline: float | None, lo: float, hi: float, estimated: bool, basis: str,
              too_slow: str = "too_slow") -> Verdict:
     status = too_slow if measured > hi else "too_fast" if measured < lo else "ok"
-    margin = min(hi - measured, measured - lo)
+    # the distance to the limit that can be crossed: a lower edge of 0 s (a ceiling's, or a
+    # band clamped at 0) is no limit, since nothing runs in less than no time
+    margin = min(hi - measured, measured - lo if lo > 0 else math.inf)
     return Verdict(kind, subject, check, clock, measured, baseline, (lo, hi), margin, status,
                    estimated, basis)
 

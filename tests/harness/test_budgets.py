@@ -96,6 +96,10 @@ def test_ceiling_judges_wall_time_against_max_s():
     b = shipped()
     ok = only(budgets.judge({"cadence": {"per_pr": Measurement(89.5, 10.0)}}, b), "ceiling")
     assert (ok.status, ok.clock, ok.allowed, ok.margin_s) == ("ok", "wall", (0.0, 90.0), 0.5)
+    # the margin is the room left under the ceiling, not the distance to 0 s
+    far = only(budgets.judge({"cadence": {"weekly": 68.61}}, b), "ceiling")
+    assert far.margin_s == pytest.approx(101.39)
+    assert "68.61 s, allowed 0.00-170.00 s, margin +101.39 s -> ok" in far.summary()
     over = only(budgets.judge({"cadence": {"per_pr": 91.0}}, b), "ceiling")
     assert (over.status, over.margin_s, over.finding) == ("over_ceiling", -1.0, True)
     assert "max_s=90" in over.basis and "[cadences.per_pr]" in over.basis
@@ -229,6 +233,13 @@ def test_tests_are_judged_only_with_an_entry_and_the_floor_catches_no_ops():
 def test_a_recorded_test_without_an_entry_is_not_judged():
     ref = reference("test", "t.py::a", wall=1.0, cpu=1.0)
     assert budgets.judge({"test": {"t.py::a": Measurement(5.0, 5.0)}}, shipped(), ref) == []
+
+
+def test_a_band_clamped_at_zero_keeps_its_margin_under_the_top():
+    text = SHIPPED + '\n[tests."t.py::tiny"]\nbaseline_s = 0.04\ntolerance_s = 0.1\n'
+    verdict = only(budgets.judge({"test": {"t.py::tiny": 0.01}}, shipped(text)), "band")
+    assert verdict.allowed == (0.0, pytest.approx(0.14)) and verdict.status == "ok"
+    assert verdict.margin_s == pytest.approx(0.13)  # 0 s is no lower limit to be near
 
 
 def test_min_s_raises_the_lower_edge_of_a_band():
