@@ -65,18 +65,43 @@ def _limits_text(limits: budgets_module.Limits | None, band: budgets_module.Band
     parts = []
     if limits.max_s is not None:
         parts.append(f"ceiling {_seconds(limits.max_s)} wall")
+    if limits.tolerance_s is not None:
+        half = f"± {_seconds(limits.tolerance_s)}"
+    elif limits.tolerance_rel is not None:
+        half = f"± {limits.tolerance_rel:.0%}"
+    else:
+        half = "± the [defaults] band"
     if limits.baseline_s is not None:
-        if limits.tolerance_s is not None:
-            half = f"± {_seconds(limits.tolerance_s)}"
-        elif limits.tolerance_rel is not None:
-            half = f"± {limits.tolerance_rel:.0%}"
-        else:
-            half = "± the [defaults] band"
         parts.append(f"band {_seconds(limits.baseline_s)} {half} (wall clock until a baseline "
                      f"is recorded, then the recorded median on the {band.clock} clock)")
+    elif limits.tolerance_s is not None or limits.tolerance_rel is not None:
+        parts.append(f"band: the recorded median {half} ({band.clock} clock)")
     if limits.min_s is not None:
         parts.append(f"floor {_seconds(limits.min_s)}")
     return "; ".join(parts) or "-"
+
+
+class _Notes:
+    """The budgets.toml `note` of the entries a table shows: the cell points to it and the
+    notes follow the table (a paragraph of reasons does not fit in a cell)."""
+
+    def __init__(self, band: budgets_module.BandRule):
+        self.band, self.notes = band, []
+
+    def cell(self, subject: str, limits: budgets_module.Limits | None) -> str:
+        text = _limits_text(limits, self.band)
+        if limits is not None and limits.note:
+            self.notes.append((subject, limits.note))
+            text += "; see the note below"
+        return text
+
+    def lines(self) -> list[str]:
+        """Markdown after the table; [] when no entry has a note. Empties the list."""
+        notes, self.notes = self.notes, []
+        if not notes:
+            return []
+        return ["", "Why these guardrails:", ""] + [f"- **{subject}**: {_md(note)}"
+                                                     for subject, note in notes]
 
 
 def _selection_text(group: selectors.Group) -> str:
@@ -122,29 +147,33 @@ def render(project_root: Path) -> str:
         "group (a test in none or two is a collection error).",
         "",
     ]
+    notes = _Notes(band)
     group_rows = []
     for group in settings.groups.values():
         group_rows.append([f"**{group.name}**", group.description, group.owner,
                            ", ".join(group.cadences), _selection_text(group),
                            _pytest_selector(group),
-                           _limits_text(budget.limits("group", group.name), band)])
+                           notes.cell(group.name, budget.limits("group", group.name))])
     lines += _table(["group", "what it guards", "owner", "cadences", "selects", "run it",
                      "runtime guardrails (budgets.toml)"], group_rows)
+    lines += notes.lines()
     lines += ["", "### Cadences", ""]
     cadence_rows = []
     for cadence in settings.cadences.values():
         members = [g.name for g in settings.groups.values() if cadence.name in g.cadences]
         cadence_rows.append([f"**{cadence.name}**", cadence.description, ", ".join(members),
-                             _limits_text(budget.limits("cadence", cadence.name), band),
+                             notes.cell(cadence.name, budget.limits("cadence", cadence.name)),
                              "kept" if cadence.persistent_artifacts else "only failing / invalid",
                              f"`harness run {cadence.name}` / `nox -s {cadence.name}`"])
     lines += _table(["cadence", "purpose", "groups", "runtime guardrails", "artifacts of "
                      "passing tests", "run it"], cadence_rows)
+    lines += notes.lines()
     if budget.tests:
         lines += ["", "### Per-test budgets", ""]
         lines += _table(["test (node id or glob)", "guardrail"],
-                        [[f"`{pattern}`", _limits_text(limits, band)]
+                        [[f"`{pattern}`", notes.cell(f"`{pattern}`", limits)]
                          for pattern, limits in budget.tests.items()])
+        lines += notes.lines()
     lines += [
         "",
         "### How runtimes are judged",

@@ -33,6 +33,7 @@ from harness.timing import Measurement
 BUDGETS_FILE = "selectors/budgets.toml"
 MAD_TO_SIGMA = 1.4826  # MAD of normally distributed samples * 1.4826 = their sigma
 ENTRY_KEYS = frozenset({"max_s", "min_s", "baseline_s", "tolerance_s", "tolerance_rel"})
+NOTE_KEY = "note"  # why an entry's limits are what they are (shown beside them in the brief)
 # pytest-timeout's failure text is "Timeout (>12.0s) from pytest-timeout."
 _TIMEOUT_FAILURE = re.compile(r"Timeout \(>[0-9.]+s\) from pytest-timeout")
 
@@ -47,11 +48,12 @@ class Limits:
     baseline_s: float | None = None
     tolerance_s: float | None = None
     tolerance_rel: float | None = None
+    note: str | None = None
 
     def guardrails(self) -> dict[str, float]:
         """The limits this entry sets, by budgets.toml key (for listings and reports)."""
         return {key: value for key, value in asdict(self).items()
-                if key != "where" and value is not None}
+                if key in ENTRY_KEYS and value is not None}
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,9 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
 
 
 def _limits(e: Fields) -> Limits:
-    e.only(ENTRY_KEYS)
-    limits = Limits(e.prefix, **{key: e.number(key, positive=True) for key in sorted(ENTRY_KEYS)})
+    e.only(ENTRY_KEYS | {NOTE_KEY})
+    limits = Limits(e.prefix, **{key: e.number(key, positive=True) for key in sorted(ENTRY_KEYS)},
+                    note=e.text(NOTE_KEY))
     if limits.tolerance_s is not None and limits.tolerance_rel is not None:
         raise e.fail("tolerance_rel", "give tolerance_s or tolerance_rel, not both")
     if limits.min_s is not None and limits.max_s is not None and limits.min_s >= limits.max_s:
