@@ -144,10 +144,13 @@ def pytest_harness_findings(config, report):
 
 @pytest.fixture
 def sharded(project):
-    """The synthetic suite, a findings plugin and a runtime baseline for its tests."""
+    """The synthetic suite, a findings plugin, the shipped budgets and owners, and a runtime
+    baseline for its tests."""
     for relative, text in SCALEOUT_SUITE.items():
         project.write(relative, text)
     project.write("conftest.py", GROUP_SIZES)
+    for name in ("budgets.toml", "owners.toml"):
+        shutil.copy(REPO / "selectors" / name, project.path / "selectors" / name)
     seconds = {"tests/suite/integration/test_workflow.py::test_train": 30.0,
                "tests/suite/integration/test_workflow.py::test_infer": 6.0,
                "tests/suite/parity/test_parity_ops.py::test_translate": 12.0,
@@ -159,16 +162,29 @@ def sharded(project):
     return project
 
 
+# findings whose items quote measured seconds or the run id: compared by what they judged
+TIMED_FINDINGS = ("budgets", "escalation")
+
+
 def comparable(data: dict) -> dict:
-    """A report without what differs between any two runs: times, run ids, workers, pids."""
-    tests = [{k: v for k, v in t.items() if k not in ("seconds", "start", "stop", "worker")}
+    """A report without what differs between any two runs: times, run ids, workers, pids. Of
+    the budget verdicts and escalations, what was judged and who it goes to."""
+    tests = [{k: v for k, v in t.items()
+              if k not in ("seconds", "start", "stop", "worker", "timing")}
              for t in data["tests"]]
     groups = {name: {k: v for k, v in g.items() if k not in ("seconds", "span_seconds", "slowest")}
               for name, g in data["groups"].items()}
     pytest_info = {k: data["pytest"].get(k) for k in ("accelerator", "cuda_tests", "shard")}
+    findings = [f if f["source"] not in TIMED_FINDINGS else (f["source"], f["title"])
+                for f in data["findings"]]
+    verdicts = sorted((v["kind"], v["subject"], v["check"])
+                      for v in data.get("budgets", {}).get("verdicts", []))
+    escalations = [(e["trigger"], e["component"], e["subjects"])
+                   for e in data.get("escalations", [])]
     kept = ("status", "exit_code", "selection", "totals", "guardrails", "validation",
-            "collection_errors", "crashed_workers", "findings", "files", "schema")
-    return {**{k: data[k] for k in kept}, "tests": tests, "groups": groups, "pytest": pytest_info}
+            "collection_errors", "crashed_workers", "files", "schema")
+    return {**{k: data[k] for k in kept}, "tests": tests, "groups": groups, "pytest": pytest_info,
+            "findings": findings, "verdicts": verdicts, "escalations": escalations}
 
 
 def test_shards_merge_into_the_serial_report(sharded, monkeypatch):
@@ -208,7 +224,13 @@ def test_shards_merge_into_the_serial_report(sharded, monkeypatch):
     assert str(merged_dir) in merged_run.stdout.replace("\n", "")
     merged = sharded.report(merged_dir)
     assert comparable(merged) == comparable(serial)
-    assert merged["findings"][0]["items"] == ["integration: 3 tests, 0 failed",
+    # budgets and escalations were judged on the whole cadence, as in the serial run
+    assert {"cadence", "group"} <= {kind for kind, _, _ in comparable(merged)["verdicts"]}
+    assert ("parity_breach", "backend implementation",
+            ["tests/suite/parity/test_parity_ops.py::test_translate"]) in \
+        comparable(merged)["escalations"]
+    (sizes,) = [f for f in merged["findings"] if f["source"] == "sizes"]
+    assert sizes["items"] == ["integration: 3 tests, 0 failed",
                                               "backend_selection: 2 tests, 0 failed",
                                               "parity: 3 tests, 1 failed",
                                               "model_manager: 1 tests, 0 failed"]
