@@ -34,7 +34,10 @@ def one_error_line(done) -> str:
 
 
 def test_list_shows_groups_cadences_and_selected_ids(suite):
-    shutil.copy(REPO / "selectors" / "budgets.toml", suite.path / "selectors" / "budgets.toml")
+    budgets = suite.path / "selectors" / "budgets.toml"
+    shutil.copy(REPO / "selectors" / "budgets.toml", budgets)
+    with open(budgets, "a") as handle:  # an entry for a test of the synthetic suite
+        handle.write('\n[tests."tests/suite/integration/*::*save_load*"]\nmin_s = 0.5\nmax_s = 30.0\n')
     done = suite.harness("list", "per_pr")
     assert done.returncode == 0, done.stderr
     assert "tests/suite/integration/test_integration.py::test_train_save_load_infer" in done.stdout
@@ -43,8 +46,8 @@ def test_list_shows_groups_cadences_and_selected_ids(suite):
     assert "tolerance_s = 5.0" in done.stdout and "max_s = 90.0" in done.stdout  # budgets.toml
     # a test id shows the limits of its [tests."<glob>"] entry; one without an entry shows none
     lines = done.stdout.splitlines()
-    assert "  tests/suite/integration/test_integration.py::test_train_save_load_infer  min_s = 0.5" \
-        in lines
+    assert ("  tests/suite/integration/test_integration.py::test_train_save_load_infer  "
+            "max_s = 30.0, min_s = 0.5") in lines
     assert "  tests/suite/backend_selection/test_backend_selection.py::test_dispatch" in lines
     bad = suite.harness("list", "hourly")
     assert bad.returncode == 2
