@@ -27,6 +27,7 @@ from typing import Any, Iterable
 from urllib.parse import quote
 
 from harness import ledger, runfolder
+from harness.report import scaleout_facts, shard_warning
 
 REPORT_HTML = "report.html"
 AMPLITUDE_PNG = "reconstructed_amplitude.png"
@@ -170,29 +171,12 @@ def _verdict(report: dict) -> str:
 
 
 def _shard_warning(report: dict) -> str:
-    """A shard run's lopsided plan (harness.sharding.Plan.warning) as a card under the verdict;
-    a merged run carries it as a findings section instead."""
-    shard = report.get("pytest", {}).get("shard")
-    warning = shard.get("warning") if isinstance(shard, dict) else None
+    warning = shard_warning(report)
     return f'<div class="card warn">{_e(warning)}</div>' if warning else ""
 
 
 def _scaleout_text(report: dict) -> str:
-    info = report.get("pytest", {})
-    parts = []
-    accelerator = info.get("accelerator")
-    if accelerator:
-        parts.append(f"accelerator <b>{_e(accelerator)}</b>")
-    shard = info.get("shard")
-    if isinstance(shard, dict) and shard.get("spec"):
-        balance = f" ({_e(shard['balance'])})" if shard.get("balance") else ""
-        parts.append(f"shard <b>{_e(shard['spec'])}</b>{balance}")
-    merged = report.get("merged_from")
-    if merged:
-        parts.append(f"merged from {len(merged)} shard runs")
-    if info.get("workers"):
-        parts.append(f"{_e(info['workers'])} xdist workers")
-    return "".join(f" · {part}" for part in parts)
+    return "".join(f" · {_e(fact)}" for fact in scaleout_facts(report))
 
 
 # ---------------------------------------------------------------- budgets
@@ -608,22 +592,15 @@ def _reconstructions(run_dir: Path, report: dict) -> str:
 
 # ---------------------------------------------------------------- trends
 
-def _run_order(run_id: Any) -> tuple[str, int] | None:
-    """(UTC stamp, same-second suffix) of a run folder name, as runfolder.list_runs orders
-    runs; None for a name that is not a run folder's."""
-    match = runfolder._RUN_NAME.match(str(run_id))
-    return (match["stamp"], int(match["n"] or 1)) if match else None
-
-
 def trend_points(report: dict, entries: Iterable[dict], limit: int = TREND_RUNS) -> list[dict]:
     """The ledger entries of this report's cadence (shard runs left out: their merged run
     stands for them) that started before this run, oldest first, ending with this run, at most
     `limit`. Re-rendering an older run leaves out the runs that came after it."""
     label = report.get("selection", {}).get("label")
-    this_run = _run_order(report.get("run_id"))
+    this_run = runfolder.run_order(report.get("run_id"))
 
     def earlier(entry: dict) -> bool:
-        other = _run_order(entry.get("run_id"))
+        other = runfolder.run_order(entry.get("run_id"))
         return this_run is None or other is None or other < this_run
 
     points = [e for e in entries if e.get("cadence") == label and not e.get("shard")

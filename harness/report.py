@@ -205,15 +205,28 @@ def _short_env(env: dict) -> str:
     return " · ".join(parts)
 
 
-def _scaleout_text(report: dict[str, Any]) -> str:
+def scaleout_facts(report: dict[str, Any]) -> list[str]:
+    """How the run was spread out, as short plain-text facts (accelerator, shard and its plan's
+    balance, merged shard runs, xdist workers) for report.md, the terminal and report.html."""
     info = report.get("pytest", {})
-    text = f" · accelerator {info['accelerator']}" if info.get("accelerator") else ""
-    if info.get("shard"):
-        text += f" · shard {info['shard']['spec']} ({info['shard']['tests']} of " \
-                f"{info['shard']['tests_total']} tests)"
+    facts = [f"accelerator {info['accelerator']}"] if info.get("accelerator") else []
+    shard = info.get("shard")
+    if isinstance(shard, dict) and shard.get("spec"):
+        balance = f"; {shard['balance']}" if shard.get("balance") else ""
+        facts.append(f"shard {shard['spec']} ({shard.get('tests', '?')} of "
+                     f"{shard.get('tests_total', '?')} tests{balance})")
     if report.get("merged_from"):
-        text += f" · merged from {len(report['merged_from'])} shard runs"
-    return text
+        facts.append(f"merged from {len(report['merged_from'])} shard runs")
+    if info.get("workers"):
+        facts.append(f"{info['workers']} xdist workers")
+    return facts
+
+
+def shard_warning(report: dict[str, Any]) -> str | None:
+    """A shard run's lopsided plan (harness.sharding.Plan.warning); a merged run carries it
+    as a findings section instead."""
+    shard = report.get("pytest", {}).get("shard")
+    return shard.get("warning") if isinstance(shard, dict) else None
 
 
 def slowest_tests(report: dict[str, Any]) -> list[tuple[str, dict]]:
@@ -233,10 +246,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"## {_ICON.get(status, '')} Regression harness: `{report['selection']['label']}` — {status}",
         "",
-        f"Run `{report['run_id']}` · commit `{commit}` · {report.get('wall_seconds', 0):.1f} s · "
-        f"exit {report.get('exit_code')} · {report.get('pytest', {}).get('workers') or 'no'} xdist workers"
-        + _scaleout_text(report),
+        " · ".join([f"Run `{report['run_id']}`", f"commit `{commit}`",
+                    f"{report.get('wall_seconds', 0):.1f} s", f"exit {report.get('exit_code')}",
+                    *scaleout_facts(report)]),
         "",
+        *([f"> **Warning:** {shard_warning(report)}", ""] if shard_warning(report) else []),
         "| group | owner | verdict | passed | failed | errors | skipped | seconds | artifacts "
         "(bad) | guardrails |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -292,9 +306,13 @@ def render_rich(report: dict[str, Any], console) -> None:
 
     status = report["status"]
     style = {"passed": "green", "empty": "yellow", "interrupted": "yellow"}.get(status, "red")
-    console.print(f"[bold]{escape(report['run_id'])}[/] · [{style}]{status}[/] · exit "
-                  f"{report.get('exit_code')} · {report.get('wall_seconds', 0):.1f} s · commit "
-                  f"{(report.get('commit') or 'unknown')[:12]}")
+    console.print(" · ".join([
+        f"[bold]{escape(report['run_id'])}[/]", f"[{style}]{status}[/]",
+        f"exit {report.get('exit_code')}", f"{report.get('wall_seconds', 0):.1f} s",
+        f"commit {(report.get('commit') or 'unknown')[:12]}",
+        *map(escape, scaleout_facts(report))]))
+    if shard_warning(report):
+        console.print(f"[yellow]warning[/] {escape(shard_warning(report))}")
     table = Table(title=f"harness: {report['selection']['label']}", show_lines=False)
     for column, justify in (("group", "left"), ("owner", "left"), ("verdict", "left"),
                             ("pass", "right"), ("fail", "right"), ("err", "right"),

@@ -138,7 +138,7 @@ def test_html_content_is_complete_and_self_contained(run_dir):
     assert "Parity tolerance breach" in text and "Next step:" in text
     assert "as one line of text" not in text  # the structured escalation replaces its text
     assert "PARITY-BREACH translate" in text and "Runtime budgets" in text
-    assert "CUDA opt-in: no CUDA device" in text and "accelerator <b>cpu</b>" in text
+    assert "CUDA opt-in: no CUDA device" in text and "· accelerator cpu" in text
     # reconstructions: one case per scenario, backends side by side, embedded, with metrics
     assert text.count("data:image/png;base64,") == 6
     gs1 = text.index("<h3>test_cli_round_trip_leaves_valid_artifacts[gs1] · infer</h3>")

@@ -285,6 +285,9 @@ def test_an_unbalanced_plan_is_stated_in_each_shard_and_in_the_merged_report(sha
         assert f"warning: {warning}" in (shard_dirs[-1] / "pytest.log").read_text()
         page = (shard_dirs[-1] / "report.html").read_text()
         assert "largest shard 1 is 1.79x the mean" in page and warning in page
+        summary = (shard_dirs[-1] / "report.md").read_text()
+        assert "largest shard 1 is 1.79x the mean" in summary and warning in summary
+        assert "shard plan unbalanced: shard 1 is 1.79x" in " ".join(done.stdout.split())
     merged_run = sharded.harness("merge", *(str(run) for run in shard_dirs))
     assert merged_run.returncode == 1, merged_run.stdout + merged_run.stderr
     merged = sharded.report()
