@@ -94,7 +94,7 @@ def cmd_list(args, console: Console) -> int:
     for test in listing["tests"]:
         by_group.setdefault(test["group"] or "?", []).append(test["nodeid"])
     # the same lookup as the group and cadence guardrails: a [tests."<node id or glob>"] entry
-    guardrails = selectors._guardrails(ctx.project_root)
+    guardrails = selectors.guardrails_of(ctx.project_root)
     for name, ids in by_group.items():
         description = settings.groups[name].description if name in settings.groups else ""
         console.print(f"[bold]{name}[/] ({len(ids)} test{'s' if len(ids) != 1 else ''}): "

@@ -124,12 +124,16 @@ def list_runs(root: Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = []
-    for entry in root.iterdir():
-        match = _RUN_NAME.match(entry.name)
-        if match and entry.is_dir():
-            runs.append(((match["stamp"], int(match["n"] or 1), entry.name), entry))
+    runs = [((order, entry.name), entry) for entry in root.iterdir()
+            if (order := run_order(entry.name)) is not None and entry.is_dir()]
     return [path for _, path in sorted(runs)]
+
+
+def run_order(name: object) -> tuple[str, int] | None:
+    """(UTC stamp, same-second suffix) of a run folder's name, by which runs are ordered; None
+    for a name that is not a run folder's."""
+    match = _RUN_NAME.match(str(name))
+    return (match["stamp"], int(match["n"] or 1)) if match else None
 
 
 def find_run(root: Path, name: str | None) -> Path:

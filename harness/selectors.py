@@ -163,7 +163,7 @@ def is_under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
-def _guardrails(project_root: Path):
+def guardrails_of(project_root: Path):
     """(kind, name) -> that subject's limits in selectors/budgets.toml, the one place budgets
     are configured ({} for a subject it does not list, or a project without the file)."""
     from harness import budgets   # imported here: budgets -> configfile -> selectors
@@ -184,7 +184,7 @@ def load(project_root: Path) -> HarnessConfig:
     settings = _read_toml(project_root, HARNESS_FILE)
     groups_doc = _read_toml(project_root, GROUPS_FILE)
 
-    guardrails = _guardrails(project_root)
+    guardrails = guardrails_of(project_root)
     h = _Checker(HARNESS_FILE)
     h.keys(settings, "", {"artifacts", "retention", "run", "validation", "cadences"}, {"cadences"})
     artifacts = h.table(settings, "artifacts", optional=True)
