@@ -62,7 +62,9 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Proje
         target.parent.mkdir(exist_ok=True)
         shutil.copy(REPO / "selectors" / name, target)
     pytester.makeconftest('pytest_plugins = ["harness.plugin"]\n')
-    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider\nstrict_markers = true\n")
+    # no:hypothesispytest as in pyproject.toml (its plugin costs every pytest process ~1.2 s)
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider -p no:hypothesispytest\n"
+                     "strict_markers = true\n")
     monkeypatch.setenv("HARNESS_ARTIFACTS", str(pytester.path / "artifacts"))
     # the plugin caps threads in os.environ; pin them so in-process runs change nothing here
     for name in THREAD_VARIABLES:
