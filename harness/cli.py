@@ -11,6 +11,7 @@ live progress from <run>/events.jsonl. Exit codes: see EXIT_CODES in harness/rep
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -128,27 +129,41 @@ def _last_error_line(output: str) -> str:
 
 # -- run --------------------------------------------------------------------------------------
 def cmd_run(args, console: Console, pytest_args: list[str]) -> int:
-    ctx = _context(args)
-    selection = ctx.settings.resolve(args.targets)
-    folder_label, scaleout_args = _scaleout_args(args, selection.label)
-    run_dir = runfolder.create_run_folder(ctx.artifacts, folder_label)
-    command = _pytest_command("--harness-run", ",".join(selection.targets),
+    # pytest starts first (it takes a second to import and collect); the CLI checks the whole
+    # configuration meanwhile and stops it again if that is broken
+    root = selectors.find_project_root(Path.cwd())
+    artifacts = runfolder.resolve_root(root, selectors.artifacts_root_of(root),
+                                       args.harness_artifacts, Path.cwd())
+    label = selectors.label_of(args.targets)
+    folder_label, scaleout_args = _scaleout_args(args, label)
+    artifacts_existed = artifacts.is_dir()
+    run_dir = runfolder.create_run_folder(artifacts, folder_label)
+    command = _pytest_command("--harness-run", ",".join(dict.fromkeys(args.targets)),
                               # `--opt=path`: pytest must not take a path outside the
                               # project for a test path when it looks for its rootdir
                               f"--harness-run-dir={run_dir}",
-                              f"--harness-artifacts={ctx.artifacts}", *scaleout_args)
+                              f"--harness-artifacts={artifacts}", *scaleout_args)
     if args.workers is not None:
         command += ["-n", str(args.workers)]
     command += pytest_args
-    console.print(f"harness run [bold]{escape(selection.label)}[/]: groups "
-                  f"{', '.join(selection.groups)} -> {run_dir}", highlight=False)
     with open(run_dir / runfolder.PYTEST_LOG, "wb") as pytest_log:
         # own session: a terminal Ctrl-C reaches only us, and we hand pytest one SIGTERM
-        child = subprocess.Popen(command, cwd=ctx.project_root, stdout=pytest_log,
+        child = subprocess.Popen(command, cwd=root, stdout=pytest_log,
                                  stderr=subprocess.STDOUT, start_new_session=True)
         signals_seen = _forward_signals(child)
         try:
+            selection = selectors.load(root).resolve(args.targets)
+            console.print(f"harness run [bold]{escape(selection.label)}[/]: groups "
+                          f"{', '.join(selection.groups)} -> {run_dir}", highlight=False)
             _follow(child, run_dir / runfolder.EVENTS, selection.label, console)
+        except selectors.ConfigError:  # nothing ran: leave nothing behind
+            child.kill()
+            child.wait()
+            shutil.rmtree(run_dir, ignore_errors=True)
+            if not artifacts_existed:
+                with contextlib.suppress(OSError):  # another run may have started meanwhile
+                    artifacts.rmdir()
+            raise
         finally:
             child.wait()
             _restore_signals(signals_seen)
@@ -253,8 +268,11 @@ def _follow(child: subprocess.Popen, events_path: Path, label: str, console: Con
 
     follower = EventFollower(events_path)
     tally = dict.fromkeys(("passed", "failed", "error", "skipped", "xfailed", "xpassed"), 0)
+    # redrawn 4 times a second in a terminal; elsewhere (CI logs) there is nothing to animate,
+    # and a redraw thread would take CPU time from the tests
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                  auto_refresh=console.is_terminal, refresh_per_second=4) as progress:
         task = progress.add_task(f"{label}: collecting", total=None)
         while True:
             running = child.poll() is None

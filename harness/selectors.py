@@ -124,10 +124,9 @@ class HarnessConfig:
                     f"unknown cadence or group {target!r} (use one of {self._target_names()})"
                 )
         ordered = tuple(name for name in self.groups if name in wanted)
-        unique_targets = tuple(dict.fromkeys(targets))
         return Selection(
-            label="+".join(unique_targets),
-            targets=unique_targets,
+            label=label_of(targets),
+            targets=tuple(dict.fromkeys(targets)),
             groups=ordered,
             persistent_artifacts=persistent,
             budgets=budgets,
@@ -187,8 +186,7 @@ def load(project_root: Path) -> HarnessConfig:
     guardrails = guardrails_of(project_root)
     h = _Checker(HARNESS_FILE)
     h.keys(settings, "", {"artifacts", "retention", "run", "validation", "cadences"}, {"cadences"})
-    artifacts = h.table(settings, "artifacts", optional=True)
-    h.keys(artifacts, "artifacts", {"root"})
+    artifacts_root = _artifacts_root(h, settings)
     retention = h.table(settings, "retention", optional=True)
     h.keys(retention, "retention", {"keep_last", "keep_failing"})
     run = h.table(settings, "run", optional=True)
@@ -284,7 +282,7 @@ def load(project_root: Path) -> HarnessConfig:
         suite_root=suite_root,
         groups=groups,
         cadences=cadences,
-        artifacts_root=h.string(artifacts, "artifacts.root", "root", "artifacts"),
+        artifacts_root=artifacts_root,
         retention=RetentionPolicy(
             keep_last=keep_last,
             keep_failing=h.boolean(retention, "retention.keep_failing", "keep_failing", True),
@@ -298,6 +296,23 @@ def load(project_root: Path) -> HarnessConfig:
             log_allow=tuple(log_allow),
         ),
     )
+
+
+def artifacts_root_of(project_root: Path) -> str:
+    """The `[artifacts] root` of selectors/harness.toml, read and checked on its own: lets
+    `harness run` start pytest before it loads the whole configuration."""
+    return _artifacts_root(_Checker(HARNESS_FILE), _read_toml(project_root, HARNESS_FILE))
+
+
+def _artifacts_root(h: _Checker, settings: dict[str, Any]) -> str:
+    artifacts = h.table(settings, "artifacts", optional=True)
+    h.keys(artifacts, "artifacts", {"root"})
+    return h.string(artifacts, "artifacts.root", "root", "artifacts")
+
+
+def label_of(targets: list[str] | tuple[str, ...]) -> str:
+    """A selection's name: its targets in order, each once, joined by '+'."""
+    return "+".join(dict.fromkeys(targets))
 
 
 def find_project_root(start: Path) -> Path:
