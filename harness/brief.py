@@ -215,7 +215,9 @@ def render(project_root: Path) -> str:
         ["model archive `*.h5.zip`", "manifest (format, version, backend, models, members), "
          "params.json; no member escapes the folder", "harness validators"],
         ["reconstruction PNGs `*.png`", f"more than {validation.png_min_bytes} bytes, decodes, "
-         "not one flat colour", "Pillow"],
+         "not one flat colour" + "".join(f"; `{glob}`: {width} x {height} pixels"
+                                         for glob, (width, height) in validation.png_sizes),
+         "Pillow"],
         ["debug logs `*.log`", "not empty; no `Traceback` / `ERROR` line"
          + (f" except those matching {', '.join(f'`{p}`' for p in validation.log_allow)}"
             if validation.log_allow else ""), "harness validators"],

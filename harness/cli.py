@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -352,8 +353,7 @@ def run_folder_checks(run_dir: Path, settings: selectors.HarnessConfig,
         check(runfolder.JUNIT_XML, "run", "junit", False, f"missing or not XML: {exc}")
     validation = settings.validation
     if module_class:
-        validation = selectors.ValidationSettings(module_class, validation.png_min_bytes,
-                                                  validation.log_allow)
+        validation = dataclasses.replace(validation, checkpoint_module_class=module_class)
     for test in (final or {}).get("tests", []):
         log = test.get("log")
         if not (log and (run_dir / log).is_file()):

@@ -7,6 +7,7 @@ Every problem is one `ConfigError` whose message names the file, the entry and t
 """
 from __future__ import annotations
 
+import fnmatch
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -73,6 +74,13 @@ class ValidationSettings:
     checkpoint_module_class: str
     png_min_bytes: int
     log_allow: tuple[str, ...]
+    # (glob over the path relative to the run folder, (width, height)): expected PNG sizes
+    png_sizes: tuple[tuple[str, tuple[int, int]], ...] = ()
+
+    def png_size_for(self, relative_path: str) -> tuple[int, int] | None:
+        """The expected (width, height) of the PNG at `relative_path`: the first matching glob."""
+        return next((size for glob, size in self.png_sizes
+                     if fnmatch.fnmatchcase(relative_path, glob)), None)
 
 
 @dataclass(frozen=True)
@@ -192,7 +200,8 @@ def load(project_root: Path) -> HarnessConfig:
     run = h.table(settings, "run", optional=True)
     h.keys(run, "run", {"threads_per_worker"})
     validation = h.table(settings, "validation", optional=True)
-    h.keys(validation, "validation", {"checkpoint_module_class", "png_min_bytes", "log_allow"})
+    h.keys(validation, "validation",
+           {"checkpoint_module_class", "png_min_bytes", "png_sizes", "log_allow"})
     log_allow = h.string_list(validation, "validation.log_allow", "log_allow", default=[])
     for index, pattern in enumerate(log_allow):
         try:
@@ -277,6 +286,13 @@ def load(project_root: Path) -> HarnessConfig:
     if threads < 0:
         h.fail("run.threads_per_worker", f"must be >= 0, got {threads}", "0 means automatic")
     png_min_bytes = h.integer(validation, "validation.png_min_bytes", "png_min_bytes", 1024)
+    png_sizes = []
+    for glob, size in h.table(validation, "png_sizes", optional=True, where="validation").items():
+        if not (isinstance(size, list) and len(size) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in size)):
+            h.fail(f'validation.png_sizes."{glob}"', f"expected [width, height], got {size!r}",
+                   "give the size in pixels as two positive integers, e.g. [128, 128]")
+        png_sizes.append((glob, (size[0], size[1])))
     return HarnessConfig(
         project_root=project_root,
         suite_root=suite_root,
@@ -294,6 +310,7 @@ def load(project_root: Path) -> HarnessConfig:
                 "ptycho_torch.lightning_module.PtychoLightningModule"),
             png_min_bytes=png_min_bytes,
             log_allow=tuple(log_allow),
+            png_sizes=tuple(png_sizes),
         ),
     )
 

@@ -7,6 +7,8 @@ them to a run folder. torch is imported only by `validate_checkpoint`.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import importlib
 import json
 import re
@@ -148,8 +150,17 @@ def validate_checkpoint(path: Path | str, *,
                         module_class: str | type = DEFAULT_MODULE_CLASS) -> dict[str, Any]:
     """Lightning checkpoint: loads with weights_only=True, holds `state_dict` and
     `hyper_parameters`, and `module_class(**hyper_parameters)` (a class or its dotted path)
-    accepts the state dict strictly."""
+    accepts the state dict strictly. A file found valid before, unchanged since (same size and
+    modification time), is not loaded again: a test validates its checkpoint, and the harness
+    validates the test's artifacts once more when it ends."""
     path = _require_file(path)
+    stat = path.stat()
+    return copy.deepcopy(_validated_checkpoint(path, stat.st_size, stat.st_mtime_ns, module_class))
+
+
+@functools.lru_cache(maxsize=64)  # failures raise, so only valid files are remembered
+def _validated_checkpoint(path: Path, size: int, mtime_ns: int,
+                          module_class: str | type) -> dict[str, Any]:
     import torch  # only here: torch costs seconds to import
 
     try:
@@ -220,7 +231,8 @@ def validate_artifact(path: Path, settings: ValidationSettings, relative_to: Pat
         if kind == "checkpoint":
             validate_checkpoint(path, module_class=settings.checkpoint_module_class)
         elif kind == "png":
-            validate_png(path, min_bytes=settings.png_min_bytes)
+            validate_png(path, min_bytes=settings.png_min_bytes,
+                         expected_size=settings.png_size_for(shown))
         elif kind == "log":
             validate_log(path, allow=settings.log_allow)
         elif kind == "archive":

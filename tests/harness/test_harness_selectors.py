@@ -113,6 +113,10 @@ def test_collection_scope_of_a_selection(config_root: Path):
      "(write a boolean (true/false))"),
     ("harness.toml", "log_allow = []", 'log_allow = ["(unclosed"]',
      "selectors/harness.toml: validation.log_allow[0]: invalid regular expression '(unclosed'"),
+    ("harness.toml", "[128, 128] }", "[128] }",
+     'selectors/harness.toml: validation.png_sizes."tests/integration.test_cli_workflow.py__*/'
+     'reconstructed_*.png": expected [width, height], got [128] '
+     "(give the size in pixels as two positive integers, e.g. [128, 128])"),
     ("harness.toml", "[run]", "[runs]",
      "selectors/harness.toml: runs: unknown key (allowed: artifacts, cadences, retention, run, "
      "validation)"),

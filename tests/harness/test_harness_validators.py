@@ -208,6 +208,21 @@ def test_checkpoint_good(tmp_path):
     assert facts["tensors"] == 2 and facts["hyper_parameters"] == ["name", "width"]
 
 
+def test_an_unchanged_valid_checkpoint_is_not_loaded_again(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "last.ckpt")
+    loads = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
+    first = validators.validate_checkpoint(path, module_class=TinyModule)
+    first["hyper_parameters"].append("changed by the caller")
+    assert validators.validate_checkpoint(path, module_class=TinyModule)["hyper_parameters"] == [
+        "name", "width"]
+    assert loads == [path]
+    save_checkpoint(path, hyper_parameters={"width": 5})  # rewritten: loaded again, and invalid
+    assert broken(validators.validate_checkpoint, path, module_class=TinyModule).rule == "state-dict"
+    assert loads == [path, path]
+
+
 @pytest.mark.parametrize("kwargs, module_class, rule", [
     ({"drop": ("hyper_parameters",)}, TinyModule, "structure"),
     ({"drop": ("state_dict",)}, TinyModule, "structure"),
@@ -246,3 +261,31 @@ def test_validate_tree_by_file_type(tmp_path):
         ("tests/t1/amp.png", "png", True, ""),
         ("tests/t1/train.log", "log", False, "non-empty"),
         ("tests/t1/wts.h5.zip", "archive", True, "")]
+
+
+def test_validate_tree_checks_configured_png_sizes(tmp_path):
+    """[validation.png_sizes]: the first glob matching the path in the run folder sets the size."""
+    settings = selectors.ValidationSettings("unused.Module", 1024, (), png_sizes=(
+        ("tests/*/recon_*.png", (64, 64)), ("tests/*/*.png", (32, 32))))
+    folder = tmp_path / "tests" / "t1"
+    folder.mkdir(parents=True)
+    noise_png(folder / "recon_amp.png")
+    noise_png(folder / "recon_phase.png", size=(48, 64))
+    noise_png(folder / "overview.png", size=(64, 64))
+    results = validators.validate_tree(tmp_path / "tests", settings, relative_to=tmp_path)
+    assert [(r.path, r.ok, r.rule, r.message) for r in results] == [
+        ("tests/t1/overview.png", False, "size", "64x64 pixels, expected 32x32"),
+        ("tests/t1/recon_amp.png", True, "", ""),
+        ("tests/t1/recon_phase.png", False, "size", "48x64 pixels, expected 64x64")]
+
+
+def test_shipped_png_sizes_cover_the_integration_reconstructions():
+    """The shipped glob must keep matching where the integration workflow's reconstructions
+    land (tests/<test name>/.../reconstructed_*.png), or the size check silently stops."""
+    from harness import runfolder
+
+    settings = selectors.load(Path(__file__).resolve().parents[2])
+    test = "integration/test_cli_workflow.py::test_cli_round_trip_leaves_valid_artifacts[gs1]"
+    folder = runfolder.artifact_dir_for(Path("run"), test).relative_to("run").as_posix()
+    for name in ("reconstructed_amplitude.png", "reconstructed_phase.png"):
+        assert settings.validation.png_size_for(f"{folder}/infer/{name}") == (128, 128)
