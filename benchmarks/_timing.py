@@ -15,30 +15,38 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def timed(command: list[str], cwd: Path | None = None, env: dict | None = None) -> dict:
+def timed(command: list[str], cwd: Path | None = None, env: dict | None = None,
+          probe=None) -> dict:
     """Run `command` to the end: {"wall_s", "cpu_s" (user + sys of the child tree),
-    "returncode", "stdout", "stderr"}."""
+    "returncode", "stdout", "stderr"}, plus "speed_s", the machine's speed meanwhile, when a
+    running harness.calibration.SpeedProbe is given."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    mark = probe.mark() if probe else 0
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    speed = {"speed_s": probe.since(mark)[0]} if probe else {}
     return {"wall_s": wall, "cpu_s": cpu, "returncode": proc.returncode,
-            "stdout": proc.stdout, "stderr": proc.stderr}
+            "stdout": proc.stdout, "stderr": proc.stderr, **speed}
 
 
-def interleaved(commands: dict[str, list[str]], runs: int, cwd: Path, report=print) -> dict:
+def interleaved(commands: dict[str, list[str]], runs: int, cwd: Path, report=print,
+                probe=None) -> dict:
     """Run each named command `runs` times, alternating; {name: {"runs": [...], "median_wall_s",
-    "median_cpu_s"}} (stdout/stderr dropped)."""
+    "median_cpu_s"}} (stdout/stderr dropped). With a running speed probe each run also
+    records the machine's speed while it ran (see timed)."""
     results = {name: [] for name in commands}
     for index in range(runs):
         for name, command in commands.items():
-            outcome = timed(command, cwd)
+            outcome = timed(command, cwd, probe=probe)
             outcome.pop("stdout"), outcome.pop("stderr")
             results[name].append(outcome)
+            speed = (f", probe {outcome['speed_s'] * 1e3:.3f} ms"
+                     if outcome.get("speed_s") else "")
             report(f"{name:>10} run {index + 1}: {outcome['wall_s']:.1f} s wall, "
-                   f"{outcome['cpu_s']:.1f} s CPU, exit {outcome['returncode']}")
+                   f"{outcome['cpu_s']:.1f} s CPU{speed}, exit {outcome['returncode']}")
     return {name: {"runs": done,
                    "median_wall_s": statistics.median(r["wall_s"] for r in done),
                    "median_cpu_s": statistics.median(r["cpu_s"] for r in done)}
