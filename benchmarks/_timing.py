@@ -33,13 +33,17 @@ def timed(command: list[str], cwd: Path | None = None, env: dict | None = None,
 
 
 def interleaved(commands: dict[str, list[str]], runs: int, cwd: Path, report=print,
-                probe=None) -> dict:
+                probe=None, counterbalanced: bool = False) -> dict:
     """Run each named command `runs` times, alternating; {name: {"runs": [...], "median_wall_s",
     "median_cpu_s"}} (stdout/stderr dropped). With a running speed probe each run also
-    records the machine's speed while it ran (see timed)."""
+    records the machine's speed while it ran (see timed). `counterbalanced`: every other round
+    runs the commands in reverse order, so that going first or second favours none of them."""
     results = {name: [] for name in commands}
     for index in range(runs):
-        for name, command in commands.items():
+        order = list(commands.items())
+        if counterbalanced and index % 2:
+            order.reverse()
+        for name, command in order:
             outcome = timed(command, cwd, probe=probe)
             outcome.pop("stdout"), outcome.pop("stderr")
             results[name].append(outcome)

@@ -1,7 +1,7 @@
 """Harness overhead: the per-PR selection run through `harness run per_pr` versus the same
 tests under plain pytest (the plugin stays loaded from conftest.py but is inactive without
---harness-run). Runs alternate, harness first in each pair (target: the harness adds <= 3 %
-wall time).
+--harness-run). After one untimed warm-up run of each (file caches), runs alternate, the
+order reversed every other pair (target: the harness adds <= 3 % wall time).
 
 This machine's speed swings by 10-20 % between consecutive half-minute runs, more than the
 effect measured, so each pair is also compared at equal machine speed: a speed probe
@@ -63,8 +63,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
     compared = commands()
+    interleaved(compared, 1, ROOT, report=lambda line: print("warm-up: " + line.strip()))
     with calibration.SpeedProbe() as probe:
-        results = interleaved(compared, args.runs, ROOT, probe=probe)
+        results = interleaved(compared, args.runs, ROOT, probe=probe, counterbalanced=True)
     harness, plain = results["harness"], results["pytest"]
     overhead = harness["median_wall_s"] / plain["median_wall_s"] - 1
     cpu_overhead = harness["median_cpu_s"] / plain["median_cpu_s"] - 1
