@@ -183,10 +183,10 @@ class SpeedProbe:
         """(time-weighted mean probe seconds, or None if no reading fell in the window; the
         probes' total CPU seconds)."""
         window = self._readings[mark:]
-        weight = sum(gap for _, gap in window)
-        total = sum(cpu for cpu, _ in window)
         if not window:
             return None, 0.0
+        weight = sum(gap for _, gap in window)
+        total = sum(cpu for cpu, _ in window)
         mean = (sum(cpu * gap for cpu, gap in window) / weight if weight > 0
                 else total / len(window))
         return mean, total

@@ -538,24 +538,18 @@ def _is_png(path: Path) -> bool:
         return False
 
 
-def png_data_uri(path: Path) -> str | None:
-    """The PNG as a data URI; None when it is missing, not a PNG or over MAX_EMBED_BYTES."""
-    if not _is_png(path) or Path(path).stat().st_size > MAX_EMBED_BYTES:
-        return None
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
 def _figure(path: Path, caption: str, run_dir: Path) -> str:
+    """The PNG embedded as a data URI; linked instead when it is over MAX_EMBED_BYTES."""
     if not _is_png(path):
         return f'<figure><div class="empty">{_e(caption)}: missing or not a PNG</div></figure>'
-    uri = png_data_uri(path)
-    if uri is None:  # too big to inline: link it, relative, so it opens beside report.html
+    size = Path(path).stat().st_size
+    if size > MAX_EMBED_BYTES:  # too big to inline: linked, relative, opens beside report.html
         href = quote(Path(path).relative_to(run_dir).as_posix())
-        megabytes = Path(path).stat().st_size / 1e6
         return (f'<figure><div class="empty"><a href="{_e(href)}">{_e(caption)}: open the PNG'
-                f'</a><br>{megabytes:.1f} MB, over the {MAX_EMBED_BYTES / 1e6:g} MB inline limit: '
+                f'</a><br>{size / 1e6:.1f} MB, over the {MAX_EMBED_BYTES / 1e6:g} MB inline limit: '
                 'linked, not embedded (it opens from the run folder)</div>'
                 f'<figcaption>{_e(caption)}</figcaption></figure>')
+    uri = "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
     return (f'<figure><img src="{uri}" alt="{_e(caption)}"><figcaption>{_e(caption)}'
             '</figcaption></figure>')
 

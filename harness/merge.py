@@ -139,14 +139,14 @@ def merged_report(shards: list[tuple[Path, dict]], run_id: str,
 def plan_findings(shards: list[tuple[Path, dict]]) -> list[dict]:
     """A warning section when the shards' plan was lopsided (harness.sharding.Plan.warning): the
     merged run's report.md is the CI job summary, where whoever sizes the matrix looks."""
-    plan = shards[0][1]["pytest"]["shard"]  # one plan: load_shards checked the digests
-    if not plan.get("warning"):
+    warning = report.shard_warning(shards[0][1])  # one plan: load_shards checked the digests
+    if not warning:
         return []
     ran = [f"shard {data['pytest']['shard']['spec']}: estimated "
            f"{data['pytest']['shard']['estimated_seconds']:.1f} s, ran "
            f"{float(data.get('wall_seconds') or 0):.1f} s wall" for _, data in shards]
     return [{"source": "harness", "title": "Shard plan unbalanced", "severity": "warning",
-             "items": [plan["warning"], *ran]}]
+             "items": [warning, *ran]}]
 
 
 def _copy_tree(source: Path, target: Path) -> None:

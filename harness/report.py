@@ -311,8 +311,9 @@ def render_rich(report: dict[str, Any], console) -> None:
         f"exit {report.get('exit_code')}", f"{report.get('wall_seconds', 0):.1f} s",
         f"commit {(report.get('commit') or 'unknown')[:12]}",
         *map(escape, scaleout_facts(report))]))
-    if shard_warning(report):
-        console.print(f"[yellow]warning[/] {escape(shard_warning(report))}")
+    warning = shard_warning(report)
+    if warning:
+        console.print(f"[yellow]warning[/] {escape(warning)}")
     table = Table(title=f"harness: {report['selection']['label']}", show_lines=False)
     for column, justify in (("group", "left"), ("owner", "left"), ("verdict", "left"),
                             ("pass", "right"), ("fail", "right"), ("err", "right"),

@@ -86,11 +86,14 @@ class Plan:
         return [sum(unit.seconds for unit in shard) for shard in self.shards]
 
     @property
+    def mean_load(self) -> float:
+        return sum(self.loads) / self.count
+
+    @property
     def imbalance(self) -> float:
         """Largest shard over the mean shard (1.0 = perfect); 0 shards of work -> 1.0."""
-        loads = self.loads
-        mean = sum(loads) / len(loads)
-        return max(loads) / mean if mean > 0 else 1.0
+        mean = self.mean_load
+        return max(self.loads) / mean if mean > 0 else 1.0
 
     @property
     def largest(self) -> int:
@@ -110,10 +113,10 @@ class Plan:
             return None
         heaviest = self.shards[self.largest - 1]
         module = max(heaviest, key=lambda unit: unit.seconds)
-        mean = sum(self.loads) / self.count
         return (f"shard plan unbalanced: shard {self.largest} is {self.imbalance:.2f}x the mean "
-                f"({self.loads[self.largest - 1]:.1f} s vs {mean:.1f} s; {module.module} alone "
-                f"is {module.seconds:.1f} s); a test module is never split - use fewer shards")
+                f"({self.loads[self.largest - 1]:.1f} s vs {self.mean_load:.1f} s; "
+                f"{module.module} alone is {module.seconds:.1f} s); a test module is never split "
+                "- use fewer shards")
 
     def tests(self, index: int) -> list[str]:
         """Node ids of shard `index` (1-based)."""
