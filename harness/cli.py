@@ -1,10 +1,10 @@
 """`harness` (also `python -m harness`): list, run, report, validate, check-ckpt, baseline,
 history, prune, merge, brief.
 
-`harness run` starts pytest in a subprocess (`python -m pytest -p harness.plugin --harness-run
-...`, in the project root, in its own session): the CLI stays free of test imports, the test
-process can be interrupted cleanly, and its output goes to <run>/pytest.log while the CLI shows
-live progress from <run>/events.jsonl. Exit codes: see EXIT_CODES in harness/report.py
+`harness run` forks its pytest process (`pytest -p harness.plugin --harness-run ...`, in the
+project root, in its own session; see harness/pytest_process.py): the CLI stays free of test
+imports, the test process can be interrupted cleanly, and its output goes to <run>/pytest.log
+while the CLI shows live progress from <run>/events.jsonl. Exit codes: see EXIT_CODES in harness/report.py
 (0 green, 1 test failures, 2 usage/config/collection error, 3 artifact validation failures,
 4 budget findings only, 5 nothing selected, 130 interrupted).
 """
@@ -31,6 +31,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness import ledger, report, retention, runfolder, selectors, validators
+from harness.pytest_process import ForkedPytest
 
 USAGE_ERROR = report.EXIT_CODES["error"]
 VALIDATION_FAILED = report.EXIT_CODES["invalid"]
@@ -131,7 +132,8 @@ def _last_error_line(output: str) -> str:
 # -- run --------------------------------------------------------------------------------------
 def cmd_run(args, console: Console, pytest_args: list[str]) -> int:
     # pytest starts first (it takes a second to import and collect); the CLI checks the whole
-    # configuration meanwhile and stops it again if that is broken
+    # configuration meanwhile and stops it again if that is broken. Nothing before the fork
+    # may import numpy or start a thread (see harness/pytest_process.py).
     root = selectors.find_project_root(Path.cwd())
     artifacts = runfolder.resolve_root(root, selectors.artifacts_root_of(root),
                                        args.harness_artifacts, Path.cwd())
@@ -139,18 +141,14 @@ def cmd_run(args, console: Console, pytest_args: list[str]) -> int:
     folder_label, scaleout_args = _scaleout_args(args, label)
     artifacts_existed = artifacts.is_dir()
     run_dir = runfolder.create_run_folder(artifacts, folder_label)
-    command = _pytest_command("--harness-run", ",".join(dict.fromkeys(args.targets)),
-                              # `--opt=path`: pytest must not take a path outside the
-                              # project for a test path when it looks for its rootdir
-                              f"--harness-run-dir={run_dir}",
-                              f"--harness-artifacts={artifacts}", *scaleout_args)
-    if args.workers is not None:
-        command += ["-n", str(args.workers)]
-    command += pytest_args
+    command = ["-p", "harness.plugin", "--harness-run", ",".join(dict.fromkeys(args.targets)),
+                   # `--opt=path`: pytest must not take a path outside the project for a
+                   # test path when it looks for its rootdir
+                   f"--harness-run-dir={run_dir}", f"--harness-artifacts={artifacts}",
+                   *scaleout_args, *(["-n", str(args.workers)] if args.workers is not None else []),
+                   *pytest_args]
     with open(run_dir / runfolder.PYTEST_LOG, "wb") as pytest_log:
-        # own session: a terminal Ctrl-C reaches only us, and we hand pytest one SIGTERM
-        child = subprocess.Popen(command, cwd=root, stdout=pytest_log,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
+        child = ForkedPytest(command, root, pytest_log)
         signals_seen = _forward_signals(child)
         try:
             selection = selectors.load(root).resolve(args.targets)
@@ -210,7 +208,7 @@ def _scaleout_args(args, label: str) -> tuple[str, list[str]]:
     return f"{label}-shard{spec.index}of{spec.count}", ["--harness-shard", spec.text, *extra]
 
 
-def _forward_signals(child: subprocess.Popen) -> dict:
+def _forward_signals(child: ForkedPytest) -> dict:
     """SIGINT/SIGTERM to us: the first asks pytest to stop (SIGTERM, which it turns into
     KeyboardInterrupt and still writes its report); a second kills its process group."""
     state = {"count": 0, "saved": {}}
@@ -263,7 +261,7 @@ class EventFollower:
         return events
 
 
-def _follow(child: subprocess.Popen, events_path: Path, label: str, console: Console) -> None:
+def _follow(child: ForkedPytest, events_path: Path, label: str, console: Console) -> None:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
                                TextColumn, TimeElapsedColumn)
 
@@ -300,10 +298,7 @@ def _follow(child: subprocess.Popen, events_path: Path, label: str, console: Con
                     progress.update(task, description=f"{label}: {event['status']}")
             if not running:
                 return
-            try:  # back at once when pytest exits
-                child.wait(timeout=_POLL_S)
-            except subprocess.TimeoutExpired:
-                pass
+            child.wait(timeout=_POLL_S)  # back at once when pytest exits
 
 
 # -- report / validate ------------------------------------------------------------------------

@@ -26,10 +26,11 @@ def plan(root: Path, policy: RetentionPolicy) -> list[Decision]:
     newest = set(runs[-policy.keep_last:])
     decisions = []
     for run in runs:
-        report = runfolder.read_report(run)
-        if run in newest:
+        if run in newest:  # kept whatever it holds: its report need not be read
             decisions.append(Decision(run, True, f"among the newest {policy.keep_last}"))
-        elif not runfolder.is_complete(report):
+            continue
+        report = runfolder.read_report(run)
+        if not runfolder.is_complete(report):
             decisions.append(Decision(run, True, "incomplete (running, crashed or no report.json)"))
         elif policy.keep_failing and is_failing(report):
             decisions.append(Decision(run, True, f"failing run ({report.get('status')})"))

@@ -1,0 +1,94 @@
+"""The pytest process of a `harness run`, forked from the CLI.
+
+A fork, not `python -m pytest`: the run skips a second interpreter start and the imports the
+CLI has already done (~0.4 s of a half-minute gate on the 2-core runner), and the child ends
+with `os._exit` once pytest has returned and its exit handlers have run, without tearing down
+the TensorFlow/torch module graph object by object (another ~0.2 s). The CLI forks before it
+starts any thread or imports numpy (OpenBLAS would size its thread pool before the harness
+plugin caps the threads).
+
+The child behaves like `python -m pytest ARGS` started in `cwd` in its own session (a terminal's
+Ctrl-C reaches only the CLI, which hands pytest one SIGTERM) with stdout and stderr in `log`.
+`ForkedPytest` offers the part of `subprocess.Popen` the CLI uses: pid, poll, wait, kill.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import BinaryIO
+
+_INTERNAL_ERROR = 3  # pytest.ExitCode.INTERNAL_ERROR, without importing pytest here
+
+
+class ForkedPytest:
+    def __init__(self, args: list[str], cwd: Path, log: BinaryIO):
+        for stream in (sys.stdout, sys.stderr):  # or the child would print them a second time
+            stream.flush()
+        pid = os.fork()
+        if pid == 0:  # the child never returns from here
+            _run_pytest(args, cwd, log.fileno())
+        self.pid = pid
+        self.returncode: int | None = None
+        # a descriptor that becomes readable when the child exits (Linux 5.3+): wait() wakes at
+        # once instead of polling
+        self._pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._exited(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit code, or None when the child is still running after `timeout` seconds."""
+        if self.returncode is not None:
+            return self.returncode
+        if timeout is None:
+            self._exited(os.waitpid(self.pid, 0)[1])
+            return self.returncode
+        if self._pidfd is not None:
+            select.select([self._pidfd], [], [], timeout)
+        else:
+            time.sleep(min(timeout, 0.05))
+        return self.poll()
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+    def _exited(self, status: int) -> None:
+        self.returncode = os.waitstatus_to_exitcode(status)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def _run_pytest(args: list[str], cwd: Path, log_fd: int) -> None:
+    code = _INTERNAL_ERROR
+    try:
+        os.setsid()
+        os.chdir(cwd)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        sys.path.insert(0, str(cwd))  # as `python -m pytest` in cwd has it
+        sys.argv = [sys.executable, "-m", "pytest", *args]
+        import pytest
+
+        code = int(pytest.main(args))
+    except BaseException:  # noqa: BLE001 - whatever happens, the child must not return
+        traceback.print_exc()
+    finally:
+        try:
+            atexit._run_exitfuncs()  # logging.shutdown and the libraries' own exit handlers
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
