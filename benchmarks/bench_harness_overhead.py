@@ -31,9 +31,10 @@ TARGET = 0.03
 
 
 def commands() -> dict[str, list[str]]:
-    """The same tests both ways: plain pytest gets the per_pr groups' folders and markers from
-    the selectors config (the folders, so that both collect the same modules - with
-    `tests/suite -m ...` pytest would also import every other group's modules)."""
+    """The same tests both ways, in the same order: plain pytest gets the per_pr groups'
+    folders and markers from the selectors config (the folders, so that both collect the same
+    modules - with `tests/suite -m ...` pytest would also import every other group's modules),
+    sorted as the harness collects them (it walks the suite root)."""
     from harness import selectors
 
     settings = selectors.load(ROOT)
@@ -41,7 +42,7 @@ def commands() -> dict[str, list[str]]:
     return {
         "harness": ["harness", "run", "per_pr"],
         "pytest": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                   *(path for group in groups for path in group.paths),
+                   *sorted(path for group in groups for path in group.paths),
                    "-m", " or ".join(group.marker for group in groups)],
     }
 
