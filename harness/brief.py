@@ -235,9 +235,9 @@ def render(project_root: Path) -> str:
         "marked `@pytest.mark.persistent_artifacts`, or it runs in a persistent cadence/group: "
         + (", ".join(persistent) if persistent else "none configured") + ".",
         f"- **Retention** (`harness prune`, also after every run): the newest "
-        f"{retention.keep_last} runs are kept"
-        + ("; every failing or unfinished run is kept beyond that" if retention.keep_failing
-           else "; failing runs are not kept beyond that") + ".",
+        f"{retention.keep_last} runs are kept, and beyond them "
+        + (f"the newest {retention.keep_failing_max} failing runs and every unfinished run"
+           if retention.keep_failing else "every unfinished run (no failing run)") + ".",
         "- **CI**: the workflow uploads the whole run folder as a build artifact and appends "
         "`report.md` to the job summary.",
         "",

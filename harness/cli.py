@@ -550,7 +550,7 @@ def cmd_prune(args, console: Console) -> int:
     if args.keep is not None:
         if args.keep < 1:
             raise UsageProblem(f"--keep {args.keep}: must be >= 1 (the newest run is always kept)")
-        policy = selectors.RetentionPolicy(args.keep, policy.keep_failing)
+        policy = dataclasses.replace(policy, keep_last=args.keep)
     decisions = retention.prune(ctx.artifacts, policy, dry_run=args.dry_run)
     for decision in decisions:
         action = "keep  " if decision.keep else ("would delete" if args.dry_run else "deleted")

@@ -1,5 +1,5 @@
-"""Retention of run folders: keep the newest K runs, every failing run and every run that has
-not finished (it may still be running); delete the rest."""
+"""Retention of run folders: keep the newest K runs, the newest M failing runs beyond those
+and every run that has not finished (it may still be running); delete the rest."""
 from __future__ import annotations
 
 import os
@@ -25,7 +25,8 @@ def plan(root: Path, policy: RetentionPolicy) -> list[Decision]:
     runs = runfolder.list_runs(root)
     newest = set(runs[-policy.keep_last:])
     decisions = []
-    for run in runs:
+    failing_kept = 0
+    for run in reversed(runs):  # newest first: the failing runs kept are the newest ones
         if run in newest:  # kept whatever it holds: its report need not be read
             decisions.append(Decision(run, True, f"among the newest {policy.keep_last}"))
             continue
@@ -33,10 +34,15 @@ def plan(root: Path, policy: RetentionPolicy) -> list[Decision]:
         if not runfolder.is_complete(report):
             decisions.append(Decision(run, True, "incomplete (running, crashed or no report.json)"))
         elif policy.keep_failing and is_failing(report):
-            decisions.append(Decision(run, True, f"failing run ({report.get('status')})"))
+            if failing_kept < policy.keep_failing_max:
+                failing_kept += 1
+                decisions.append(Decision(run, True, f"failing run ({report.get('status')})"))
+            else:
+                decisions.append(Decision(run, False, f"failing run ({report.get('status')}) "
+                                          f"beyond the newest {policy.keep_failing_max} kept"))
         else:
             decisions.append(Decision(run, False, f"older than the newest {policy.keep_last}"))
-    return decisions
+    return decisions[::-1]
 
 
 def is_failing(report: dict) -> bool:

@@ -67,6 +67,7 @@ class Cadence:
 class RetentionPolicy:
     keep_last: int
     keep_failing: bool
+    keep_failing_max: int = 20
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def load(project_root: Path) -> HarnessConfig:
     h.keys(settings, "", {"artifacts", "retention", "run", "validation", "cadences"}, {"cadences"})
     artifacts_root = _artifacts_root(h, settings)
     retention = h.table(settings, "retention", optional=True)
-    h.keys(retention, "retention", {"keep_last", "keep_failing"})
+    h.keys(retention, "retention", {"keep_last", "keep_failing", "keep_failing_max"})
     run = h.table(settings, "run", optional=True)
     h.keys(run, "run", {"threads_per_worker"})
     validation = h.table(settings, "validation", optional=True)
@@ -282,6 +283,10 @@ def load(project_root: Path) -> HarnessConfig:
     keep_last = h.integer(retention, "retention.keep_last", "keep_last", 20)
     if keep_last < 1:
         h.fail("retention.keep_last", f"must be >= 1, got {keep_last}", "keep at least the newest run")
+    keep_failing_max = h.integer(retention, "retention.keep_failing_max", "keep_failing_max", 20)
+    if keep_failing_max < 0:
+        h.fail("retention.keep_failing_max", f"must be >= 0, got {keep_failing_max}",
+               "0 keeps no failing run beyond keep_last")
     threads = h.integer(run, "run.threads_per_worker", "threads_per_worker", 0)
     if threads < 0:
         h.fail("run.threads_per_worker", f"must be >= 0, got {threads}", "0 means automatic")
@@ -302,6 +307,7 @@ def load(project_root: Path) -> HarnessConfig:
         retention=RetentionPolicy(
             keep_last=keep_last,
             keep_failing=h.boolean(retention, "retention.keep_failing", "keep_failing", True),
+            keep_failing_max=keep_failing_max,
         ),
         threads_per_worker=threads,
         validation=ValidationSettings(

@@ -64,7 +64,7 @@ def test_malformed_toml_is_one_line_and_exit_2(suite):
         assert done.returncode == 2
         assert one_error_line(done) == (
             "error: selectors/harness.toml: retention.keep_first: unknown key "
-            "(allowed: keep_failing, keep_last)")
+            "(allowed: keep_failing, keep_failing_max, keep_last)")
     assert not suite.artifacts.exists()
 
 

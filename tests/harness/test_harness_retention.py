@@ -45,3 +45,18 @@ def test_prune_without_keep_failing(tmp_path):
     make_run(tmp_path, "20260102T000000Z-per_pr", "passed")
     retention.prune(tmp_path, RetentionPolicy(keep_last=1, keep_failing=False))
     assert [r.name for r in runfolder.list_runs(tmp_path)] == ["20260102T000000Z-per_pr"]
+
+
+def test_only_the_newest_failing_runs_are_kept_beyond_keep_last(tmp_path):
+    for day in range(1, 6):
+        make_run(tmp_path, f"2026010{day}T000000Z-per_pr", "over_budget")
+    make_run(tmp_path, "20260106T000000Z-per_pr", "running")
+    make_run(tmp_path, "20260107T000000Z-per_pr", "passed")
+    decisions = retention.prune(tmp_path, RetentionPolicy(keep_last=1, keep_failing=True,
+                                                          keep_failing_max=2))
+    assert [r.name for r in runfolder.list_runs(tmp_path)] == [
+        "20260104T000000Z-per_pr", "20260105T000000Z-per_pr", "20260106T000000Z-per_pr",
+        "20260107T000000Z-per_pr"]
+    reasons = {d.run.name: d.reason for d in decisions}
+    assert reasons["20260103T000000Z-per_pr"] == (
+        "failing run (over_budget) beyond the newest 2 kept")
