@@ -35,9 +35,7 @@ class ForkedPytest:
             _run_pytest(args, cwd, log.fileno())
         self.pid = pid
         self.returncode: int | None = None
-        # a descriptor that becomes readable when the child exits (Linux 5.3+): wait() wakes at
-        # once instead of polling
-        self._pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+        self._pidfd = _pidfd_of(pid)
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -70,6 +68,15 @@ class ForkedPytest:
             self._pidfd = None
 
 
+def _pidfd_of(pid: int) -> int | None:
+    """A descriptor that becomes readable when the child exits (Linux 5.3+), so that wait()
+    wakes at once instead of polling; None where there is none."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
 def _run_pytest(args: list[str], cwd: Path, log_fd: int) -> None:
     code = _INTERNAL_ERROR
     try:
@@ -83,6 +90,8 @@ def _run_pytest(args: list[str], cwd: Path, log_fd: int) -> None:
         import pytest
 
         code = int(pytest.main(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else _INTERNAL_ERROR
     except BaseException:  # noqa: BLE001 - whatever happens, the child must not return
         traceback.print_exc()
     finally:
