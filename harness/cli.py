@@ -4,9 +4,9 @@ history, prune, merge, brief.
 `harness run` forks its pytest process (`pytest -p harness.plugin --harness-run ...`, in the
 project root, in its own session; see harness/pytest_process.py): the CLI stays free of test
 imports, the test process can be interrupted cleanly, and its output goes to <run>/pytest.log
-while the CLI shows live progress from <run>/events.jsonl. Exit codes: see EXIT_CODES in harness/report.py
-(0 green, 1 test failures, 2 usage/config/collection error, 3 artifact validation failures,
-4 budget findings only, 5 nothing selected, 130 interrupted).
+while the CLI shows live progress from <run>/events.jsonl. Exit codes: see EXIT_CODES in
+harness/report.py (0 green, 1 test failures, 2 usage/config/collection error, 3 artifact
+validation failures, 4 budget findings only, 5 nothing selected, 130 interrupted).
 """
 from __future__ import annotations
 
@@ -58,8 +58,11 @@ def _context(args) -> Context:
     return Context(root, settings, artifacts)
 
 
+PLUGIN_ARGS = ["-p", "harness.plugin"]
+
+
 def _pytest_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "harness.plugin", *args]
+    return [sys.executable, "-m", "pytest", *PLUGIN_ARGS, *args]
 
 
 # -- list -------------------------------------------------------------------------------------
@@ -141,12 +144,12 @@ def cmd_run(args, console: Console, pytest_args: list[str]) -> int:
     folder_label, scaleout_args = _scaleout_args(args, label)
     artifacts_existed = artifacts.is_dir()
     run_dir = runfolder.create_run_folder(artifacts, folder_label)
-    command = ["-p", "harness.plugin", "--harness-run", ",".join(dict.fromkeys(args.targets)),
-                   # `--opt=path`: pytest must not take a path outside the project for a
-                   # test path when it looks for its rootdir
-                   f"--harness-run-dir={run_dir}", f"--harness-artifacts={artifacts}",
-                   *scaleout_args, *(["-n", str(args.workers)] if args.workers is not None else []),
-                   *pytest_args]
+    workers = ["-n", str(args.workers)] if args.workers is not None else []
+    command = [*PLUGIN_ARGS, "--harness-run", ",".join(dict.fromkeys(args.targets)),
+               # `--opt=path`: pytest must not take a path outside the project for a test
+               # path when it looks for its rootdir
+               f"--harness-run-dir={run_dir}", f"--harness-artifacts={artifacts}",
+               *scaleout_args, *workers, *pytest_args]
     with open(run_dir / runfolder.PYTEST_LOG, "wb") as pytest_log:
         child = ForkedPytest(command, root, pytest_log)
         signals_seen = _forward_signals(child)
