@@ -1,11 +1,11 @@
 """The pytest process of a `harness run`, forked from the CLI.
 
-A fork, not `python -m pytest`: the run skips a second interpreter start and the imports the
-CLI has already done (~0.4 s of a half-minute gate on the 2-core runner), and the child ends
-with `os._exit` once pytest has returned and its exit handlers have run, without tearing down
-the TensorFlow/torch module graph object by object (another ~0.2 s). The CLI forks before it
-starts any thread or imports numpy (OpenBLAS would size its thread pool before the harness
-plugin caps the threads).
+A fork, not `python -m pytest`: the run skips a second interpreter start (~0.17 s on the CI
+image) and the imports the CLI has already done, and the child ends with `os._exit` once pytest
+has returned and its exit handlers have run, without tearing down the TensorFlow/torch module
+graph object by object (~0.07 s). The CLI forks before it starts any thread or imports numpy
+(OpenBLAS would size its thread pool before the harness plugin caps the threads; a fork copies
+only the forking thread).
 
 The child behaves like `python -m pytest ARGS` started in `cwd` in its own session (a terminal's
 Ctrl-C reaches only the CLI, which hands pytest one SIGTERM) with stdout and stderr in `log`.
