@@ -243,6 +243,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     status = report["status"]
     totals = report.get("totals", {})
     commit = (report.get("commit") or "unknown")[:12]
+    warning = shard_warning(report)
     lines = [
         f"## {_ICON.get(status, '')} Regression harness: `{report['selection']['label']}` — {status}",
         "",
@@ -250,7 +251,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                     f"{report.get('wall_seconds', 0):.1f} s", f"exit {report.get('exit_code')}",
                     *scaleout_facts(report)]),
         "",
-        *([f"> **Warning:** {shard_warning(report)}", ""] if shard_warning(report) else []),
+        *([f"> **Warning:** {warning}", ""] if warning else []),
         "| group | owner | verdict | passed | failed | errors | skipped | seconds | artifacts "
         "(bad) | guardrails |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
