@@ -18,8 +18,21 @@ meant to be read in a diff: sorted keys, indent 2, values rounded to 0.1 ms, wri
              "wall": STATS, "cpu": STATS}   # "cpu", "calibration_s", "speed_s" may be null
     STATS = {"median": 35.92, "mad": 0.41, "iqr": 0.83, "n": 5, "min": 35.1, "max": 37.0}
 
-Recording (`harness baseline record CADENCE --runs N` -> record_cadence) is the only writer:
-a normal run never changes a baseline.
+Recording (`harness baseline record CADENCE --runs N` -> record_cadence) and adopting
+(`harness baseline adopt` -> the provisional baseline written out) are the only writers: a
+normal run never changes a baseline file.
+
+Provisional baselines (`provisional`): a fingerprint without a committed file learns its own
+from the ledger. Every judged run's ledger line carries its timings (`timing`, see
+harness.report.ledger_entry); once `min_runs` green runs (status passed) of this very
+fingerprint hold a subject, the newest `window` of them are summarised exactly as a recording
+is, and that subject is judged exactly against them. Lines of other fingerprints are never
+read, so runs on one machine never move another's baseline.
+
+Another machine's baseline is not scaled to this one: no short workload predicted the suite's
+groups across machines and conditions (benchmarks/bench_calibration.py), so its verdicts stay
+unscaled, marked estimated, and fail the gate only beyond a wide safety margin
+(harness.budgets, [defaults] estimated_factor).
 """
 from __future__ import annotations
 
@@ -263,23 +276,49 @@ def fingerprint_distance(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[in
 class Reference:
     """What one session's timings are judged against (see harness.budgets.judge).
 
-    baseline: the matched file (None: no baseline recorded anywhere).
-    exact: it was recorded on this very fingerprint.
+    baseline: this machine's baseline: the committed file of this fingerprint, else the
+      provisional one learnt from the ledger (`provisional_runs` > 0), else the nearest other
+      machine's file (exact False); None: no baseline anywhere.
+    exact: `baseline` was measured on this very fingerprint (committed or provisional).
     calibration_s: this session's calibration (CPU s per repetition), None if not measured.
+    fallback: the nearest other machine's file, for subjects an exact baseline lacks (e.g. a
+      group no run of this machine has timed yet); its verdicts are estimated.
+    provisional_runs: how many ledger runs the provisional baseline was built from (0: not
+      provisional).
     """
 
     baseline: Baseline | None
     exact: bool = False
     calibration_s: float | None = None
+    fallback: Baseline | None = None
+    provisional_runs: int = 0
+
+    @property
+    def provisional(self) -> bool:
+        return self.provisional_runs > 0
+
+    def entry(self, kind: str, subject: str) -> tuple[Entry | None, bool]:
+        """(entry, exact): this machine's entry, else the fallback's (estimated), else None."""
+        if self.baseline is not None:
+            found = self.baseline.entry(kind, subject)
+            if found is not None:
+                return found, self.exact
+        if self.fallback is not None:
+            found = self.fallback.entry(kind, subject)
+            if found is not None:
+                return found, False
+        return None, False
 
     def scale_for(self, entry: Entry, measurement: Measurement | None,
-                  normalise_load: bool) -> tuple[float, str]:
+                  normalise_load: bool, exact: bool | None = None) -> tuple[float, str]:
         """(factor, how): what carries `entry`'s seconds to this measurement's conditions.
-        On another machine always, on the recording machine only with normalise_load (it
-        cancels a neighbour's load): by the speed probe when both the measurement and the
-        entry have a probe speed (the speed of the very seconds it ran in), else by the
-        session calibration; 1.0 when neither side can say."""
-        if self.exact and not normalise_load:
+        Only an exact entry (this fingerprint's) is carried, and only with normalise_load (it
+        cancels a neighbour's load): by the speed probe when both the measurement and the entry
+        have a probe speed (the speed of the very seconds it ran in), else by the session
+        calibration; 1.0 when neither side can say. Another machine's entry is never scaled
+        (1.0, "none"): see the module doc. `exact`: the entry's own (Reference.entry), default
+        this reference's."""
+        if not (self.exact if exact is None else exact) or not normalise_load:
             return 1.0, "none"
         if measurement is not None and measurement.speed_s and entry.speed_s:
             return calibration.probe_ratio(measurement.speed_s, entry.speed_s), "speed probe"
@@ -305,16 +344,34 @@ def match(baselines_dir: Path, fingerprint: Mapping[str, Any]) -> tuple[Baseline
     return nearest, nearest.fingerprint_hash == environment.fingerprint_hash(dict(fingerprint))
 
 
+@dataclass(frozen=True)
+class ProvisionalRule:
+    """[defaults] provisional_runs / provisional_window of selectors/budgets.toml."""
+
+    min_runs: int = 3
+    window: int = 10
+
+
 def session_reference(baselines_dir: Path, fingerprint: Mapping[str, Any],
                       calibrate: Callable[[], calibration.Calibration] | None = calibration.measure,
-                      on_recording_machine: bool = True) -> Reference:
-    """Match this machine's baseline and measure the calibration workload (~0.5 s) if the
-    verdicts can use it: always for a baseline from another machine, for this machine's own
-    only with on_recording_machine (pass calibrate=None to skip it: then baselines from other
-    machines are used unscaled)."""
-    baseline, exact = match(baselines_dir, fingerprint)
-    wanted = calibrate is not None and baseline is not None and (on_recording_machine or not exact)
-    return Reference(baseline, exact, calibrate().seconds if wanted else None)
+                      on_recording_machine: bool = True,
+                      ledger_entries: Sequence[Mapping[str, Any]] = (),
+                      rule: ProvisionalRule = ProvisionalRule()) -> Reference:
+    """This machine's committed baseline; else the provisional one from `ledger_entries` (the
+    ledger's lines, oldest first) when it has enough green runs, the nearest other machine's
+    file then serving the subjects it lacks; else the nearest other machine's file (estimated,
+    unscaled). The calibration workload (~0.5 s) is measured only for an exact baseline and
+    only with on_recording_machine (pass calibrate=None to skip it)."""
+    nearest, exact = match(baselines_dir, fingerprint)
+    if exact:
+        wanted = calibrate is not None and on_recording_machine
+        return Reference(nearest, True, calibrate().seconds if wanted else None)
+    learnt, runs = provisional(ledger_entries, fingerprint, rule)
+    if learnt is not None:
+        wanted = calibrate is not None and on_recording_machine
+        return Reference(learnt, True, calibrate().seconds if wanted else None,
+                         fallback=nearest, provisional_runs=runs)
+    return Reference(nearest, False, None)
 
 
 # ---------------------------------------------------------------- recording
@@ -399,6 +456,96 @@ def record_cadence(cadence: str, runs: int, run_once: Callable[[], Measurements]
         speeds.append(calibrate().seconds)
     calibrations = [math.sqrt(before * after) for before, after in zip(speeds, speeds[1:])]
     new = record(measured, cadence, fingerprint, calibrations, previous=old)
+    if write_file:
+        write(baselines_dir, new)
+    return Recording(path, old, new)
+
+
+# ---------------------------------------------------------------- provisional (from the ledger)
+
+LEDGER_LABEL = "ledger"  # Entry.cadence of a provisional entry: summarised from ledger runs
+
+
+def ledger_measurements(entry: Mapping[str, Any]) -> dict[str, dict[str, Measurement]]:
+    """A ledger line's `timing` as Measurements (kind -> subject -> Measurement); {} when it
+    has none (a line written before timings were kept, a shard, a run without budgets). A
+    subject whose numbers are unreadable is left out."""
+    timing = entry.get("timing")
+    result: dict[str, dict[str, Measurement]] = {}
+    if not isinstance(timing, dict):
+        return result
+    for kind in KINDS:
+        section = timing.get(kind)
+        for subject, value in (section.items() if isinstance(section, dict) else ()):
+            try:
+                wall = float(value["wall_s"])
+                cpu, speed = (None if value.get(key) is None else float(value[key])
+                              for key in ("cpu_s", "speed_s"))
+            except (TypeError, KeyError, ValueError):
+                continue
+            if math.isfinite(wall) and wall >= 0:
+                result.setdefault(kind, {})[subject] = Measurement(wall, cpu, speed)
+    return result
+
+
+def provisional(ledger_entries: Sequence[Mapping[str, Any]], fingerprint: Mapping[str, Any],
+                rule: ProvisionalRule = ProvisionalRule()) -> tuple[Baseline | None, int]:
+    """(baseline, runs): this fingerprint's baseline learnt from the ledger, or (None, 0).
+
+    Only green runs (status passed; a run with a budget finding is not a sample of normal
+    speed) of this very fingerprint count; shard lines never do (their merged run does). Per
+    subject the newest `rule.window` runs that timed it are summarised like a recording
+    (`record`: samples brought to their median probe speed); a subject timed by fewer than
+    `rule.min_runs` of them is left out (it is judged against the fallback, estimated).
+    `runs` is how many ledger runs the baseline uses."""
+    wanted = environment.fingerprint_hash(dict(fingerprint))
+    counts: dict[tuple[str, str], int] = {}
+    chosen: list[tuple[Mapping[str, Any], dict[str, dict[str, Measurement]]]] = []
+    for entry in reversed(ledger_entries):  # newest first: the window is the newest runs
+        if (entry.get("fingerprint_hash") != wanted or entry.get("status") != "passed"
+                or entry.get("shard")):
+            continue
+        taken: dict[str, dict[str, Measurement]] = {}
+        for kind, subjects in ledger_measurements(entry).items():
+            for subject, measured in subjects.items():
+                if counts.get((kind, subject), 0) < rule.window:
+                    counts[kind, subject] = counts.get((kind, subject), 0) + 1
+                    taken.setdefault(kind, {})[subject] = measured
+        if taken:
+            chosen.append((entry, taken))
+    enough = {key for key, count in counts.items() if count >= rule.min_runs}
+    runs = [{kind: {subject: m for subject, m in subjects.items() if (kind, subject) in enough}
+             for kind, subjects in taken.items()} for _, taken in chosen]
+    used = [(entry, run) for (entry, _), run in zip(chosen, runs) if any(run.values())]
+    if not used:
+        return None, 0
+    newest = str(used[0][0].get("finished_utc") or used[0][0].get("started_utc") or "")
+    baseline = record([run for _, run in reversed(used)], LEDGER_LABEL, fingerprint,
+                      recorded_utc=newest or None)
+    return baseline, len(used)
+
+
+def adopt(baselines_dir: Path, fingerprint: Mapping[str, Any],
+          ledger_entries: Sequence[Mapping[str, Any]], rule: ProvisionalRule = ProvisionalRule(),
+          write_file: bool = True) -> Recording:
+    """`harness baseline adopt`: this machine's provisional baseline written to
+    baselines/runtime/<fingerprint>.json (merged into the file there: subjects the ledger does
+    not hold keep their entries). ValueError when the ledger has no subject with enough green
+    runs of this fingerprint."""
+    learnt, runs = provisional(ledger_entries, fingerprint, rule)
+    if learnt is None:
+        wanted = environment.fingerprint_hash(dict(fingerprint))
+        green = sum(e.get("fingerprint_hash") == wanted and e.get("status") == "passed"
+                    and not e.get("shard") and bool(ledger_measurements(e))
+                    for e in ledger_entries)
+        raise ValueError(f"{green} green run(s) with timings of fingerprint {wanted} in the "
+                         f"ledger; a provisional baseline needs {rule.min_runs} (run the "
+                         "cadence again, or record one: harness baseline record CADENCE --runs 5)")
+    path = path_for(baselines_dir, fingerprint)
+    old = load(path) if path.exists() else None
+    entries = {kind: {**(old.entries.get(kind, {}) if old else {}), **learnt.entries.get(kind, {})}
+               for kind in KINDS}
+    new = Baseline(dict(fingerprint), entries)
     if write_file:
         write(baselines_dir, new)
     return Recording(path, old, new)

@@ -185,15 +185,27 @@ def render(project_root: Path) -> str:
         f"tolerance: max({band.k_mad:g} × 1.4826 × MAD, {band.rel_floor:.0%} of the median, "
         f"{_seconds(band.abs_floor_s)}), at most {band.rel_cap:.0%} of the median.",
         f"- Recorded baselines (`harness baseline record CADENCE --runs 5`, one file per machine "
-        f"under `baselines/runtime/`) replace the `baseline_s` defaults; they are carried to "
-        f"another machine by its measured speed (the speed probe's reading of the seconds a "
-        f"subject ran in, else the session calibration)"
-        + (" and on the recording machine too, which cancels a busy neighbour"
-           if band.normalise_load else "") + ". "
+        f"under `baselines/runtime/`) replace the `baseline_s` defaults"
+        + (" and, on the machine that recorded them, are carried to the load of the moment "
+           "(the speed probe's reading of the seconds a subject ran in, else the session "
+           "calibration), which cancels a busy neighbour" if band.normalise_load else "") + ". "
+        f"A machine without its own file learns a **provisional baseline** from its ledger: "
+        f"after {band.provisional_runs} green runs of its fingerprint, the newest "
+        f"{band.provisional_window} of them; bands then turn exact, the report says "
+        f"\"PROVISIONAL\", and `harness baseline adopt` writes it to `baselines/runtime/` for "
+        f"committing. Runs of one fingerprint never move another's baseline. "
         + (f"A band or floor finding counts only when most runs - the first and "
            f"{band.confirm_reruns} re-run(s) of its group - repeat it."
            if band.confirm_reruns else "A band or floor finding is judged on one run "
            "(`--harness-reruns N` adds confirmation re-runs)."),
+        f"- **Estimated verdicts** (another machine's baseline, or a `baseline_s` default) are "
+        f"not scaled: no short workload predicts the suite's groups across machines. Outside "
+        f"the band but within ×{band.estimated_factor:g} of the baseline (baseline / "
+        f"{band.estimated_factor:g} .. baseline × {band.estimated_factor:g}) they are "
+        f"**advisory**: reported with the command that makes them exact, the gate stays green. "
+        f"Beyond that margin they fail the gate. So on an unknown machine only gross "
+        f"regressions fail at once; a +25 % or +50 % one is caught by the exact band once the "
+        f"provisional baseline exists, and by `harness compare BASE_REF` (A/B on one machine).",
         f"- Per-test timeout: max({_seconds(budget.timeouts.min_s)}, {budget.timeouts.factor:g} × "
         f"the test's reference time), else {_seconds(budget.timeouts.default_s)}.",
         "",

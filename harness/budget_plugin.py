@@ -2,9 +2,11 @@
 
 Active in a harness run (`--harness-run`) of a project that has selectors/budgets.toml:
 - session start (controller): match the runtime baseline for this machine's fingerprint
-  (baselines/runtime/) and, where verdicts need it (`calibration_needed`), measure the
-  calibration workload (harness.baselines.session_reference); the reference goes to xdist
-  workers through `workerinput`.
+  (baselines/runtime/; without one, the provisional baseline learnt from the ledger's green runs
+  of this fingerprint, else the nearest other machine's, estimated) and, where verdicts need it
+  (`calibration_needed`), measure the calibration workload
+  (harness.baselines.session_reference); the reference goes to xdist workers through
+  `workerinput`.
 - collection: every selected suite test without its own `timeout` marker gets
   `pytest.mark.timeout(budgets.timeout_for(...))` (pytest-timeout), so a hung test fails.
 - per test (in the process that runs it, xdist workers too): wall and CPU time of setup + call +
@@ -17,7 +19,9 @@ Active in a harness run (`--harness-run`) of a project that has selectors/budget
   pytest-timeout, confirmation re-runs of band/floor findings (`--harness-reruns`, default
   [defaults] confirm_reruns), then escalation.escalate with the verdicts, failing tests and invalid
   artifacts. Sections "Runtime budgets" and "Escalations" (severity violation when something
-  was found: a green run exits 4) carry report.json's `budgets` and `escalations` keys.
+  was found: a green run exits 4; advisory estimated verdicts only: a warning) carry
+  report.json's `budgets` (with the run's `measurements`, which its ledger line keeps for
+  provisional baselines) and `escalations` keys.
 """
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ from typing import Iterable
 
 import pytest
 
-from harness import baselines, budgets, calibration, escalation, runfolder, selectors, timing
+from harness import (baselines, budgets, calibration, escalation, ledger, runfolder, selectors,
+                     timing)
 from harness.plugin import GROUP_PROPERTY, TIMING_PROPERTY
 
 BASELINES_DIR = "baselines"
@@ -95,7 +100,8 @@ def pytest_configure(config):
         return
     recorder = config.pluginmanager.get_plugin("harness-recorder")
     if recorder is not None:  # a recorded run: calibrate now (merge's hook process does later)
-        state.reference = _session_reference(state, recorder.fingerprint)
+        state.reference = _session_reference(state, recorder.fingerprint,
+                                             recorder.root / runfolder.LEDGER)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -122,18 +128,30 @@ def calibration_needed(band: budgets.BandRule) -> bool:
     return band.normalise_load and not band.probe_interval_s
 
 
-def _session_reference(state: Session, fingerprint: dict) -> baselines.Reference:
+def _session_reference(state: Session, fingerprint: dict,
+                       ledger_path: Path | None) -> baselines.Reference:
+    """The reference of this session; the ledger (this harness root's ledger.jsonl) is read
+    only when this machine has no committed baseline."""
+    def green_runs() -> list[dict]:
+        return ledger.read(ledger_path)[0] if ledger_path is not None else []
+
     try:
+        folder = state.root / BASELINES_DIR
+        exact = baselines.match(folder, fingerprint)[1]
         return baselines.session_reference(
-            state.root / BASELINES_DIR, fingerprint,
-            on_recording_machine=calibration_needed(state.budgets.band))
+            folder, fingerprint, on_recording_machine=calibration_needed(state.budgets.band),
+            ledger_entries=[] if exact else green_runs(), rule=state.budgets.band.provisional)
     except selectors.ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
 def _reference_from(given: dict) -> baselines.Reference:
-    baseline = baselines.load(Path(given["path"])) if given.get("path") else None
-    return baselines.Reference(baseline, given["exact"], given["calibration_s"])
+    def baseline(key: str) -> baselines.Baseline | None:
+        document = given.get(key)
+        return None if document is None else baselines.Baseline.from_dict(document, key)
+
+    return baselines.Reference(baseline("baseline"), given["exact"], given["calibration_s"],
+                               baseline("fallback"), given.get("provisional_runs", 0))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -142,11 +160,12 @@ def pytest_configure_node(node):
     if state is None or state.reference is None:
         return
     reference = state.reference
-    path = (baselines.path_for(state.root / BASELINES_DIR, reference.baseline.fingerprint)
-            if reference.baseline else None)
-    node.workerinput[_WORKER_KEY] = {"path": str(path) if path else None,
-                                     "exact": reference.exact,
-                                     "calibration_s": reference.calibration_s}
+    # the baselines themselves (a provisional one exists in no file), as JSON
+    node.workerinput[_WORKER_KEY] = {
+        "baseline": reference.baseline.as_dict() if reference.baseline else None,
+        "fallback": reference.fallback.as_dict() if reference.fallback else None,
+        "exact": reference.exact, "calibration_s": reference.calibration_s,
+        "provisional_runs": reference.provisional_runs}
 
 
 # ---------------------------------------------------------------- timeouts
@@ -236,7 +255,9 @@ def pytest_harness_findings(config, report):
     state = config.stash.get(_STATE, None)
     if state is None:
         return None
-    reference = state.reference or _session_reference(state, report["fingerprint"])
+    run_dir = _run_dir(config, report)
+    reference = state.reference or _session_reference(
+        state, report["fingerprint"], run_dir.parent / runfolder.LEDGER if run_dir else None)
     if reference.calibration_s is not None:
         # calibrated at the start (where verdicts need it): again at the end, for a load that
         # came or went
@@ -244,7 +265,6 @@ def pytest_harness_findings(config, report):
     measured = measurements(report, state.settings.cadences)
     verdicts = budgets.judge(measured, state.budgets, reference)
     test_groups = {t["nodeid"]: t["group"] for t in report.get("tests", [])}
-    run_dir = _run_dir(config, report)
     reruns = _rerun_count(config, state)
     confirmed_by = []
     if reruns and run_dir is not None:
@@ -263,7 +283,9 @@ def pytest_harness_findings(config, report):
         # a test that failed on a shared fixture that timed out shows the same text, fast
         if budgets.timed_out(failure.text) and seconds >= TIMEOUT_REACHED * verdict.allowed[1]:
             verdicts.append(replace(verdict, basis=f"{verdict.basis}; log {failure.log}"))
-    sections = [_budget_section(verdicts, reference, confirmed_by)]
+    sections = [_budget_section(verdicts, reference, confirmed_by,
+                                _kept(measured, state.budgets),
+                                state.budgets.band.estimated_factor)]
     if state.owners is not None:
         found = escalation.escalate(
             state.owners, verdicts=verdicts, failures=failures, problems=_problems(report),
@@ -337,28 +359,59 @@ def _problems(report: dict) -> list[escalation.ArtifactProblem]:
             for v in report.get("validation", {}).get("failures", [])]
 
 
-def describe_reference(reference: baselines.Reference) -> str:
+def _kept(measured: dict[str, dict[str, timing.Measurement]],
+          budget: budgets.Budgets) -> dict[str, dict[str, dict]]:
+    """What the run's ledger line keeps for provisional baselines: the cadence, every group
+    and the tests budgets.toml lists (the only tests ever judged)."""
+    def kept(kind: str, subject: str) -> bool:
+        return kind != "test" or budget.limits(kind, subject) is not None
+
+    return {kind: {subject: {key: None if value is None else round(value, 4)
+                             for key, value in asdict(m).items()}
+                   for subject, m in subjects.items() if kept(kind, subject)}
+            for kind, subjects in measured.items()}
+
+
+def describe_reference(reference: baselines.Reference, estimated_factor: float | None = None) -> str:
+    margin = ("" if estimated_factor is None else
+              f"; estimated verdicts fail the gate only beyond x{estimated_factor:g} of their "
+              "baseline, inside that they are advisory")
     if reference.baseline is None:
-        return ("reference: no recorded baseline (baselines/runtime/ is empty): bands use "
-                "baseline_s defaults of selectors/budgets.toml, marked estimated")
-    where = "this machine" if reference.exact else "the nearest machine (verdicts estimated)"
+        return ("reference: no recorded baseline (baselines/runtime/ is empty, no provisional "
+                "one yet): bands use baseline_s defaults of selectors/budgets.toml, marked "
+                f"estimated{margin}")
     speed = ("" if reference.calibration_s is None
              else f", session calibration {reference.calibration_s:.4f} s")
-    return f"reference: baseline {reference.baseline.fingerprint_hash} from {where}{speed}"
+    if reference.provisional:
+        fallback = ("" if reference.fallback is None else
+                    f"; subjects it lacks: baseline {reference.fallback.fingerprint_hash} of "
+                    f"another machine, estimated{margin}")
+        return (f"reference: PROVISIONAL baseline of this machine ({reference.baseline.fingerprint_hash}) "
+                f"from its {reference.provisional_runs} newest green ledger runs, exact{speed} "
+                f"(commit it: `harness baseline adopt`){fallback}")
+    if reference.exact:
+        return f"reference: baseline {reference.baseline.fingerprint_hash} from this machine{speed}"
+    return (f"reference: baseline {reference.baseline.fingerprint_hash} from the nearest "
+            f"machine, not scaled (verdicts estimated{margin}); exact after "
+            "enough green runs here (provisional baseline) or `harness baseline record`")
 
 
 def _budget_section(verdicts: list[budgets.Verdict], reference: baselines.Reference,
-                    notes: list[str]) -> dict:
+                    notes: list[str], measured: dict, estimated_factor: float | None = None) -> dict:
     findings = [v for v in verdicts if v.finding]
-    items = [describe_reference(reference), *notes]
-    items += [f"{v.summary()} — {v.basis}" for v in findings]
-    items += [v.summary() for v in verdicts if not v.finding]
+    advice = [v for v in verdicts if v.advice]
+    items = [describe_reference(reference, estimated_factor), *notes]
+    items += [f"{v.summary()} — {v.basis}" for v in findings + advice]
+    items += [v.summary() for v in verdicts if v.status == "ok"]
     return {"source": SOURCE, "title": "Runtime budgets",
-            "severity": "violation" if findings else "info", "items": items,
+            "severity": "violation" if findings else "warning" if advice else "info",
+            "items": items,
             "attach": {"budgets": {
                 "baseline": reference.baseline.fingerprint_hash if reference.baseline else None,
-                "exact": reference.exact, "calibration_s": reference.calibration_s,
-                "findings": len(findings), "verdicts": [v.as_dict() for v in verdicts]}}}
+                "exact": reference.exact, "provisional_runs": reference.provisional_runs,
+                "calibration_s": reference.calibration_s,
+                "findings": len(findings), "advisories": len(advice),
+                "verdicts": [v.as_dict() for v in verdicts], "measurements": measured}}}
 
 
 def _escalation_section(found: list[escalation.Escalation]) -> dict:

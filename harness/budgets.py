@@ -8,6 +8,12 @@ Three checks, each its own Verdict so that every number in it is on one clock:
   machine speed, see baselines.Reference) or else the entry's `baseline_s` default.
 - floor (min_s) alone, when a subject has no band: below it is too_fast.
 
+Estimated verdicts - a band around another machine's recorded median (unscaled) or around a
+`baseline_s` default - are advisory: outside the band but within `[defaults] estimated_factor`
+(F) of the baseline (baseline / F .. baseline x F) they are reported with the command that makes
+them exact and do not fail the gate; only beyond that margin are they findings. Exact verdicts
+(this fingerprint's committed or provisional baseline, harness.baselines) fail as before.
+
 The detector rule (`[defaults]` in budgets.toml) was chosen with benchmarks/bench_budget_detector.py:
 bands judge CPU time (time spent waiting for a core does not count); recorded seconds are carried
 to the speed the machine had while the subject ran - the speed probe's reading
@@ -26,7 +32,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from harness.baselines import KINDS, SECTIONS, Entry, Measurements, Reference, Stats
+from harness.baselines import (KINDS, SECTIONS, Entry, Measurements, ProvisionalRule, Reference,
+                               Stats)
 from harness.configfile import Fields, config_error, read_toml
 from harness.timing import Measurement
 
@@ -68,6 +75,13 @@ class BandRule:
     rel_cap: float = 0.16
     confirm_reruns: int = 0
     probe_interval_s: float = 0.02  # harness.calibration.SpeedProbe; 0 = no probe
+    estimated_factor: float = 2.0  # an estimated verdict fails only beyond baseline / F .. x F
+    provisional_runs: int = 3      # green ledger runs of a fingerprint before its provisional
+    provisional_window: int = 10   # baseline exists; the newest this many are summarised
+
+    @property
+    def provisional(self) -> ProvisionalRule:
+        return ProvisionalRule(self.provisional_runs, self.provisional_window)
 
     def half_width(self, center: float, stats: Stats | None) -> tuple[float, str]:
         """max(k_mad * 1.4826 * MAD, rel_floor * center, abs_floor_s), at most rel_cap * center
@@ -130,7 +144,8 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
     f.only({"defaults", "timeouts", *SECTIONS.values()})
     d = f.sub("defaults")
     d.only({"clock", "normalise_load", "k_mad", "rel_floor", "abs_floor_s", "rel_cap",
-            "confirm_reruns", "probe_interval_s"})
+            "confirm_reruns", "probe_interval_s", "estimated_factor", "provisional_runs",
+            "provisional_window"})
     normalise = d.table.get("normalise_load", BandRule.normalise_load)
     if not isinstance(normalise, bool):
         raise d.fail("normalise_load", f"must be true or false (got {normalise!r})")
@@ -143,7 +158,18 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
         rel_cap=d.number("rel_cap", BandRule.rel_cap, positive=True),
         confirm_reruns=d.integer("confirm_reruns", BandRule.confirm_reruns),
         probe_interval_s=d.number("probe_interval_s", BandRule.probe_interval_s),
+        estimated_factor=d.number("estimated_factor", BandRule.estimated_factor, positive=True),
+        provisional_runs=d.integer("provisional_runs", BandRule.provisional_runs, minimum=1),
+        provisional_window=d.integer("provisional_window", BandRule.provisional_window,
+                                     minimum=1),
     )
+    if band.estimated_factor <= 1:
+        raise d.fail("estimated_factor", f"must be above 1 (got {band.estimated_factor:g}): "
+                                         "the margin is baseline / F .. baseline x F")
+    if band.provisional_window < band.provisional_runs:
+        raise d.fail("provisional_window", f"must be at least provisional_runs="
+                                           f"{band.provisional_runs} (got "
+                                           f"{band.provisional_window})")
     if band.rel_floor > band.rel_cap:
         raise d.fail("rel_floor", f"must not exceed rel_cap={band.rel_cap:g} (got {band.rel_floor:g})")
     t = f.sub("timeouts")
@@ -190,10 +216,17 @@ class Verdict:
     status: str        # ok | too_slow | too_fast | over_ceiling
     estimated: bool    # the baseline was not measured on this machine
     basis: str         # where the numbers come from, for the report
+    advisory: bool = False  # estimated, outside its band but inside the safety margin
 
     @property
     def finding(self) -> bool:
-        return self.status != "ok"
+        """Outside its limits and counted: fails the gate, is confirmed and escalated."""
+        return self.status != "ok" and not self.advisory
+
+    @property
+    def advice(self) -> bool:
+        """Outside its band but advisory (estimated, inside the safety margin)."""
+        return self.status != "ok" and self.advisory
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (report.json): infinity becomes null."""
@@ -210,7 +243,12 @@ class Verdict:
         baseline = "" if self.baseline_s is None else f" vs baseline {self.baseline_s:.2f} s"
         return (f"{self.kind} {self.subject} {self.check} ({self.clock}): {self.measured_s:.2f} s"
                 f"{baseline}, allowed {self.allowed[0]:.2f}-{hi} s, margin {self.margin_s:+.2f} s"
-                f" -> {self.status}{' [estimated]' if self.estimated else ''}")
+                f" -> {self.status}{self._marks()}")
+
+    def _marks(self) -> str:
+        marks = [name for name, on in (("estimated", self.estimated),
+                                       ("advisory", self.advisory)) if on]
+        return f" [{', '.join(marks)}]" if marks else ""
 
 
 def _verdict(kind: str, subject: str, check: str, clock: str, measured: float,
@@ -230,22 +268,30 @@ def _work_clock(rule: BandRule, measurement: Measurement, entry: Entry | None) -
     return "cpu" if rule.clock == "cpu" and has_cpu else "wall"
 
 
+def _baseline_name(reference: Reference, exact: bool) -> str:
+    if exact and reference.provisional:
+        return (f"provisional baseline {reference.baseline.fingerprint_hash} from "
+                f"{reference.provisional_runs} green ledger runs of this machine")
+    if exact:
+        return f"baseline {reference.baseline.fingerprint_hash}"
+    other = reference.fallback if reference.fallback is not None else reference.baseline
+    return f"baseline {other.fingerprint_hash}, another machine, not scaled"
+
+
 def _band(kind: str, subject: str, m: Measurement, limits: Limits | None, entry: Entry | None,
-          budgets: Budgets, reference: Reference) -> Verdict:
+          budgets: Budgets, reference: Reference, exact: bool = True) -> Verdict:
     rule = budgets.band
     # a baseline_s default is a wall-clock figure (the handoff plan's); recorded ones have both
     clock = _work_clock(rule, m, entry) if entry is not None else "wall"
     where = f"{budgets.source} [{limits.where}]" if limits else budgets.source
     if entry is not None:
-        scale, how_scaled = reference.scale_for(entry, m, rule.normalise_load)
+        scale, how_scaled = reference.scale_for(entry, m, rule.normalise_load, exact)
         stats = entry.clock(clock).scaled(scale)
-        center, estimated = stats.median, not reference.exact
+        center, estimated = stats.median, not exact
         source = (f"recorded median {stats.median:.3f} s (MAD {stats.mad:.3f} s, n={stats.n}, "
-                  f"{entry.recorded_utc}, baseline {reference.baseline.fingerprint_hash}"
-                  f"{'' if reference.exact else ', another machine'})")
+                  f"{entry.recorded_utc}, {_baseline_name(reference, exact)})")
         if how_scaled != "none":
-            why = "machine load" if reference.exact else "machine speed"
-            source += f" scaled x{scale:.2f} by the {how_scaled} ({why})"
+            source += f" scaled x{scale:.2f} by the {how_scaled} (machine load)"
     else:
         scale, stats, center, estimated = 1.0, None, limits.baseline_s, True
         source = (f"default baseline_s={center:g} s from {where} (no recorded baseline: "
@@ -261,8 +307,28 @@ def _band(kind: str, subject: str, m: Measurement, limits: Limits | None, entry:
         lo, floor = limits.min_s, f", floor min_s={limits.min_s:g}"
     measured = m.cpu_s if clock == "cpu" else m.wall_s
     basis = f"{source}; +/- {half:.3f} s ({how}){floor}"
-    return _verdict(kind, subject, "band", clock, measured, center, max(lo, 0.0), center + half,
-                    estimated, basis)
+    verdict = _verdict(kind, subject, "band", clock, measured, center, max(lo, 0.0),
+                       center + half, estimated, basis)
+    return _estimated_rule(verdict, rule.estimated_factor) if estimated else verdict
+
+
+def _estimated_rule(verdict: Verdict, factor: float) -> Verdict:
+    """An estimated band verdict outside its band fails the gate only beyond the safety margin
+    baseline / factor .. baseline x factor; inside it, it is advisory, with the way to an exact
+    verdict."""
+    if verdict.status == "ok" or not verdict.baseline_s:
+        return verdict
+    lo, hi = verdict.baseline_s / factor, verdict.baseline_s * factor
+    if lo <= verdict.measured_s <= hi:
+        exact = ("`harness baseline record <cadence> --runs 5`, or run the cadence until this "
+                 "machine's provisional baseline exists and commit it with `harness baseline "
+                 "adopt`")
+        return replace(verdict, advisory=True, basis=(
+            f"{verdict.basis}; advisory: estimated, inside the safety margin x{factor:g} "
+            f"({lo:.2f}-{hi:.2f} s), the gate fails only beyond it; make it exact: {exact}"))
+    return replace(verdict, basis=(
+        f"{verdict.basis}; estimated and beyond the safety margin x{factor:g} "
+        f"({lo:.2f}-{hi:.2f} s): fails the gate"))
 
 
 def judge(measurements: Measurements, budgets: Budgets,
@@ -281,7 +347,7 @@ def judge(measurements: Measurements, budgets: Budgets,
             limits = budgets.limits(kind, subject)
             if kind == "test" and limits is None:
                 continue
-            entry = reference.baseline.entry(kind, subject) if reference.baseline else None
+            entry, exact = reference.entry(kind, subject)
             if limits and limits.max_s is not None:
                 recorded = entry.wall.median if entry else limits.baseline_s
                 verdicts.append(_verdict(
@@ -289,7 +355,7 @@ def judge(measurements: Measurements, budgets: Budgets,
                     False, f"ceiling max_s={limits.max_s:g} s from {budgets.source} "
                            f"[{limits.where}] (wall time, never scaled)", "over_ceiling"))
             if entry is not None or (limits and limits.baseline_s is not None):
-                verdicts.append(_band(kind, subject, m, limits, entry, budgets, reference))
+                verdicts.append(_band(kind, subject, m, limits, entry, budgets, reference, exact))
             elif limits and limits.min_s is not None:
                 clock = _work_clock(budgets.band, m, None)
                 verdicts.append(_verdict(
@@ -361,7 +427,7 @@ def _timeout(nodeid: str, group: str | None, budgets: Budgets,
         if subject is None:
             continue
         limits = budgets.limits(kind, subject)
-        entry = reference.baseline.entry(kind, subject) if reference.baseline else None
+        entry, exact = reference.entry(kind, subject)
         candidates = {}
         if limits and limits.max_s is not None:
             candidates[f"{kind} max_s"] = limits.max_s
@@ -370,7 +436,7 @@ def _timeout(nodeid: str, group: str | None, budgets: Budgets,
                 limits.tolerance_s or (limits.tolerance_rel or budgets.band.rel_floor)
                 * limits.baseline_s)
         if entry is not None:
-            scale = max(1.0, reference.scale_for(entry, None, normalise_load=True)[0])
+            scale = max(1.0, reference.scale_for(entry, None, True, exact)[0])
             candidates[f"{kind} recorded slowest run"] = entry.wall.max * scale
         if candidates:
             name = max(candidates, key=candidates.get)

@@ -404,24 +404,50 @@ def cmd_check_ckpt(args, console: Console) -> int:
 
 # -- baseline ---------------------------------------------------------------------------------
 def cmd_baseline(args, console: Console) -> int:
-    """`baseline record CADENCE|GROUP... --runs N [--dry-run]` / `baseline show`: the only
-    writer of baselines/runtime/ (a run never changes a baseline). Groups record their group
-    and test entries; a cadence its cadence entry too."""
-    from harness import baselines, budget_plugin, environment
+    """`baseline record CADENCE|GROUP... --runs N [--dry-run]` / `baseline adopt [--dry-run]` /
+    `baseline show`: the only writers of baselines/runtime/ (a run never changes a baseline
+    file). Groups record their group and test entries; a cadence its cadence entry too;
+    adopt writes the provisional baseline learnt from the ledger."""
+    from harness import baselines, budget_plugin, budgets, environment
 
     ctx = _context(args)
     folder = ctx.project_root / budget_plugin.BASELINES_DIR
     fingerprint = environment.fingerprint(environment.collect(ctx.project_root))
+    if args.action in ("show", "adopt"):
+        rule = (budgets.load(ctx.project_root).band.provisional
+                if (ctx.project_root / budgets.BUDGETS_FILE).is_file()
+                else baselines.ProvisionalRule())
+        ledger_path = ctx.artifacts / runfolder.LEDGER
+        entries, _ = ledger.read(ledger_path)
     if args.action == "show":
-        baseline, exact = baselines.match(folder, fingerprint)
-        if baseline is None:
-            console.print(f"no runtime baseline in {folder / baselines.RUNTIME_DIR} (record one: "
-                          "harness baseline record CADENCE --runs 5)")
+        reference = baselines.session_reference(folder, fingerprint, calibrate=None,
+                                                ledger_entries=entries, rule=rule)
+        if reference.baseline is None:
+            console.print(f"no runtime baseline in {folder / baselines.RUNTIME_DIR} and no "
+                          f"provisional one in {ledger_path} (record one: harness baseline "
+                          "record CADENCE --runs 5, or run a cadence "
+                          f"{rule.min_runs} times)", highlight=False)
             return 0
-        console.print(baselines.diff_table(None, baseline))
-        console.print(f"{baselines.path_for(folder, baseline.fingerprint)}: "
-                      + ("this machine" if exact else "nearest to this machine (another "
-                         "fingerprint: its verdicts are estimated)"), highlight=False)
+        console.print(baselines.diff_table(None, reference.baseline))
+        if reference.provisional:
+            where = (f"provisional baseline of this machine from {reference.provisional_runs} "
+                     f"green runs in {ledger_path} (not committed: `harness baseline adopt` "
+                     f"writes {baselines.path_for(folder, fingerprint)})")
+        else:
+            where = f"{baselines.path_for(folder, reference.baseline.fingerprint)}: " + (
+                "this machine" if reference.exact else "nearest to this machine (another "
+                "fingerprint, not scaled: its verdicts are estimated)")
+        console.print(where, highlight=False)
+        return 0
+    if args.action == "adopt":
+        try:
+            recording = baselines.adopt(folder, fingerprint, entries, rule,
+                                        write_file=not args.dry_run)
+        except ValueError as exc:
+            raise UsageProblem(f"{ledger_path}: {exc}") from None
+        console.print(baselines.diff_table(recording.old, recording.new))
+        console.print(("dry run: would write " if args.dry_run else "wrote ")
+                      + f"{recording.path} (commit it)", highlight=False)
         return 0
     selection = ctx.settings.resolve(args.targets)
     done = []
@@ -646,6 +672,10 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--runs", type=int, default=5, help="recording runs (default 5)")
     record.add_argument("-n", "--workers", metavar="N", help="pytest-xdist workers")
     record.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    adopt = actions.add_parser("adopt", parents=[common],
+                               help="write this machine's provisional baseline (learnt from "
+                                    "the ledger's green runs) to baselines/runtime/")
+    adopt.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
     actions.add_parser("show", parents=[common], help="the baseline matching this machine")
     baseline.set_defaults(handler=cmd_baseline)
 

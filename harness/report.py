@@ -162,7 +162,9 @@ def apply_findings(report: dict[str, Any], findings: Iterable[dict[str, Any]]) -
 
 def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
     """One ledger line. A shard run's line carries `shard: "I/N"` (its merged run has the line
-    that counts: readers skip shard lines) and a merged run's `merged_from: [run ids]`."""
+    that counts: readers skip shard lines) and a merged run's `merged_from: [run ids]`; a
+    judged run's `timing` keeps its budget measurements (kind -> subject -> wall_s, cpu_s,
+    speed_s) for provisional baselines."""
     entry = {
         "schema": SCHEMA_VERSION,
         "run_id": report["run_id"],
@@ -182,6 +184,11 @@ def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
                           "span_seconds": g["span_seconds"], "counts": g["counts"]}
                    for name, g in report["groups"].items()},
     }
+    budgets = report.get("budgets")
+    if isinstance(budgets, dict) and budgets.get("measurements"):
+        # what the budget checks timed (cadence, groups, listed tests): the samples a
+        # provisional baseline of this fingerprint is learnt from (harness.baselines)
+        entry["timing"] = budgets["measurements"]
     shard = report.get("pytest", {}).get("shard")
     if shard:
         entry["shard"] = shard["spec"]

@@ -150,11 +150,12 @@ def test_no_baseline_anywhere(tmp_path):
     assert reference == Reference(None, False, None) and calls == []
 
 
-def test_session_reference_calibrates_when_a_baseline_exists(tmp_path):
+def test_another_machines_baseline_is_used_without_calibration(tmp_path):
+    calls = []
     save(tmp_path, machine(cpu_count=4))
-    reference = baselines.session_reference(
-        tmp_path, HERE, calibrate=lambda: Calibration((0.3,) * 3, (0.2, 0.3, 0.25)))
-    assert not reference.exact and reference.calibration_s == 0.25
+    reference = baselines.session_reference(tmp_path, HERE, calibrate=lambda: calls.append(1))
+    assert not reference.exact and reference.calibration_s is None and calls == []
+    assert reference.baseline.fingerprint["cpu_count"] == 4
 
 
 @pytest.mark.parametrize("on_recording_machine, calibrated", [(True, 0.25), (False, None)])
@@ -210,3 +211,89 @@ def test_record_cadence_takes_each_runs_speed_from_the_calibrations_around_it(tm
         "per_pr", 2, lambda: run(30.0), tmp_path, HERE, write_file=False,
         calibrate=lambda: Calibration((0.0,), (next(speeds),)))
     assert recording.new.entry("group", "integration").calibration_s == pytest.approx(0.2)
+
+
+# ---------------------------------------------------------------- provisional baselines
+
+def ledger_line(cpu: float, fingerprint: dict = HERE, status: str = "passed", **extra) -> dict:
+    """A ledger line as harness.report.ledger_entry writes it for a judged run."""
+    timing = {"cadence": {"per_pr": {"wall_s": 60.0, "cpu_s": cpu * 2, "speed_s": None}},
+              "group": {"integration": {"wall_s": cpu * 1.1, "cpu_s": cpu, "speed_s": None}}}
+    return {"run_id": f"run-{cpu}", "cadence": "per_pr", "status": status,
+            "finished_utc": "2026-12-02T10:00:00Z", "fingerprint": fingerprint,
+            "fingerprint_hash": environment.fingerprint_hash(fingerprint), "timing": timing,
+            **extra}
+
+
+RULE = baselines.ProvisionalRule(min_runs=3, window=4)
+
+
+def test_provisional_baseline_needs_enough_green_runs_of_this_fingerprint():
+    other = machine(cpu_model="Intel Xeon")
+    lines = [ledger_line(10.0), ledger_line(11.0),
+             ledger_line(99.0, status="over_budget"),       # a run with a finding: no sample
+             ledger_line(98.0, shard="1/2"),                # a shard: its merged run counts
+             ledger_line(97.0, fingerprint=other), ledger_line(96.0, fingerprint=other),
+             ledger_line(95.0, fingerprint=other),          # another machine's runs
+             {"run_id": "old", "fingerprint_hash": environment.fingerprint_hash(HERE),
+              "status": "passed"}]                          # written before timings were kept
+    assert baselines.provisional(lines, HERE, RULE) == (None, 0)
+    learnt, runs = baselines.provisional(lines + [ledger_line(12.0)], HERE, RULE)
+    assert runs == 3 and learnt.fingerprint_hash == environment.fingerprint_hash(HERE)
+    integration = learnt.entry("group", "integration")
+    assert integration.cpu.median == 11.0 and integration.cpu.n == 3
+    assert integration.cadence == baselines.LEDGER_LABEL
+    # the other machine learns only from its own lines
+    theirs, _ = baselines.provisional(lines, other, RULE)
+    assert theirs.entry("group", "integration").cpu.median == 96.0
+
+
+def test_provisional_baseline_summarises_the_newest_window_per_subject():
+    lines = [ledger_line(cpu) for cpu in (50.0, 10.0, 11.0, 12.0, 13.0)]
+    lines.append({**ledger_line(14.0), "timing": {"group": {
+        "backend_selection": {"wall_s": 3.0, "cpu_s": 2.0, "speed_s": None},
+        "integration": {"wall_s": "broken"}}}})  # an unreadable subject is left out
+    learnt, runs = baselines.provisional(lines, HERE, RULE)
+    integration = learnt.entry("group", "integration")
+    assert integration.cpu.n == 4 and integration.cpu.max == 13.0  # 50 fell out of the window
+    assert learnt.entry("group", "backend_selection") is None  # 1 run < min_runs
+    assert learnt.entry("cadence", "per_pr").cpu.n == 4 and runs == 4
+
+
+def test_session_reference_prefers_committed_then_provisional_then_another_machine(tmp_path):
+    lines = [ledger_line(cpu) for cpu in (10.0, 11.0, 12.0)]
+    other = save(tmp_path, machine(cpu_count=4))
+    reference = baselines.session_reference(tmp_path, HERE, calibrate=None,
+                                            ledger_entries=lines, rule=RULE)
+    assert reference.exact and reference.provisional and reference.provisional_runs == 3
+    assert reference.fallback == other and reference.entry("group", "integration")[1] is True
+    # a subject the provisional baseline lacks comes from the fallback, estimated
+    learnt = reference.baseline
+    thinner = Reference(baselines.Baseline(HERE, {"group": {}}), True, fallback=other,
+                        provisional_runs=3)
+    assert thinner.entry("group", "integration") == (other.entry("group", "integration"), False)
+    assert learnt.entry("group", "integration").cpu.median == 11.0
+
+    too_few = baselines.session_reference(tmp_path, HERE, calibrate=None,
+                                          ledger_entries=lines[:2], rule=RULE)
+    assert not too_few.exact and not too_few.provisional and too_few.baseline == other
+
+    committed = save(tmp_path, HERE)
+    exact = baselines.session_reference(tmp_path, HERE, calibrate=None, ledger_entries=lines,
+                                        rule=RULE)
+    assert exact.exact and not exact.provisional and exact.baseline == committed
+
+
+def test_adopt_writes_the_provisional_baseline_and_keeps_other_subjects(tmp_path):
+    lines = [ledger_line(cpu) for cpu in (10.0, 11.0, 12.0)]
+    with pytest.raises(ValueError, match="2 green run.*needs 3"):
+        baselines.adopt(tmp_path, HERE, lines[:2], RULE)
+    dry = baselines.adopt(tmp_path, HERE, lines, RULE, write_file=False)
+    assert dry.old is None and not dry.path.exists()
+    previous = baselines.record([{"group": {"parity": 50.0}}], "nightly", HERE)
+    baselines.write(tmp_path, previous)
+    adopted = baselines.adopt(tmp_path, HERE, lines, RULE)
+    written = baselines.load(adopted.path)
+    assert written.entry("group", "integration").cpu.median == 11.0
+    assert written.entry("group", "parity") == previous.entry("group", "parity")
+    assert [c.status for c in baselines.diff(adopted.old, adopted.new)] == ["added", "added"]

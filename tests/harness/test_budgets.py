@@ -100,6 +100,11 @@ def test_every_test_entry_matches_a_test_the_weekly_cadence_selects():
     ("normalise_load = true", "normalise_load = 1", "defaults.normalise_load: must be true or false"),
     ("factor = 3.0", "factor = -3.0", "timeouts.factor: must be a positive number (got -3.0)"),
     ("rel_floor = 0.14", "rel_floor = 0.3", "defaults.rel_floor: must not exceed rel_cap=0.16 (got 0.3)"),
+    ("estimated_factor = 2.0", "estimated_factor = 1.0",
+     "defaults.estimated_factor: must be above 1 (got 1)"),
+    ("provisional_window = 10", "provisional_window = 2",
+     "defaults.provisional_window: must be at least provisional_runs=3 (got 2)"),
+    ("provisional_runs = 3", "provisional_runs = 0", "defaults.provisional_runs: must be an integer >= 1"),
 ])
 def test_bad_budget_entries_name_file_entry_and_fix(old, new, message):
     with pytest.raises(ConfigError) as caught:
@@ -149,6 +154,8 @@ def test_default_band_from_budgets_is_two_sided_and_estimated():
         assert verdict.allowed == (31.0, 41.0) and verdict.baseline_s == 36.0
         assert verdict.estimated and verdict.clock == "wall"
         assert "default baseline_s=36" in verdict.basis
+    # a default baseline is estimated: outside its band, inside x2, advisory
+    assert verdicts[41.5].advisory and not verdicts[41.5].finding
 
 
 def test_recorded_baseline_replaces_the_default_and_bands_judge_cpu_time():
@@ -197,16 +204,43 @@ def test_band_width_is_capped_so_a_no_op_is_always_caught():
     assert only(slower, "band").status == "too_slow"  # +25% stays visible
 
 
-def test_scaled_baseline_from_another_machine_is_marked_estimated():
+def test_another_machines_baseline_is_not_scaled_and_its_verdicts_are_estimated():
     b = shipped()
     ref = reference("group", "parity", wall=10.0, cpu=10.0, exact=False,
                     recorded_calibration=0.1, session_calibration=0.2)
-    verdict = only(budgets.judge({"group": {"parity": Measurement(20.5, 20.5)}}, b, ref), "band")
-    assert verdict.estimated and verdict.status == "ok"
-    assert verdict.baseline_s == pytest.approx(20.0)
-    assert verdict.allowed == pytest.approx((17.2, 22.8))
-    assert "x2.00 by the calibration (machine speed)" in verdict.basis
-    assert "another machine" in verdict.basis
+    verdict = only(budgets.judge({"group": {"parity": Measurement(10.5, 10.5)}}, b, ref), "band")
+    assert verdict.estimated and verdict.status == "ok" and not verdict.advisory
+    assert verdict.baseline_s == pytest.approx(10.0)  # no calibration ratio applied
+    assert verdict.allowed == pytest.approx((8.6, 11.4))
+    assert "another machine, not scaled" in verdict.basis and "scaled x" not in verdict.basis
+
+
+@pytest.mark.parametrize("measured, status, advisory", [
+    (14.0, "too_slow", True),    # +40 %: outside the band, inside x2: advisory
+    (6.0, "too_fast", True),     # a machine 1.7x faster: advisory
+    (20.5, "too_slow", False),   # beyond x2: fails the gate
+    (4.9, "too_fast", False),
+])
+def test_estimated_verdicts_fail_the_gate_only_beyond_the_safety_margin(measured, status, advisory):
+    ref = reference("group", "parity", wall=10.0, cpu=10.0, exact=False)
+    verdict = only(budgets.judge({"group": {"parity": Measurement(measured, measured)}},
+                                 shipped(), ref), "band")
+    assert verdict.status == status and verdict.advisory is advisory
+    assert verdict.finding is (not advisory) and verdict.advice is advisory
+    assert "safety margin x2 (5.00-20.00 s)" in verdict.basis
+    if advisory:
+        assert "harness baseline record" in verdict.basis and "[estimated, advisory]" in verdict.summary()
+    else:
+        assert "fails the gate" in verdict.basis and "advisory" not in verdict.summary()
+
+
+def test_the_margin_is_a_setting_and_exact_verdicts_are_never_advisory():
+    measured = {"group": {"parity": Measurement(14.0, 14.0)}}
+    other = reference("group", "parity", wall=10.0, cpu=10.0, exact=False)
+    narrow = edited("estimated_factor = 2.0", "estimated_factor = 1.3")
+    assert only(budgets.judge(measured, narrow, other), "band").finding
+    exact = only(budgets.judge(measured, shipped(), reference("group", "parity", 10.0, 10.0)), "band")
+    assert exact.finding and not exact.advisory and not exact.estimated
 
 
 def test_bands_follow_the_speed_probe_reading_of_the_measurement():
@@ -223,8 +257,8 @@ def test_bands_follow_the_speed_probe_reading_of_the_measurement():
 
 
 def test_tolerance_s_scales_with_the_baseline():
-    ref = reference("group", "integration", wall=36.0, cpu=36.0, exact=False,
-                    recorded_calibration=0.1, session_calibration=0.2)
+    ref = reference("group", "integration", wall=36.0, cpu=36.0, recorded_calibration=0.1,
+                    session_calibration=0.2)  # this machine, twice as loaded as when recorded
     verdict = only(budgets.judge({"group": {"integration": Measurement(80.0, 80.0)}}, shipped(), ref),
                    "band")
     assert verdict.allowed == pytest.approx((62.0, 82.0))  # 72 +/- 2 * 5
@@ -301,12 +335,15 @@ def test_timeouts_derive_from_the_nearest_budget():
     assert budgets.timeout_for("t.py::a", "backend_selection", b, recorded) == pytest.approx(120.0)
 
 
-def test_timeouts_grow_on_a_slower_machine_but_never_shrink():
+def test_timeouts_grow_on_a_busier_machine_but_never_shrink():
     b = shipped()
-    slower = reference("test", "t.py::a", wall=40.0, exact=False, session_calibration=0.2)
-    faster = reference("test", "t.py::a", wall=40.0, exact=False, session_calibration=0.05)
-    assert budgets.timeout_for("t.py::a", None, b, slower) == pytest.approx(240.0)
-    assert budgets.timeout_for("t.py::a", None, b, faster) == pytest.approx(120.0)
+    busier = reference("test", "t.py::a", wall=40.0, session_calibration=0.2)
+    quieter = reference("test", "t.py::a", wall=40.0, session_calibration=0.05)
+    assert budgets.timeout_for("t.py::a", None, b, busier) == pytest.approx(240.0)
+    assert budgets.timeout_for("t.py::a", None, b, quieter) == pytest.approx(120.0)
+    # another machine's recording is not scaled (harness.baselines): its own slowest run
+    other = reference("test", "t.py::a", wall=40.0, exact=False, session_calibration=0.2)
+    assert budgets.timeout_for("t.py::a", None, b, other) == pytest.approx(120.0)
 
 
 def test_a_timed_out_test_gets_a_budget_verdict():
@@ -353,7 +390,10 @@ def test_ceilings_are_facts_of_the_run_and_green_verdicts_are_untouched():
 
 def test_rerun_targets_are_the_groups_of_band_and_floor_findings():
     test = "tests/suite/integration/test_workflow.py::test_train[tf]"
-    verdicts = budgets.judge({"group": {"integration": 50.0, "parity": 1.0},
+    verdicts = budgets.judge({"group": {"integration": 80.0, "parity": 1.0},
                               "test": {test: Measurement(0.1, 0.1)}}, shipped())
     assert budgets.rerun_targets(verdicts, {test: "integration"}) == ["integration"]
+    # an advisory (estimated, inside the safety margin) is not re-run
+    advisory = budgets.judge({"group": {"integration": 50.0}}, shipped())
+    assert budgets.rerun_targets(advisory) == []
     assert budgets.rerun_targets(parity_band(20.0)) == ["parity"]
