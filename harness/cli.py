@@ -1,5 +1,5 @@
 """`harness` (also `python -m harness`): list, run, report, validate, check-ckpt, baseline,
-history, prune, merge, brief.
+history, prune, merge, brief, compare.
 
 `harness run` forks its pytest process (`pytest -p harness.plugin --harness-run ...`, in the
 project root, in its own session; see harness/pytest_process.py): the CLI stays free of test
@@ -508,6 +508,36 @@ def cmd_merge(args, console: Console) -> int:
     return final["exit_code"]
 
 
+# -- compare ----------------------------------------------------------------------------------
+def cmd_compare(args, console: Console) -> int:
+    """`harness compare BASE_REF [CADENCE|GROUP...]`: A/B of BASE_REF against this working tree
+    on this machine (harness/compare.py)."""
+    from harness import compare
+
+    ctx = _context(args)
+    targets = args.targets or ["per_pr"]
+    console.print(f"harness compare {escape(args.base_ref)} vs HEAD: {' '.join(targets)}, "
+                  f"{args.pairs} pairs", highlight=False)
+    try:
+        folder, doc = compare.run_comparison(
+            ctx.project_root, ctx.settings, ctx.artifacts, args.base_ref, targets, args.pairs,
+            args.threshold, progress=lambda line: console.print(escape(line), highlight=False))
+    except compare.CompareError as exc:  # before anything ran
+        raise UsageProblem(str(exc)) from None
+    for result in doc["results"]:
+        style = {"slower": "red", "faster": "yellow"}.get(result["verdict"], "green")
+        console.print(f"[{style}]{result['verdict']:>6}[/] {escape(result['kind'])} "
+                      f"{escape(result['subject'])}: HEAD/BASE {result['ratio']:.3f} "
+                      f"(interval {result['interval'][0]:.3f}-{result['interval'][1]:.3f}, "
+                      f"{len(result['ratios'])} pairs)", highlight=False)
+    if doc.get("error"):
+        print(f"error: {doc['error']}", file=sys.stderr)
+    console.print(f"compare folder: {folder} (report.md, report.html, report.json, runs/) -> "
+                  f"{doc['status']}, exit {doc['exit_code']}", highlight=False)
+    _append_step_summary(folder)
+    return doc["exit_code"]
+
+
 # -- brief ------------------------------------------------------------------------------------
 def cmd_brief(args, console: Console) -> int:
     from harness import brief
@@ -654,6 +684,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="confirmation re-runs of band/floor findings, run here (default: "
                              "[defaults] confirm_reruns of budgets.toml, as in a serial run)")
     joined.set_defaults(handler=cmd_merge)
+
+    ab = commands.add_parser("compare", parents=[common],
+                             help="A/B: run a selection alternately at BASE_REF (a git "
+                                  "worktree) and HEAD (this working tree); per-group ratio with "
+                                  "a bootstrap interval; exit 4 on a regression")
+    ab.add_argument("base_ref", metavar="BASE_REF", help="branch, tag or commit to compare with")
+    ab.add_argument("targets", nargs="*", metavar="CADENCE|GROUP", help="default: per_pr")
+    ab.add_argument("--pairs", type=int, default=6, help="BASE/HEAD run pairs (default 6)")
+    ab.add_argument("--threshold", type=float, default=0.10,
+                    help="slowdown (and speed-up) that is flagged, as a fraction (default 0.10)")
+    ab.set_defaults(handler=cmd_compare)
 
     handoff = commands.add_parser("brief", help="render the handoff brief from selectors/*.toml")
     handoff.add_argument("--output", metavar="FILE",

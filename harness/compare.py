@@ -1,0 +1,518 @@
+"""`harness compare BASE_REF [CADENCE|GROUP...]`: an A/B comparison on one machine, like
+`asv continuous`.
+
+BASE_REF is checked out in a temporary git worktree; the same selection then runs alternately
+at BASE and at HEAD (this working tree, uncommitted changes included) for N pairs, in ABBA
+order (pair 1 base first, pair 2 head first, ...) so that a drift of the machine's speed
+during the comparison does not favour one side. Every run is an ordinary harness run (its own
+run folder under `<compare folder>/runs/`, no confirmation re-runs), whose imports come from
+its tree (`PYTHONPATH`, which also reaches the console scripts the suite starts).
+
+Each pair gives one ratio per group (and for the cadence): HEAD's CPU seconds / BASE's, taken
+at equal machine speed (divided by the speed probe's ratio of the two runs, as the budget
+bands are: harness.calibration.probe_ratio), since the two runs of a pair may meet different
+load. A group's ratio is the geometric mean over the pairs, with a bootstrap interval (pairs
+resampled, seeded: the same runs give the same report). A group is
+
+    slower   ratio > 1 + threshold and the interval lies above 1: a regression (exit 4)
+    faster   ratio < 1 / (1 + threshold) and the interval lies below 1: flagged, not failed
+             - a speed-up this size is either the optimisation the change promised or work
+             that is no longer done (training skipped, a test turned no-op): look
+    same     otherwise
+
+Results: `<harness root>/compare/<UTC stamp>-<label>/` with report.json (this module's
+result, `status` and `exit_code` as a run's), report.md (also appended to
+$GITHUB_STEP_SUMMARY) and report.html. A run of either side with failing tests stops the
+comparison (exit 1): the timings of a broken run say nothing.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from harness import calibration, environment, report, retention, runfolder, selectors
+from harness.timing import Measurement
+
+COMPARE_DIR = "compare"
+RUNS_DIR = "runs"
+ARMS = ("base", "head")
+BOOTSTRAP = 2000
+CONFIDENCE = 0.95
+SEED = 20261202
+USABLE = ("passed", "over_budget", "invalid")  # the tests passed: the timings mean something
+
+
+class CompareError(Exception):
+    """A comparison that cannot start or continue: one `error:` line (exit 2, or 1 when a run's
+    tests failed: `exit_code`)."""
+
+    def __init__(self, message: str, exit_code: int = report.EXIT_CODES["error"]):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# ---------------------------------------------------------------- statistics
+
+def pair_ratio(base: Measurement, head: Measurement, clock: str = "cpu",
+               normalise_load: bool = True) -> float | None:
+    """HEAD / BASE on `clock` (CPU falls back to wall where a side lacks it), divided by the
+    speed probe's ratio of the two runs when both have a reading and normalise_load is on.
+    None when BASE measured nothing."""
+    use_cpu = clock == "cpu" and base.cpu_s is not None and head.cpu_s is not None
+    b, h = (base.cpu_s, head.cpu_s) if use_cpu else (base.wall_s, head.wall_s)
+    if not b or b <= 0:
+        return None
+    ratio = h / b
+    if normalise_load and base.speed_s and head.speed_s:
+        ratio /= calibration.probe_ratio(head.speed_s, base.speed_s)
+    return ratio
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    return math.exp(statistics.fmean(math.log(v) for v in values))
+
+
+def bootstrap_interval(ratios: Sequence[float], resamples: int = BOOTSTRAP,
+                       confidence: float = CONFIDENCE, seed: int = SEED) -> tuple[float, float]:
+    """Percentile interval of the geometric mean, pairs resampled with replacement."""
+    if len(ratios) < 2:
+        return ratios[0], ratios[0]
+    rng = random.Random(seed)
+    logs = [math.log(r) for r in ratios]
+    means = sorted(statistics.fmean(rng.choices(logs, k=len(logs))) for _ in range(resamples))
+    tail = (1 - confidence) / 2
+    lo = means[int(tail * (resamples - 1))]
+    hi = means[int(math.ceil((1 - tail) * (resamples - 1)))]
+    return math.exp(lo), math.exp(hi)
+
+
+@dataclass(frozen=True)
+class Result:
+    subject: str
+    kind: str                  # group | cadence
+    ratios: tuple[float, ...]  # one per pair, HEAD / BASE at equal machine speed
+    ratio: float               # geometric mean
+    interval: tuple[float, float]
+    verdict: str               # slower | faster | same
+    base_median_s: float
+    head_median_s: float
+    clock: str
+
+    @property
+    def regression(self) -> bool:
+        return self.verdict == "slower"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ratios"] = [round(r, 4) for r in self.ratios]
+        data["interval"] = [round(x, 4) for x in self.interval]
+        for key in ("ratio", "base_median_s", "head_median_s"):
+            data[key] = round(data[key], 4)
+        return data
+
+    def summary(self) -> str:
+        return (f"{self.kind} {self.subject}: HEAD/BASE {self.ratio:.3f} "
+                f"({CONFIDENCE:.0%} interval {self.interval[0]:.3f}-{self.interval[1]:.3f}, "
+                f"{len(self.ratios)} pairs; {self.clock} {self.base_median_s:.2f} -> "
+                f"{self.head_median_s:.2f} s) -> {self.verdict}")
+
+
+def judge(kind: str, subject: str, pairs: Sequence[tuple[Measurement, Measurement]],
+          threshold: float, clock: str = "cpu", normalise_load: bool = True,
+          seed: int = SEED) -> Result | None:
+    """One subject's verdict from its (base, head) measurements, one tuple per pair."""
+    ratios = [r for b, h in pairs if (r := pair_ratio(b, h, clock, normalise_load)) is not None]
+    if not ratios:
+        return None
+    ratio = geometric_mean(ratios)
+    lo, hi = bootstrap_interval(ratios, seed=seed)
+    if ratio > 1 + threshold and lo > 1:
+        verdict = "slower"
+    elif ratio < 1 / (1 + threshold) and hi < 1:
+        verdict = "faster"
+    else:
+        verdict = "same"
+    use_cpu = clock == "cpu" and all(b.cpu_s is not None and h.cpu_s is not None for b, h in pairs)
+
+    def median(index: int) -> float:
+        return statistics.median((p[index].cpu_s if use_cpu else p[index].wall_s) for p in pairs)
+
+    return Result(subject, kind, tuple(ratios), ratio, (lo, hi), verdict, median(0), median(1),
+                  "cpu" if use_cpu else "wall")
+
+
+def judge_all(runs: Sequence[Mapping[str, Any]], threshold: float, clock: str = "cpu",
+              normalise_load: bool = True) -> list[Result]:
+    """Results for every group (and cadence) that both arms of every pair measured. `runs`:
+    [{"arm": "base"|"head", "pair": i, "measurements": {kind: {subject: Measurement}}}]."""
+    by_pair: dict[int, dict[str, Mapping]] = {}
+    for run in runs:
+        by_pair.setdefault(run["pair"], {})[run["arm"]] = run["measurements"]
+    complete = [arms for _, arms in sorted(by_pair.items()) if set(arms) == set(ARMS)]
+    results = []
+    for kind in ("cadence", "group"):
+        subjects = sorted(set.intersection(*(set(arms[arm].get(kind, {}))
+                                             for arms in complete for arm in ARMS))) \
+            if complete else []
+        for subject in subjects:
+            pairs = [(arms["base"][kind][subject], arms["head"][kind][subject])
+                     for arms in complete]
+            result = judge(kind, subject, pairs, threshold, clock, normalise_load)
+            if result is not None:
+                results.append(result)
+    return results
+
+
+# ---------------------------------------------------------------- running
+
+def resolve_ref(project_root: Path, ref: str) -> str:
+    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                          cwd=project_root, capture_output=True, text=True)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise CompareError(f"BASE_REF {ref!r}: not a commit of the repository at {project_root} "
+                           "(give a branch, tag or commit; in CI fetch it first, e.g. "
+                           "actions/checkout with fetch-depth: 0)")
+    return done.stdout.strip()
+
+
+class Worktree:
+    """`git worktree add --detach` of a commit in a temporary folder, removed on exit."""
+
+    def __init__(self, project_root: Path, commit: str):
+        self.project_root = project_root
+        self.commit = commit
+        self.path = Path(tempfile.mkdtemp(prefix="harness-compare-")) / "base"
+
+    def __enter__(self) -> Path:
+        done = subprocess.run(["git", "worktree", "add", "--detach", str(self.path), self.commit],
+                              cwd=self.project_root, capture_output=True, text=True)
+        if done.returncode != 0:
+            shutil.rmtree(self.path.parent, ignore_errors=True)
+            raise CompareError(f"git worktree add {self.commit[:12]} failed: "
+                               f"{done.stderr.strip() or done.stdout.strip()}")
+        # compiled once here, so that BASE's first run does not pay for it
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(self.path)],
+                       capture_output=True)
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        subprocess.run(["git", "worktree", "remove", "--force", str(self.path)],
+                       cwd=self.project_root, capture_output=True)
+        shutil.rmtree(self.path.parent, ignore_errors=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=self.project_root, capture_output=True)
+
+
+def order(pairs: int) -> list[tuple[int, str]]:
+    """(pair, arm) in ABBA order: base first in odd pairs, head first in even ones."""
+    return [(pair, arm) for pair in range(1, pairs + 1)
+            for arm in (ARMS if pair % 2 else ARMS[::-1])]
+
+
+def arm_command(targets: Sequence[str], run_dir: Path, runs_root: Path) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-q",
+            "-p", "no:cacheprovider", "--harness-run", ",".join(targets),
+            f"--harness-run-dir={run_dir}", f"--harness-artifacts={runs_root}",
+            "--harness-reruns=0"]
+
+
+def arm_environment(tree: Path) -> dict[str, str]:
+    """This tree's packages first, for the pytest process and every process it starts."""
+    env = dict(os.environ)
+    env.pop("HARNESS_ARTIFACTS", None)
+    env.pop("GITHUB_STEP_SUMMARY", None)  # the comparison writes one summary, not 2N
+    env["PYTHONPATH"] = os.pathsep.join([str(tree), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+RunArm = Callable[[str, int, Path], dict]
+
+
+def run_arm(trees: Mapping[str, Path], targets: Sequence[str], runs_root: Path,
+            label: str) -> RunArm:
+    """A callable (arm, pair, run_dir) -> the run's report.json, running pytest in the arm's
+    tree; the run folder is created by the caller."""
+    def run(arm: str, pair: int, run_dir: Path) -> dict:
+        with open(run_dir / runfolder.PYTEST_LOG, "wb") as log:
+            subprocess.run(arm_command(targets, run_dir, runs_root), cwd=trees[arm],
+                           env=arm_environment(trees[arm]), stdout=log,
+                           stderr=subprocess.STDOUT)
+        final = runfolder.read_report(run_dir)
+        if not runfolder.is_complete(final):
+            raise CompareError(f"{run_dir}: the {arm} run of pair {pair} did not finish (see "
+                               f"{runfolder.PYTEST_LOG} there)")
+        return final
+
+    return run
+
+
+@dataclass
+class Comparison:
+    base_ref: str
+    base_commit: str
+    head: dict[str, Any]
+    label: str
+    targets: list[str]
+    pairs: int
+    threshold: float
+    clock: str = "cpu"
+    normalise_load: bool = True
+    runs: list[dict] = field(default_factory=list)
+
+    def measured(self) -> list[dict]:
+        return [r for r in self.runs if "measurements" in r]
+
+    def pairs_done(self) -> int:
+        """Pairs whose two runs were both measured."""
+        arms: dict[int, set[str]] = {}
+        for run in self.measured():
+            arms.setdefault(run["pair"], set()).add(run["arm"])
+        return sum(found == set(ARMS) for found in arms.values())
+
+    def results(self) -> list[Result]:
+        return judge_all(self.measured(), self.threshold, self.clock, self.normalise_load)
+
+
+def compare(comparison: Comparison, run: RunArm, runs_root: Path,
+            measure: Callable[[dict], Mapping[str, Mapping[str, Measurement]]],
+            progress: Callable[[str], None] = lambda line: None) -> Comparison:
+    """Run the arms in ABBA order; stop at the first run whose tests did not pass."""
+    for pair, arm in order(comparison.pairs):
+        run_dir = runfolder.create_run_folder(runs_root, f"{comparison.label}-{arm}{pair}")
+        started = time.time()
+        final = run(arm, pair, run_dir)
+        entry = {"arm": arm, "pair": pair, "run": str(run_dir.relative_to(runs_root.parent)),
+                 "status": final.get("status"), "wall_seconds": final.get("wall_seconds")}
+        comparison.runs.append(entry)
+        progress(f"pair {pair}/{comparison.pairs} {arm}: {final.get('status')}, "
+                 f"{time.time() - started:.1f} s -> {run_dir}")
+        if final.get("status") not in USABLE:
+            raise CompareError(
+                f"{run_dir}: the {arm} run of pair {pair} ended {final.get('status')!r} (exit "
+                f"{final.get('exit_code')}); its timings say nothing - fix the tests first",
+                report.EXIT_CODES["failed"] if final.get("status") == "failed"
+                else report.EXIT_CODES["error"])
+        entry["measurements"] = measure(final)
+        if not entry["measurements"].get("group"):
+            raise CompareError(f"{run_dir}: no test of the {arm} run was timed (the budget "
+                               "checks time the tests: add selectors/budgets.toml to compare)")
+    return comparison
+
+
+def result_document(comparison: Comparison, error: str | None = None,
+                    exit_code: int | None = None) -> dict[str, Any]:
+    """report.json of a comparison."""
+    results = comparison.results()
+    regressions = [r for r in results if r.regression]
+    if error is not None:
+        status = "failed" if exit_code == report.EXIT_CODES["failed"] else "error"
+    else:
+        status = "over_budget" if regressions else "passed"
+    runs = [{key: value for key, value in run.items() if key != "measurements"}
+            | ({"measurements": {kind: {s: asdict(m) for s, m in subjects.items()}
+                                 for kind, subjects in run["measurements"].items()}}
+               if "measurements" in run else {})
+            for run in comparison.runs]
+    return {
+        "kind": "compare",
+        "status": status,
+        "exit_code": report.exit_code(status),
+        "error": error,
+        "label": comparison.label,
+        "targets": comparison.targets,
+        "base": {"ref": comparison.base_ref, "commit": comparison.base_commit},
+        "head": comparison.head,
+        "pairs": comparison.pairs,
+        "pairs_done": comparison.pairs_done(),
+        "threshold": comparison.threshold,
+        "clock": comparison.clock,
+        "normalise_load": comparison.normalise_load,
+        "confidence": CONFIDENCE,
+        "rule": rule_text(comparison.threshold),
+        "results": [r.as_dict() for r in results],
+        "regressions": [r.subject for r in regressions],
+        "speedups": [r.subject for r in results if r.verdict == "faster"],
+        "runs": runs,
+        "finished_utc": runfolder.utc_iso(),
+    }
+
+
+def rule_text(threshold: float) -> str:
+    return (f"slower: HEAD/BASE > {1 + threshold:.2f} with the {CONFIDENCE:.0%} bootstrap "
+            f"interval above 1 (a regression, exit 4); faster: < {1 / (1 + threshold):.3f} with "
+            "the interval below 1 (flagged: intended, or work skipped?)")
+
+
+# ---------------------------------------------------------------- rendering
+
+_MARK = {"slower": "❌ slower", "faster": "⚠️ faster", "same": "✅ same"}
+
+
+def render_markdown(doc: Mapping[str, Any]) -> str:
+    icon = {"passed": "✅", "over_budget": "⏱️"}.get(doc["status"], "❌")
+    head = doc["head"]
+    lines = [f"## {icon} harness compare `{doc['label']}`: BASE `{doc['base']['ref']}` vs HEAD "
+             f"— {doc['status']}", "",
+             f"BASE `{doc['base']['commit'][:12]}` · HEAD `{(head.get('commit') or '?')[:12]}`"
+             f"{' + uncommitted changes' if head.get('dirty') else ''} · "
+             f"{doc['pairs_done']} of {doc['pairs']} pairs (ABBA order) · exit {doc['exit_code']}",
+             "", f"Rule: {doc['rule']}. Ratios are {doc['clock']} time"
+             f"{' at equal machine speed (speed probe)' if doc['normalise_load'] else ''}.", ""]
+    if doc.get("error"):
+        lines += [f"**Stopped:** {doc['error']}", ""]
+    if doc["results"]:
+        lines += ["| subject | BASE s | HEAD s | HEAD/BASE | interval | pairs | verdict |",
+                  "| --- | ---: | ---: | ---: | --- | ---: | --- |"]
+        for r in doc["results"]:
+            lines.append(f"| {r['kind']} {r['subject']} | {r['base_median_s']:.2f} | "
+                         f"{r['head_median_s']:.2f} | {r['ratio']:.3f} | "
+                         f"{r['interval'][0]:.3f}-{r['interval'][1]:.3f} | {len(r['ratios'])} | "
+                         f"{_MARK[r['verdict']]} |")
+    if doc["speedups"]:
+        lines += ["", f"Faster beyond the threshold: {', '.join(doc['speedups'])} - if the "
+                      "change did not mean to speed them up, check that their work still runs "
+                      "(training epochs, a test that turned no-op)."]
+    lines += ["", "<details><summary>Runs</summary>", "", "| pair | arm | status | wall s | run |",
+              "| ---: | --- | --- | ---: | --- |"]
+    lines += [f"| {r['pair']} | {r['arm']} | {r['status']} | {r.get('wall_seconds') or 0:.1f} | "
+              f"`{r['run']}` |" for r in doc["runs"]]
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def ratio_svg(result: Mapping[str, Any], threshold: float, width: int = 320,
+              height: int = 34) -> str:
+    """Each pair's ratio as a dot, the interval as a bar, 1 and the thresholds as lines."""
+    from harness.html_report import COLOURS, _e
+
+    values = [*result["ratios"], *result["interval"], 1 + threshold, 1 / (1 + threshold)]
+    lo, hi = min(values) * 0.97, max(values) * 1.03
+
+    def x(value: float) -> float:
+        return round(4 + (width - 8) * (value - lo) / (hi - lo), 1)
+
+    colour = {"slower": COLOURS["bad"], "faster": COLOURS["warn"]}.get(result["verdict"],
+                                                                      COLOURS["ok"])
+    a, b = result["interval"]
+    parts = [f'<svg width="{width}" height="{height}" role="img"><title>{_e(result["subject"])}: '
+             f'pairs {", ".join(f"{r:.3f}" for r in result["ratios"])}; interval {a:.3f}-{b:.3f}'
+             '</title>',
+             f'<rect x="{x(a)}" y="11" width="{max(x(b) - x(a), 1.5)}" height="12" rx="3" '
+             f'fill="{colour}" opacity=".25"/>']
+    for value, dash in ((1.0, ""), (1 + threshold, ' stroke-dasharray="3 2"'),
+                        (1 / (1 + threshold), ' stroke-dasharray="3 2"')):
+        parts.append(f'<line x1="{x(value)}" x2="{x(value)}" y1="3" y2="31" '
+                     f'stroke="{COLOURS["muted"]}"{dash}/>')
+    parts += [f'<circle cx="{x(r)}" cy="17" r="3.5" fill="{colour}"/>' for r in result["ratios"]]
+    parts.append(f'<line x1="{x(result["ratio"])}" x2="{x(result["ratio"])}" y1="7" y2="27" '
+                 f'stroke="{COLOURS["ink"]}" stroke-width="2"/></svg>')
+    return "".join(parts)
+
+
+def render_html(doc: Mapping[str, Any]) -> str:
+    from harness.html_report import CSS, STATUS_STYLE, _e, _pill, _section
+
+    css, headline = STATUS_STYLE.get(doc["status"], ("muted", doc["status"]))
+    headline = {"passed": "No regression", "over_budget": "Regression"}.get(doc["status"], headline)
+    head = doc["head"]
+    rows = "".join(
+        f'<tr><td>{_e(r["kind"])} <b>{_e(r["subject"])}</b></td>'
+        f'<td class="num">{r["base_median_s"]:.2f}</td><td class="num">{r["head_median_s"]:.2f}'
+        f'</td><td class="num">{r["ratio"]:.3f}</td><td class="num nowrap">'
+        f'{r["interval"][0]:.3f}–{r["interval"][1]:.3f}</td><td>{ratio_svg(r, doc["threshold"])}'
+        f'</td><td>{_pill(r["verdict"], {"slower": "bad", "faster": "warn"}.get(r["verdict"], "ok"))}'
+        '</td></tr>' for r in doc["results"])
+    table = ('<table><tr><th>subject</th><th class="num">BASE s</th><th class="num">HEAD s</th>'
+             '<th class="num">HEAD/BASE</th><th class="num">interval</th><th>pairs (dots), '
+             'interval (bar), 1 and thresholds (lines)</th><th>verdict</th></tr>'
+             f'{rows}</table>') if rows else '<p class="empty">no complete pair</p>'
+    runs = "".join(f'<tr><td class="num">{r["pair"]}</td><td>{_e(r["arm"])}</td><td>'
+                   f'{_pill(str(r["status"]), "ok" if r["status"] in USABLE else "bad")}</td>'
+                   f'<td class="num">{r.get("wall_seconds") or 0:.1f}</td><td><code>'
+                   f'{_e(r["run"])}</code></td></tr>' for r in doc["runs"])
+    stopped = (f'<div class="card bad">Stopped: {_e(doc["error"])}</div>'
+               if doc.get("error") else "")
+    speedups = (f'<div class="card warn">Faster beyond the threshold: '
+                f'{_e(", ".join(doc["speedups"]))}: intended, or is work skipped?</div>'
+                if doc["speedups"] else "")
+    body = (f'<h1>harness compare · {_e(doc["label"])}</h1>'
+            f'<div class="verdict {css}"><div><div class="big">{_e(headline.upper())}</div>'
+            f'<div class="sub">{_e(doc["rule"])}</div></div></div>'
+            f'<p class="meta">BASE <code>{_e(doc["base"]["ref"])}</code> = '
+            f'<code>{_e(doc["base"]["commit"][:12])}</code> · HEAD <code>'
+            f'{_e((head.get("commit") or "?")[:12])}</code>'
+            f'{" + uncommitted changes" if head.get("dirty") else ""} · {doc["pairs_done"]} of '
+            f'{doc["pairs"]} pairs, ABBA order · {_e(doc["clock"])} time'
+            f'{" at equal machine speed" if doc["normalise_load"] else ""} · exit '
+            f'{doc["exit_code"]}</p>{stopped}{speedups}'
+            + _section("Groups", table, "groups")
+            + _section("Runs", '<table><tr><th class="num">pair</th><th>arm</th><th>status</th>'
+                       f'<th class="num">wall s</th><th>run folder</th></tr>{runs}</table>',
+                       "runs"))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_e(headline)} · compare {_e(doc['label'])}</title><style>{CSS}</style>"
+            f"</head><body><main>{body}</main></body></html>\n")
+
+
+def write(folder: Path, doc: Mapping[str, Any]) -> None:
+    """report.json, report.md, report.html of a comparison (each written atomically)."""
+    runfolder.write_json_atomic(folder / runfolder.REPORT_JSON, doc)
+    runfolder.write_atomic(folder / runfolder.REPORT_MD, render_markdown(doc))
+    runfolder.write_atomic(folder / "report.html", render_html(doc))
+
+
+def compare_root(artifacts: Path) -> Path:
+    return Path(artifacts) / COMPARE_DIR
+
+
+def run_comparison(project_root: Path, settings: selectors.HarnessConfig, artifacts: Path,
+                   base_ref: str, targets: Sequence[str], pairs: int, threshold: float,
+                   progress: Callable[[str], None] = lambda line: None) -> tuple[Path, dict]:
+    """`harness compare`: the whole A/B run; returns (compare folder, report.json's dict)."""
+    from harness import budget_plugin, budgets
+
+    if pairs < 2:
+        raise CompareError(f"--pairs {pairs}: at least 2 (an interval needs two pairs)")
+    if not 0 < threshold < 1:
+        raise CompareError(f"--threshold {threshold}: a fraction between 0 and 1 (0.10 = 10 %)")
+    selection = settings.resolve(list(targets))
+    commit = resolve_ref(project_root, base_ref)
+    band = (budgets.load(project_root).band if (project_root / budgets.BUDGETS_FILE).is_file()
+            else budgets.BandRule())
+    root = compare_root(artifacts)
+    folder = runfolder.create_run_folder(root, selection.label)
+    runs_root = folder / RUNS_DIR
+    runs_root.mkdir()
+    comparison = Comparison(base_ref, commit, environment.git_state(project_root),
+                            selection.label, list(selection.targets), pairs, threshold,
+                            band.clock, band.normalise_load)
+    runfolder.write_json_atomic(folder / runfolder.REPORT_JSON,
+                                {"kind": "compare", "status": "running"})
+
+    def measure(final: dict) -> dict:
+        return budget_plugin.measurements(final, settings.cadences)
+
+    error, code = None, None
+    try:
+        with Worktree(project_root, commit) as base_tree:
+            run = run_arm({"base": base_tree, "head": project_root}, selection.targets,
+                          runs_root, selection.label)
+            compare(comparison, run, runs_root, measure, progress)
+    except CompareError as exc:
+        error, code = str(exc), exc.exit_code
+    finally:  # an interrupted comparison still leaves what it measured
+        doc = result_document(comparison, error, code)
+        if error is None and sys.exc_info()[0] is not None:
+            doc.update(status="interrupted", exit_code=report.EXIT_CODES["interrupted"])
+        write(folder, doc)
+        retention.prune(root, settings.retention)
+    return folder, doc
