@@ -122,3 +122,20 @@ def test_shard_jobs_never_save_the_ledger():
     next run would restore a ledger without the history."""
     for step in _workflow()["jobs"]["weekly_shard"]["steps"]:
         assert not step.get("uses", "").startswith("actions/cache"), step
+
+
+def test_compare_runs_for_perf_pull_requests_and_on_demand():
+    data = _workflow()
+    job = data["jobs"]["compare"]
+    assert "labeled" in data["on"]["pull_request"]["types"]
+    assert "'perf'" in job["if"] and "pull_request" in job["if"]
+    assert "inputs.cadence == 'compare'" in job["if"]
+    assert "compare" in data["on"]["workflow_dispatch"]["inputs"]["cadence"]["options"]
+    # labelling a pull request starts the comparison, not the per-PR gate again
+    assert "github.event.action != 'labeled'" in data["jobs"]["per_pr"]["if"]
+    [command] = [r for r in _runs(job) if r.startswith("harness compare")]
+    args = cli.build_parser().parse_args(command.replace('"$BASE_REF"', "main").split()[1:])
+    assert (args.base_ref, args.targets, args.pairs) == ("main", ["per_pr"], 6)
+    assert "github.event.pull_request.base.sha" in job["env"]["BASE_REF"]
+    checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["fetch-depth"] == 0  # the base commit must be in the clone
