@@ -89,6 +89,14 @@ def amplitude_mae(pred_amp_scaled, obs_amp_scaled) -> float:
     return float(np.mean(np.abs(np.asarray(obs_amp_scaled, dtype=np.float64) - pred)))
 
 
+def phase_offset(obj) -> float:
+    """The global phase of a batch of object patches: angle(sum(obj)). Diffraction amplitudes
+    cannot see it (|F(e^{ia} psi)| = |F(psi)|), so the loss pins it with a gauge term
+    phase_offset_weight * phase_offset(obj)**2: left free, Adam lets it wander into the
+    saturation of the phase head's pi*tanh (seen: -2.8 rad), where the phase stops learning."""
+    return float(np.angle(np.sum(np.asarray(obj, dtype=np.complex128))))
+
+
 def combine_complex(amp, phase):
     """amp * exp(1j * phase) as complex64."""
     return (np.asarray(amp) * np.exp(1j * np.asarray(phase))).astype(np.complex64)

@@ -63,6 +63,10 @@ def amplitude_mae(pred_amp_scaled: torch.Tensor, obs_amp_scaled: torch.Tensor) -
     return torch.mean(torch.abs(obs_amp_scaled - pred_amp_scaled))
 
 
+def phase_offset(obj: torch.Tensor) -> torch.Tensor:
+    return torch.angle(torch.as_tensor(obj).to(torch.complex64).sum())
+
+
 def combine_complex(amp: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
     amp = torch.as_tensor(amp).float()
     phase = torch.as_tensor(phase).float()

@@ -56,7 +56,8 @@ def module_configs(data: TrainingInputs, config: TrainingConfig,
     learning_rate = execution_config.learning_rate or config.learning_rate
     training_config = {
         "learning_rate": float(learning_rate), "nll_weight": float(config.nll_weight),
-        "mae_weight": float(config.mae_weight), "batch_size": config.batch_size,
+        "mae_weight": float(config.mae_weight),
+        "phase_offset_weight": float(config.phase_offset_weight), "batch_size": config.batch_size,
         "nepochs": config.nepochs, "seed": config.seed,
     }
     return dataclasses.asdict(model), data_config, training_config

@@ -128,6 +128,8 @@ class TrainingConfig:
     nepochs: int = 2
     nll_weight: float = 1.0
     mae_weight: float = 0.0
+    # Gauge term: pins the object's global phase, which the data cannot see (reference.phase_offset).
+    phase_offset_weight: float = 1e4
     nphotons: float = 1e9
     n_groups: int = 512
     neighbor_count: int = 4
@@ -146,6 +148,7 @@ class TrainingConfig:
         _check_int(self, "nepochs", 1)
         _check_non_negative(self, "nll_weight")
         _check_non_negative(self, "mae_weight")
+        _check_non_negative(self, "phase_offset_weight")
         if self.nll_weight == 0 and self.mae_weight == 0:
             _fail(self, "nll_weight and mae_weight are both 0, so there is no loss",
                   "set nll_weight or mae_weight > 0")

@@ -27,7 +27,8 @@ class TensorFlowBackend:
             models["autoencoder"], data.X_norm, data.offsets, data.intensity_scale,
             nepochs=config.nepochs, batch_size=config.batch_size,
             learning_rate=config.learning_rate, nll_weight=config.nll_weight,
-            mae_weight=config.mae_weight, seed=config.seed)
+            mae_weight=config.mae_weight, phase_offset_weight=config.phase_offset_weight,
+            seed=config.seed)
         return models, history
 
     def predict(self, models: dict, X_norm: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -51,6 +51,10 @@ def amplitude_mae(pred_amp_scaled, obs_amp_scaled):
     return tf.reduce_mean(tf.abs(obs_amp_scaled - pred_amp_scaled))
 
 
+def phase_offset(obj):
+    return tf.math.angle(tf.reduce_sum(tf.convert_to_tensor(obj, dtype=tf.complex64)))
+
+
 def combine_complex(amp, phase):
     amp = tf.convert_to_tensor(amp, dtype=tf.float32)
     phase = tf.convert_to_tensor(phase, dtype=tf.float32)

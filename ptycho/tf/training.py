@@ -1,5 +1,6 @@
 """Training of the Keras autoencoder: Adam on nll_weight * poisson_nll + mae_weight *
-amplitude_mae between the predicted and the observed scaled amplitudes (s * X_norm)."""
+amplitude_mae between the predicted and the observed scaled amplitudes (s * X_norm), plus
+phase_offset_weight * phase_offset(obj)**2 (the gauge term, ptycho.reference.phase_offset)."""
 import os
 
 import keras
@@ -11,7 +12,7 @@ from ptycho.tf import ops
 
 logger = get_logger(__name__)
 
-HISTORY_KEYS = ("loss", "poisson_nll", "amplitude_mae")
+HISTORY_KEYS = ("loss", "poisson_nll", "amplitude_mae", "phase_offset")
 
 
 def configure_threads() -> None:
@@ -29,8 +30,9 @@ def configure_threads() -> None:
 
 def fit(autoencoder: keras.Model, X_norm: np.ndarray, offsets: np.ndarray, intensity_scale: float,
         *, nepochs: int, batch_size: int, learning_rate: float, nll_weight: float,
-        mae_weight: float, seed: int) -> dict:
-    """Train `autoencoder` in place; return {"loss", "poisson_nll", "amplitude_mae"} ->
+        mae_weight: float, phase_offset_weight: float, seed: int) -> dict:
+    """Train `autoencoder` in place; return {"loss", "poisson_nll", "amplitude_mae",
+    "phase_offset" (the squared global phase)} ->
     per-epoch means over the samples. Each epoch visits the samples in a fresh permutation
     drawn from numpy.random.default_rng(seed); the last batch may be smaller."""
     X_norm = np.asarray(X_norm, np.float32)
@@ -41,6 +43,7 @@ def fit(autoencoder: keras.Model, X_norm: np.ndarray, offsets: np.ndarray, inten
     optimizer.build(weights)
     nll_weight = tf.constant(nll_weight, tf.float32)
     mae_weight = tf.constant(mae_weight, tf.float32)
+    phase_offset_weight = tf.constant(phase_offset_weight, tf.float32)
     spec = tf.TensorSpec((None,) + X_norm.shape[1:], tf.float32)
 
     # autograph=False: the step has no tensor-dependent Python control flow, and converting the
@@ -49,12 +52,13 @@ def fit(autoencoder: keras.Model, X_norm: np.ndarray, offsets: np.ndarray, inten
                  input_signature=[spec, tf.TensorSpec((None,) + offsets.shape[1:], tf.float32), spec])
     def train_step(x, off, y):
         with tf.GradientTape() as tape:
-            predicted, _ = autoencoder([x, off], training=True)
+            predicted, obj = autoencoder([x, off], training=True)
             nll = ops.poisson_nll(predicted, y)
             mae = ops.amplitude_mae(predicted, y)
-            loss = nll_weight * nll + mae_weight * mae
+            offset = tf.square(ops.phase_offset(obj))
+            loss = nll_weight * nll + mae_weight * mae + phase_offset_weight * offset
         optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
-        return loss, nll, mae
+        return loss, nll, mae, offset
 
     rng = np.random.default_rng(seed)
     history = {key: [] for key in HISTORY_KEYS}
@@ -68,6 +72,7 @@ def fit(autoencoder: keras.Model, X_norm: np.ndarray, offsets: np.ndarray, inten
             sums += len(batch) * np.array([float(v) for v in values])
         for key, total in zip(HISTORY_KEYS, sums):
             history[key].append(float(total / n_samples))
-        logger.info("epoch %d/%d: loss %.6g (poisson_nll %.6g, amplitude_mae %.6g)", epoch + 1,
+        logger.info("epoch %d/%d: loss %.6g (poisson_nll %.6g, amplitude_mae %.6g, "
+                    "phase_offset %.3g)", epoch + 1,
                     nepochs, *(history[key][-1] for key in HISTORY_KEYS))
     return history

@@ -144,7 +144,7 @@ def test_train_then_infer_through_the_clis(data, tmp_path, backend):
     framework = {"tensorflow": "tensorflow", "pytorch": "torch"}[backend]
     assert _imported(trained) == [framework]
     history = json.loads((train_dir / "history.json").read_text())
-    assert sorted(history) == ["amplitude_mae", "loss", "poisson_nll"] and len(history["loss"]) == 1
+    assert sorted(history) == ["amplitude_mae", "loss", "phase_offset", "poisson_nll"] and len(history["loss"]) == 1
     assert "DEBUG" in (train_dir / "train.log").read_text()
     with zipfile.ZipFile(train_dir / "wts.h5.zip") as zf:
         assert json.loads(zf.read("manifest.json"))["backend"] == backend

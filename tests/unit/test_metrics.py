@@ -98,7 +98,8 @@ def test_frc_of_identical_images_never_drops_and_noise_lowers_it(obj):
     assert metrics.frc_crossing(freqs, curve, 0.5) <= metrics.frc_crossing(freqs, curve, 1 / 7)
 
 
-KEYS = {"amp_mae", "amp_psnr", "amp_ssim", "phase_mae", "phase_psnr", "phase_ssim", "frc50", "frc17"}
+KEYS = {"amp_mae", "amp_psnr", "amp_ssim", "phase_mae", "phase_psnr", "phase_ssim", "frc50", "frc17",
+        "amp_r", "phase_r", "phase_ssim_range"}
 
 
 def test_evaluate_identical_is_perfect_and_json_serialisable(obj):
@@ -107,6 +108,8 @@ def test_evaluate_identical_is_perfect_and_json_serialisable(obj):
     json.loads(json.dumps(result, allow_nan=False))
     assert result["amp_ssim"] == pytest.approx(1.0) and result["phase_ssim"] == pytest.approx(1.0)
     assert result["amp_psnr"] >= 90 and result["amp_mae"] < 1e-9 and result["frc50"] == 0.5
+    assert result["amp_r"] == pytest.approx(1.0) and result["phase_r"] == pytest.approx(1.0)
+    assert result["phase_ssim_range"] == pytest.approx(1.0)
 
 
 def test_evaluate_undoes_trivial_ambiguities():
@@ -123,9 +126,31 @@ def test_evaluate_noise_lowers_scores(obj):
     noisy = obj * (1 + 0.2 * RNG.normal(size=obj.shape)) * np.exp(0.2j * RNG.normal(size=obj.shape))
     clean = metrics.evaluate_reconstruction(obj, obj)
     worse = metrics.evaluate_reconstruction(noisy, obj)
-    for key in ("amp_ssim", "phase_ssim", "amp_psnr", "phase_psnr"):
+    for key in ("amp_ssim", "phase_ssim", "amp_psnr", "phase_psnr", "amp_r", "phase_r",
+                "phase_ssim_range"):
         assert worse[key] < clean[key] - 0.05, key
     assert worse["amp_mae"] > clean["amp_mae"] and worse["frc50"] < clean["frc50"]
+
+
+def test_pearson_is_scale_free_and_sign_sensitive():
+    rng = np.random.default_rng(3)
+    image = rng.normal(size=(20, 20))
+    assert metrics.pearson(image, 5 * image + 2) == pytest.approx(1.0)
+    assert metrics.pearson(image, -image) == pytest.approx(-1.0)
+    assert metrics.pearson(image, np.ones_like(image)) == 0.0
+    assert abs(metrics.pearson(image, rng.normal(size=image.shape))) < 0.2
+
+
+def test_phase_ssim_range_uses_the_truths_own_range():
+    """A weak phase (+-0.3 rad) reconstructed flat: the [-pi, pi]-mapped SSIM still looks
+    good, the truth-range SSIM does not."""
+    rows, cols = np.indices((48, 48))
+    phase = 0.3 * np.sin(cols / 3.0) * np.cos(rows / 5.0)
+    target = np.exp(1j * phase)
+    flat = np.ones_like(target)
+    result = metrics.evaluate_reconstruction(flat, target, plane=False)
+    assert result["phase_ssim"] > 0.5 and result["phase_ssim_range"] < 0.1
+    assert result["phase_r"] == 0.0
 
 
 def test_evaluate_compares_only_the_scanned_region(obj):

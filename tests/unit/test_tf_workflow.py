@@ -54,7 +54,7 @@ def test_dispatcher_returns_the_shared_results_triple(trained, scans):
     assert results["obj_patches"].dtype == np.complex64
     assert np.isfinite(results["stitched"]).all() and np.abs(results["stitched"]).max() > 0
     history = results["history"]
-    assert sorted(history) == ["amplitude_mae", "loss", "poisson_nll"]
+    assert sorted(history) == ["amplitude_mae", "loss", "phase_offset", "poisson_nll"]
     assert all(len(v) == 2 and all(isinstance(x, float) for x in v) for v in history.values())
     json.dumps(history)       # plain floats: history.json needs no conversion
     assert results["intensity_scale"] == pytest.approx(np.sqrt(1e9) / (N / 2))

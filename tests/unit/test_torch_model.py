@@ -144,9 +144,14 @@ def test_training_writes_csv_logs_and_last_checkpoint_and_history(tmp_path):
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.ckpt"]
     assert (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").is_file()
-    assert set(module.history) == {"loss", "poisson_nll", "amplitude_mae"}
+    assert set(module.history) == {"loss", "poisson_nll", "amplitude_mae", "phase_offset"}
     assert all(len(values) == 2 and all(np.isfinite(values)) for values in module.history.values())
-    assert module.history["loss"] == module.history["poisson_nll"]     # mae_weight 0
+    weight = TrainingConfig().phase_offset_weight      # mae_weight 0: loss = nll + gauge term
+    expected = [nll + weight * offset for nll, offset in zip(module.history["poisson_nll"],
+                                                              module.history["phase_offset"])]
+    assert module.history["loss"] == pytest.approx(expected, rel=1e-6)
+    metrics_csv = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text()
+    assert "poisson_nll" in metrics_csv.splitlines()[0]
 
 
 def test_no_logger_and_no_checkpointing_write_nothing(tmp_path):

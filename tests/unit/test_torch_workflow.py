@@ -49,7 +49,7 @@ def test_training_returns_the_shared_results_triple(trained, scans):
     np.testing.assert_array_equal(amplitude, np.abs(results["stitched"]))
     assert results["obj_patches"].shape == (24, N, N, 1) and results["obj_patches"].dtype == np.complex64
     assert np.isfinite(results["stitched"]).all() and np.abs(results["stitched"]).max() > 0
-    assert [len(v) for v in results["history"].values()] == [2, 2, 2]
+    assert [len(v) for v in results["history"].values()] == [2, 2, 2, 2]
     assert isinstance(results["models"]["diffraction_to_obj"], torch.nn.Module)
     assert (out / "checkpoints" / "last.ckpt").is_file()
 
