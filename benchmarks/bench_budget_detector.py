@@ -34,7 +34,6 @@ import contextlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import asdict, dataclass, replace  # noqa: E402
@@ -48,6 +47,8 @@ from rich.table import Table  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _suite import Burner  # noqa: E402
 from harness import baselines, budgets, calibration, environment  # noqa: E402
 from harness.timing import Measurement, stopwatch  # noqa: E402
 
@@ -88,23 +89,6 @@ def session(epochs: int, probe: calibration.SpeedProbe) -> dict:
             "speed_s": watch.measurement.speed_s,
             "calibration_before_s": before, "calibration_after_s": after,
             "loadavg_1m": os.getloadavg()[0]}
-
-
-class Burner:
-    """A busy loop pinned to another core than this process."""
-
-    def __init__(self, core: int | None):
-        self.core, self.process = core, None
-
-    def __enter__(self):
-        pin = f"import os; os.sched_setaffinity(0, {{{self.core}}})\n" if self.core is not None else ""
-        self.process = subprocess.Popen([sys.executable, "-c", pin + "while True: pass"])
-        time.sleep(0.5)
-        return self
-
-    def __exit__(self, *exc):
-        self.process.kill()
-        self.process.wait()
 
 
 # ---------------------------------------------------------------- rules

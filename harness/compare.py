@@ -127,6 +127,18 @@ class Result:
                 f"{self.head_median_s:.2f} s) -> {self.verdict}")
 
 
+def verdict_of(ratios: Sequence[float], threshold: float, seed: int = SEED,
+               resamples: int = BOOTSTRAP) -> tuple[float, tuple[float, float], str]:
+    """(geometric mean, bootstrap interval, slower | faster | same) of per-pair ratios."""
+    ratio = geometric_mean(ratios)
+    lo, hi = bootstrap_interval(ratios, resamples=resamples, seed=seed)
+    if ratio > 1 + threshold and lo > 1:
+        return ratio, (lo, hi), "slower"
+    if ratio < 1 / (1 + threshold) and hi < 1:
+        return ratio, (lo, hi), "faster"
+    return ratio, (lo, hi), "same"
+
+
 def judge(kind: str, subject: str, pairs: Sequence[tuple[Measurement, Measurement]],
           threshold: float, clock: str = "cpu", normalise_load: bool = True,
           seed: int = SEED) -> Result | None:
@@ -134,14 +146,7 @@ def judge(kind: str, subject: str, pairs: Sequence[tuple[Measurement, Measuremen
     ratios = [r for b, h in pairs if (r := pair_ratio(b, h, clock, normalise_load)) is not None]
     if not ratios:
         return None
-    ratio = geometric_mean(ratios)
-    lo, hi = bootstrap_interval(ratios, seed=seed)
-    if ratio > 1 + threshold and lo > 1:
-        verdict = "slower"
-    elif ratio < 1 / (1 + threshold) and hi < 1:
-        verdict = "faster"
-    else:
-        verdict = "same"
+    ratio, (lo, hi), verdict = verdict_of(ratios, threshold, seed)
     use_cpu = clock == "cpu" and all(b.cpu_s is not None and h.cpu_s is not None for b, h in pairs)
 
     def median(index: int) -> float:
