@@ -46,8 +46,10 @@ def trial(tree: Path, sha: str, pairs: int, threshold: float, cadence: str) -> d
     doc = json.loads((folder / runfolder.REPORT_JSON).read_text())
     return {"exit": outcome["exit"], "wall_s": outcome["wall_s"], "status": doc["status"],
             "regressions": doc["regressions"], "speedups": doc["speedups"],
+            # ratio: at equal machine speed (what is judged); raw: the CPU medians' ratio
             "results": {r["subject"]: {"ratio": r["ratio"], "interval": r["interval"],
-                                       "verdict": r["verdict"], "ratios": r["ratios"]}
+                                       "verdict": r["verdict"], "ratios": r["ratios"],
+                                       "raw": round(r["head_median_s"] / r["base_median_s"], 4)}
                         for r in doc["results"]},
             "folder": str(folder)}
 
@@ -105,7 +107,8 @@ def main() -> int:
                 trials[kind].append(trial(tree, sha, args.pairs, args.threshold, args.cadence))
                 t = trials[kind][-1]
                 print(f"  exit {t['exit']}, regressions {t['regressions']}, "
-                      + ", ".join(f"{s} {r['ratio']:.3f}" for s, r in t["results"].items()))
+                      + ", ".join(f"{s} {r['ratio']:.3f} (raw {r['raw']:.3f})"
+                                  for s, r in t["results"].items()))
     false_alarms = sum(t["exit"] == 4 for t in trials["aa"])
     caught = sum(args.group in t["regressions"] for t in trials["injected"])
     broken = [t for kind in trials.values() for t in kind if t["exit"] not in (0, 4)]
