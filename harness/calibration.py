@@ -1,8 +1,11 @@
 """How fast this machine runs suite-like code right now.
 
-- `measure()`: a short fixed workload (~0.5 s) at session start (and end). A baseline recorded
-  on another machine is scaled by `speed_ratio(now, recorded)`; see
-  harness.baselines.session_reference. The workload mixes what the suite spends its time on:
+- `measure()`: a short fixed workload (~0.5 s) at session start (and end), used only on the
+  machine that recorded the baseline and only without the speed probe, to carry the recorded
+  seconds to the load of the moment (`speed_ratio(now, recorded)`; see
+  harness.baselines.session_reference). It no longer scales another machine's baseline: across
+  machines it misread the suite by 2x and more (benchmarks/bench_calibration.py, issue 15).
+  The workload mixes what the suite spends its time on:
   small matrix products and FFTs (the forward model), element-wise array maths and plain Python
   loops (grouping, bookkeeping). Sizes stay small so that BLAS runs single-threaded and the
   result does not depend on how many cores are free. `measure()` takes the median of several
