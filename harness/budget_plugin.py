@@ -270,6 +270,7 @@ def pytest_harness_findings(config, report):
     if reruns and run_dir is not None:
         targets = budgets.rerun_targets(verdicts, test_groups)
         if targets:
+            _share_ledger(run_dir)
             again = [_rerun(state.root, run_dir, targets, index) for index in range(reruns)]
             verdicts = budgets.confirm(verdicts, again)
             confirmed_by = [f"re-ran {', '.join(targets)} x{reruns} to confirm band/floor "
@@ -310,6 +311,19 @@ def _run_dir(config, report: dict) -> Path | None:
         return recorder.run_dir
     source = config.getoption("harness_findings_of", None)  # harness merge: beside the report
     return Path(source).parent if source else None
+
+
+def _share_ledger(run_dir: Path) -> None:
+    """Re-runs get a copy of the run's ledger in their harness root (<run>/reruns/), so that
+    they are judged against the same reference - a provisional baseline is learnt from it - and
+    their own lines never reach the real ledger."""
+    source = run_dir.parent / runfolder.LEDGER
+    target = run_dir / RERUNS_DIR / runfolder.LEDGER
+    if source.is_file() and not target.exists():
+        target.parent.mkdir(exist_ok=True)
+        with ledger.lock_for(source):
+            text = source.read_text(encoding="utf-8", errors="replace")
+        runfolder.write_atomic(target, text)
 
 
 def _rerun(root: Path, run_dir: Path, targets: list[str], index: int) -> list[budgets.Verdict]:

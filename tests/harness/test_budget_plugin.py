@@ -167,11 +167,17 @@ def test_after_k_green_runs_a_provisional_baseline_makes_bands_exact(budgeted):
     elsewhere = dict(_fingerprint(budgeted), cpu_model="another cpu")
     assert baselines.provisional(lines, elsewhere) == (None, 0)
     assert baselines.provisional(lines, _fingerprint(budgeted), baselines.ProvisionalRule(2, 10))[1] >= 2
-    # ... and a slowed group is caught by the provisional band, exactly
+    # ... and a slowed group is caught by the provisional band, exactly, and confirmed by a
+    # re-run judged against the same provisional baseline (it gets a copy of the ledger)
     budgeted.write("tests/suite/integration/test_integration.py", BUSY)
-    assert run(budgeted).ret == 4
+    lines_before = len(budgeted.ledger_lines())
+    assert run(budgeted, "--harness-reruns", "1").ret == 4
     [band] = budget_verdicts(budgeted.report(), kind="group", subject="integration", check="band")
     assert band["status"] == "too_slow" and band["estimated"] is False and not band["advisory"]
+    assert "confirmed: 2 of 2 runs too_slow" in band["basis"]
+    [rerun] = (budgeted.runs()[-1] / "reruns").glob("*-confirm1")
+    assert budgeted.report(rerun)["budgets"]["provisional_runs"] >= 2
+    assert len(budgeted.ledger_lines()) == lines_before + 1  # the re-run's line stays there
 
     shown = budgeted.harness("baseline", "show")
     assert shown.returncode == 0 and "provisional baseline of this machine" in shown.stdout
