@@ -410,6 +410,18 @@ def describe_reference(reference: baselines.Reference, estimated_factor: float |
             "enough green runs here (provisional baseline) or `harness baseline record`")
 
 
+TITLE = "Runtime budgets"
+
+
+def _title_mark(reference: baselines.Reference) -> str:
+    """What the reference is, in the section's title (shown even where the section is folded)."""
+    if reference.provisional:
+        return " · PROVISIONAL baseline of this machine"
+    if reference.exact:
+        return ""
+    return " · estimated (no baseline of this machine yet)"
+
+
 def _budget_section(verdicts: list[budgets.Verdict], reference: baselines.Reference,
                     notes: list[str], measured: dict, estimated_factor: float | None = None) -> dict:
     findings = [v for v in verdicts if v.finding]
@@ -417,7 +429,7 @@ def _budget_section(verdicts: list[budgets.Verdict], reference: baselines.Refere
     items = [describe_reference(reference, estimated_factor), *notes]
     items += [f"{v.summary()} — {v.basis}" for v in findings + advice]
     items += [v.summary() for v in verdicts if v.status == "ok"]
-    return {"source": SOURCE, "title": "Runtime budgets",
+    return {"source": SOURCE, "title": TITLE + _title_mark(reference),
             "severity": "violation" if findings else "warning" if advice else "info",
             "items": items,
             "attach": {"budgets": {

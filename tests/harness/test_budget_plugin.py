@@ -134,7 +134,8 @@ def test_estimated_verdicts_inside_the_margin_are_advisory_beyond_it_they_fail(b
         [band] = budget_verdicts(data, kind="group", subject="integration", check="band")
         assert band["status"] == "too_slow" and band["estimated"] is True
         assert band["advisory"] is (code == 0)
-        [section] = [f for f in data["findings"] if f["title"] == "Runtime budgets"]
+        [section] = [f for f in data["findings"] if f["source"] == "budgets"]
+        assert section["title"] == "Runtime budgets · estimated (no baseline of this machine yet)"
         assert section["severity"] == severity
         assert ("make it exact" in band["basis"]) is (code == 0)
         assert data["budgets"]["advisories"] == (1 if code == 0 else 0)
@@ -160,7 +161,9 @@ def test_after_k_green_runs_a_provisional_baseline_makes_bands_exact(budgeted):
     assert data["budgets"]["exact"] is True and data["budgets"]["provisional_runs"] == 2
     [band] = budget_verdicts(data, kind="group", subject="integration", check="band")
     assert band["estimated"] is False and "provisional baseline" in band["basis"]
-    assert "PROVISIONAL" in (budgeted.runs()[-1] / "report.md").read_text()
+    assert "### Runtime budgets · PROVISIONAL baseline of this machine" in (
+        budgeted.runs()[-1] / "report.md").read_text()
+    assert "PROVISIONAL baseline of this machine" in (budgeted.runs()[-1] / "report.html").read_text()
     # the same ledger seen by another machine (a different fingerprint) teaches it nothing
     from harness import ledger
     lines, _ = ledger.read(budgeted.artifacts / "ledger.jsonl")
