@@ -355,18 +355,19 @@ class ProvisionalRule:
 def session_reference(baselines_dir: Path, fingerprint: Mapping[str, Any],
                       calibrate: Callable[[], calibration.Calibration] | None = calibration.measure,
                       on_recording_machine: bool = True,
-                      ledger_entries: Sequence[Mapping[str, Any]] = (),
+                      read_ledger: Callable[[], Sequence[Mapping[str, Any]]] = tuple,
                       rule: ProvisionalRule = ProvisionalRule()) -> Reference:
-    """This machine's committed baseline; else the provisional one from `ledger_entries` (the
-    ledger's lines, oldest first) when it has enough green runs, the nearest other machine's
-    file then serving the subjects it lacks; else the nearest other machine's file (estimated,
-    unscaled). The calibration workload (~0.5 s) is measured only for an exact baseline and
-    only with on_recording_machine (pass calibrate=None to skip it)."""
+    """This machine's committed baseline; else the provisional one learnt from the ledger's
+    lines (`read_ledger()`, oldest first; read only when there is no committed file) when it
+    has enough green runs, the nearest other machine's file then serving the subjects it lacks;
+    else the nearest other machine's file (estimated, unscaled). The calibration workload
+    (~0.5 s) is measured only for an exact baseline and only with on_recording_machine (pass
+    calibrate=None to skip it)."""
     nearest, exact = match(baselines_dir, fingerprint)
     if exact:
         wanted = calibrate is not None and on_recording_machine
         return Reference(nearest, True, calibrate().seconds if wanted else None)
-    learnt, runs = provisional(ledger_entries, fingerprint, rule)
+    learnt, runs = provisional(read_ledger(), fingerprint, rule)
     if learnt is not None:
         wanted = calibrate is not None and on_recording_machine
         return Reference(learnt, True, calibrate().seconds if wanted else None,

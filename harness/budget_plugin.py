@@ -132,15 +132,14 @@ def _session_reference(state: Session, fingerprint: dict,
                        ledger_path: Path | None) -> baselines.Reference:
     """The reference of this session; the ledger (this harness root's ledger.jsonl) is read
     only when this machine has no committed baseline."""
-    def green_runs() -> list[dict]:
+    def runs() -> list[dict]:
         return ledger.read(ledger_path)[0] if ledger_path is not None else []
 
     try:
-        folder = state.root / BASELINES_DIR
-        exact = baselines.match(folder, fingerprint)[1]
         return baselines.session_reference(
-            folder, fingerprint, on_recording_machine=calibration_needed(state.budgets.band),
-            ledger_entries=[] if exact else green_runs(), rule=state.budgets.band.provisional)
+            state.root / BASELINES_DIR, fingerprint,
+            on_recording_machine=calibration_needed(state.budgets.band), read_ledger=runs,
+            rule=state.budgets.band.provisional)
     except selectors.ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -386,7 +385,8 @@ def _kept(measured: dict[str, dict[str, timing.Measurement]],
             for kind, subjects in measured.items()}
 
 
-def describe_reference(reference: baselines.Reference, estimated_factor: float | None = None) -> str:
+def describe_reference(reference: baselines.Reference,
+                       estimated_factor: float | None = None) -> str:
     margin = ("" if estimated_factor is None else
               f"; estimated verdicts fail the gate only beyond x{estimated_factor:g} of their "
               "baseline, inside that they are advisory")
@@ -400,9 +400,10 @@ def describe_reference(reference: baselines.Reference, estimated_factor: float |
         fallback = ("" if reference.fallback is None else
                     f"; subjects it lacks: baseline {reference.fallback.fingerprint_hash} of "
                     f"another machine, estimated{margin}")
-        return (f"reference: PROVISIONAL baseline of this machine ({reference.baseline.fingerprint_hash}) "
-                f"from its {reference.provisional_runs} newest green ledger runs, exact{speed} "
-                f"(commit it: `harness baseline adopt`){fallback}")
+        return (f"reference: PROVISIONAL baseline of this machine "
+                f"({reference.baseline.fingerprint_hash}) from its {reference.provisional_runs} "
+                f"newest green ledger runs, exact{speed} (commit it: `harness baseline adopt`)"
+                f"{fallback}")
     if reference.exact:
         return f"reference: baseline {reference.baseline.fingerprint_hash} from this machine{speed}"
     return (f"reference: baseline {reference.baseline.fingerprint_hash} from the nearest "
@@ -423,7 +424,8 @@ def _title_mark(reference: baselines.Reference) -> str:
 
 
 def _budget_section(verdicts: list[budgets.Verdict], reference: baselines.Reference,
-                    notes: list[str], measured: dict, estimated_factor: float | None = None) -> dict:
+                    notes: list[str], measured: dict,
+                    estimated_factor: float | None = None) -> dict:
     findings = [v for v in verdicts if v.finding]
     advice = [v for v in verdicts if v.advice]
     items = [describe_reference(reference, estimated_factor), *notes]

@@ -421,7 +421,7 @@ def cmd_baseline(args, console: Console) -> int:
         entries, _ = ledger.read(ledger_path)
     if args.action == "show":
         reference = baselines.session_reference(folder, fingerprint, calibrate=None,
-                                                ledger_entries=entries, rule=rule)
+                                                read_ledger=lambda: entries, rule=rule)
         if reference.baseline is None:
             console.print(f"no runtime baseline in {folder / baselines.RUNTIME_DIR} and no "
                           f"provisional one in {ledger_path} (record one: harness baseline "

@@ -264,7 +264,7 @@ def test_session_reference_prefers_committed_then_provisional_then_another_machi
     lines = [ledger_line(cpu) for cpu in (10.0, 11.0, 12.0)]
     other = save(tmp_path, machine(cpu_count=4))
     reference = baselines.session_reference(tmp_path, HERE, calibrate=None,
-                                            ledger_entries=lines, rule=RULE)
+                                            read_ledger=lambda: lines, rule=RULE)
     assert reference.exact and reference.provisional and reference.provisional_runs == 3
     assert reference.fallback == other and reference.entry("group", "integration")[1] is True
     # a subject the provisional baseline lacks comes from the fallback, estimated
@@ -275,12 +275,12 @@ def test_session_reference_prefers_committed_then_provisional_then_another_machi
     assert learnt.entry("group", "integration").cpu.median == 11.0
 
     too_few = baselines.session_reference(tmp_path, HERE, calibrate=None,
-                                          ledger_entries=lines[:2], rule=RULE)
+                                          read_ledger=lambda: lines[:2], rule=RULE)
     assert not too_few.exact and not too_few.provisional and too_few.baseline == other
 
     committed = save(tmp_path, HERE)
-    exact = baselines.session_reference(tmp_path, HERE, calibrate=None, ledger_entries=lines,
-                                        rule=RULE)
+    exact = baselines.session_reference(tmp_path, HERE, calibrate=None, rule=RULE,
+                                        read_ledger=lambda: pytest.fail("ledger read"))
     assert exact.exact and not exact.provisional and exact.baseline == committed
 
 
