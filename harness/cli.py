@@ -521,7 +521,8 @@ def cmd_compare(args, console: Console) -> int:
     try:
         folder, doc = compare.run_comparison(
             ctx.project_root, ctx.settings, ctx.artifacts, args.base_ref, targets, args.pairs,
-            args.threshold, progress=lambda line: console.print(escape(line), highlight=False))
+            args.threshold, args.warmup,
+            progress=lambda line: console.print(escape(line), highlight=False))
     except compare.CompareError as exc:  # before anything ran
         raise UsageProblem(str(exc)) from None
     for result in doc["results"]:
@@ -694,6 +695,8 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--pairs", type=int, default=6, help="BASE/HEAD run pairs (default 6)")
     ab.add_argument("--threshold", type=float, default=0.10,
                     help="slowdown (and speed-up) that is flagged, as a fraction (default 0.10)")
+    ab.add_argument("--warmup", type=int, default=1,
+                    help="unmeasured BASE runs before the pairs (default 1)")
     ab.set_defaults(handler=cmd_compare)
 
     handoff = commands.add_parser("brief", help="render the handoff brief from selectors/*.toml")

@@ -1,7 +1,8 @@
 """`harness compare BASE_REF [CADENCE|GROUP...]`: an A/B comparison on one machine, like
 `asv continuous`.
 
-BASE_REF is checked out in a temporary git worktree; the same selection then runs alternately
+BASE_REF is checked out in a temporary git worktree; after `warmup` unmeasured BASE runs (the
+first run after a checkout pays for cold file caches), the same selection runs alternately
 at BASE and at HEAD (this working tree, uncommitted changes included) for N pairs, in ABBA
 order (pair 1 base first, pair 2 head first, ...) so that a drift of the machine's speed
 during the comparison does not favour one side. Every run is an ordinary harness run (its own
@@ -271,6 +272,7 @@ class Comparison:
     threshold: float
     clock: str = "cpu"
     normalise_load: bool = True
+    warmup: int = 1
     runs: list[dict] = field(default_factory=list)
 
     def measured(self) -> list[dict]:
@@ -290,22 +292,26 @@ class Comparison:
 def compare(comparison: Comparison, run: RunArm, runs_root: Path,
             measure: Callable[[dict], Mapping[str, Mapping[str, Measurement]]],
             progress: Callable[[str], None] = lambda line: None) -> Comparison:
-    """Run the arms in ABBA order; stop at the first run whose tests did not pass."""
-    for pair, arm in order(comparison.pairs):
-        run_dir = runfolder.create_run_folder(runs_root, f"{comparison.label}-{arm}{pair}")
+    """The warm-up runs (pair 0, BASE, not measured), then the arms in ABBA order; stop at the
+    first run whose tests did not pass."""
+    for pair, arm in [(0, "base")] * comparison.warmup + order(comparison.pairs):
+        name = f"{arm}{pair}" if pair else "warmup"
+        run_dir = runfolder.create_run_folder(runs_root, f"{comparison.label}-{name}")
         started = time.time()
         final = run(arm, pair, run_dir)
         entry = {"arm": arm, "pair": pair, "run": str(run_dir.relative_to(runs_root.parent)),
                  "status": final.get("status"), "wall_seconds": final.get("wall_seconds")}
         comparison.runs.append(entry)
-        progress(f"pair {pair}/{comparison.pairs} {arm}: {final.get('status')}, "
-                 f"{time.time() - started:.1f} s -> {run_dir}")
+        progress(f"{f'pair {pair}/{comparison.pairs}' if pair else 'warm-up'} {arm}: "
+                 f"{final.get('status')}, {time.time() - started:.1f} s -> {run_dir}")
         if final.get("status") not in USABLE:
             raise CompareError(
                 f"{run_dir}: the {arm} run of pair {pair} ended {final.get('status')!r} (exit "
                 f"{final.get('exit_code')}); its timings say nothing - fix the tests first",
                 report.EXIT_CODES["failed"] if final.get("status") == "failed"
                 else report.EXIT_CODES["error"])
+        if not pair:
+            continue
         entry["measurements"] = measure(final)
         if not entry["measurements"].get("group"):
             raise CompareError(f"{run_dir}: no test of the {arm} run was timed (the budget "
@@ -338,6 +344,7 @@ def result_document(comparison: Comparison, error: str | None = None,
         "head": comparison.head,
         "pairs": comparison.pairs,
         "pairs_done": comparison.pairs_done(),
+        "warmup": comparison.warmup,
         "threshold": comparison.threshold,
         "clock": comparison.clock,
         "normalise_load": comparison.normalise_load,
@@ -388,8 +395,8 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                       "(training epochs, a test that turned no-op)."]
     lines += ["", "<details><summary>Runs</summary>", "", "| pair | arm | status | wall s | run |",
               "| ---: | --- | --- | ---: | --- |"]
-    lines += [f"| {r['pair']} | {r['arm']} | {r['status']} | {r.get('wall_seconds') or 0:.1f} | "
-              f"`{r['run']}` |" for r in doc["runs"]]
+    lines += [f"| {r['pair'] or 'warm-up'} | {r['arm']} | {r['status']} | "
+              f"{r.get('wall_seconds') or 0:.1f} | `{r['run']}` |" for r in doc["runs"]]
     lines += ["", "</details>", ""]
     return "\n".join(lines)
 
@@ -440,7 +447,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
              '<th class="num">HEAD/BASE</th><th class="num">interval</th><th>pairs (dots), '
              'interval (bar), 1 and thresholds (lines)</th><th>verdict</th></tr>'
              f'{rows}</table>') if rows else '<p class="empty">no complete pair</p>'
-    runs = "".join(f'<tr><td class="num">{r["pair"]}</td><td>{_e(r["arm"])}</td><td>'
+    runs = "".join(f'<tr><td class="num">{r["pair"] or "warm-up"}</td><td>{_e(r["arm"])}</td><td>'
                    f'{_pill(str(r["status"]), "ok" if r["status"] in USABLE else "bad")}</td>'
                    f'<td class="num">{r.get("wall_seconds") or 0:.1f}</td><td><code>'
                    f'{_e(r["run"])}</code></td></tr>' for r in doc["runs"])
@@ -481,12 +488,15 @@ def compare_root(artifacts: Path) -> Path:
 
 def run_comparison(project_root: Path, settings: selectors.HarnessConfig, artifacts: Path,
                    base_ref: str, targets: Sequence[str], pairs: int, threshold: float,
+                   warmup: int = 1,
                    progress: Callable[[str], None] = lambda line: None) -> tuple[Path, dict]:
     """`harness compare`: the whole A/B run; returns (compare folder, report.json's dict)."""
     from harness import budget_plugin, budgets
 
     if pairs < 2:
         raise CompareError(f"--pairs {pairs}: at least 2 (an interval needs two pairs)")
+    if warmup < 0:
+        raise CompareError(f"--warmup {warmup}: 0 or more")
     if not 0 < threshold < 1:
         raise CompareError(f"--threshold {threshold}: a fraction between 0 and 1 (0.10 = 10 %)")
     selection = settings.resolve(list(targets))
@@ -499,7 +509,7 @@ def run_comparison(project_root: Path, settings: selectors.HarnessConfig, artifa
     runs_root.mkdir()
     comparison = Comparison(base_ref, commit, environment.git_state(project_root),
                             selection.label, list(selection.targets), pairs, threshold,
-                            band.clock, band.normalise_load)
+                            band.clock, band.normalise_load, warmup)
     runfolder.write_json_atomic(folder / runfolder.REPORT_JSON,
                                 {"kind": "compare", "status": "running"})
 

@@ -50,9 +50,9 @@ def test_verdicts_need_the_ratio_beyond_the_threshold_and_the_interval_clear_of_
     assert again == result  # seeded bootstrap: the same runs give the same report
 
 
-def comparison(pairs_count=2):
+def comparison(pairs_count=2, warmup=0):
     return Comparison("main", "a" * 40, {"commit": "b" * 40, "dirty": False}, "per_pr",
-                      ["per_pr"], pairs_count, 0.10)
+                      ["per_pr"], pairs_count, 0.10, warmup=warmup)
 
 
 def fake_runs(head_factor=1.0, fail_at=None):
@@ -76,14 +76,15 @@ def measure(final):
 
 def test_a_slower_head_is_a_regression_exit_4_with_reports(tmp_path):
     run, calls = fake_runs(head_factor=1.3)
-    done = compare.compare(comparison(3), run, tmp_path / "runs", measure)
-    assert calls == compare.order(3)
+    done = compare.compare(comparison(3, warmup=1), run, tmp_path / "runs", measure)
+    assert calls == [(0, "base")] + compare.order(3)  # a warm-up run first, not measured
+    assert "measurements" not in done.runs[0] and done.runs[0]["pair"] == 0
     doc = compare.result_document(done)
     assert doc["status"] == "over_budget" and doc["exit_code"] == 4 and doc["pairs_done"] == 3
     assert doc["regressions"] == ["per_pr", "integration"]
     [integration] = [r for r in doc["results"] if r["subject"] == "integration"]
     assert integration["ratio"] == pytest.approx(1.3) and integration["verdict"] == "slower"
-    assert doc["runs"][0]["measurements"]["group"]["integration"]["cpu_s"] == pytest.approx(10.1)
+    assert doc["runs"][1]["measurements"]["group"]["integration"]["cpu_s"] == pytest.approx(10.1)
     compare.write(tmp_path, doc)
     assert json.loads((tmp_path / "report.json").read_text())["exit_code"] == 4
     markdown = (tmp_path / "report.md").read_text()
@@ -134,6 +135,7 @@ def test_cli_flags_a_slower_head_and_passes_an_unchanged_one(repository):
     doc = json.loads((folder / "report.json").read_text())
     assert doc["status"] == "passed" and doc["pairs_done"] == 2
     assert len(list((folder / "runs").glob("*-integration-base*"))) == 2
+    assert len(list((folder / "runs").glob("*-integration-warmup"))) == 1
     assert (folder / "report.md").is_file() and (folder / "report.html").is_file()
     assert git(repository, "worktree", "list").count("\n") == 0  # the BASE worktree is gone
 
