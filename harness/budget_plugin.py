@@ -379,8 +379,11 @@ def _kept(measured: dict[str, dict[str, timing.Measurement]],
     def kept(kind: str, subject: str) -> bool:
         return kind != "test" or budget.limits(kind, subject) is not None
 
-    return {kind: {subject: {key: None if value is None else round(value, 4)
-                             for key, value in asdict(m).items()}
+    def rounded(key: str, value: float | None) -> float | None:
+        # seconds to 0.1 ms; a probe speed is ~1e-4 s, kept to 1e-9 as in baseline files
+        return None if value is None else round(value, 9 if key == "speed_s" else 4)
+
+    return {kind: {subject: {key: rounded(key, value) for key, value in asdict(m).items()}
                    for subject, m in subjects.items() if kept(kind, subject)}
             for kind, subjects in measured.items()}
 

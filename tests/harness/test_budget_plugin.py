@@ -198,6 +198,18 @@ def test_after_k_green_runs_a_provisional_baseline_makes_bands_exact(budgeted):
     assert data["budgets"]["baseline"] == path.stem
 
 
+def test_ledger_timings_keep_the_probe_speed_precise():
+    """A probe speed is ~1e-4 s: rounded like seconds it would scale a provisional baseline
+    by a wrong load factor (x1.36 seen on an unchanged run)."""
+    from harness import budget_plugin, budgets, timing
+
+    kept = budget_plugin._kept(
+        {"group": {"integration": timing.Measurement(1.234567, 1.0, 0.000123456789)},
+         "test": {"t.py::unlisted": timing.Measurement(1.0, 1.0)}}, budgets.parse({}))
+    assert kept == {"group": {"integration": {"wall_s": 1.2346, "cpu_s": 1.0,
+                                              "speed_s": 0.000123457}}, "test": {}}
+
+
 def _fingerprint(project) -> dict:
     return project.report(project.runs()[0])["fingerprint"] if project.runs() else \
         _first_run_fingerprint(project)
