@@ -58,12 +58,13 @@ def main() -> int:
     parser.add_argument("--slowdown", type=float, default=0.25)
     parser.add_argument("--slowed-runs", type=int, default=2)
     parser.add_argument("--compare-pairs", type=int, default=6)
+    parser.add_argument("--commit", default="HEAD", help="what the clone checks out")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/bench-fresh-clone"))
     args = parser.parse_args()
     load_before, started = os.getloadavg(), time.perf_counter()
     here = environment.fingerprint_hash(environment.fingerprint(environment.collect(ROOT)))
     runs, slowed, compared = [], [], None
-    with scratch_clone(args.scratch / "tree") as (tree, sha):
+    with scratch_clone(args.scratch / "tree", args.commit) as (tree, sha):
         own = tree / "baselines" / "runtime" / f"{here}.json"
         removed = own.is_file()
         own.unlink(missing_ok=True)
