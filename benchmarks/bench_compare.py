@@ -109,16 +109,25 @@ def main() -> int:
                 print(f"  exit {t['exit']}, regressions {t['regressions']}, "
                       + ", ".join(f"{s} {r['ratio']:.3f} (raw {r['raw']:.3f})"
                                   for s, r in t["results"].items()))
+                report(trials, args, sha, load_before, started)  # after every trial
+    return 0
+
+
+def report(trials: dict, args, sha: str, load_before, started: float) -> None:
+    """Summarise the trials so far and (re)write benchmarks/results/compare.json."""
     false_alarms = sum(t["exit"] == 4 for t in trials["aa"])
     caught = sum(args.group in t["regressions"] for t in trials["injected"])
     broken = [t for kind in trials.values() for t in kind if t["exit"] not in (0, 4)]
     resampled = {kind: resample(pooled_pairs(done), args.pairs, args.resamples, args.threshold)
                  for kind, done in trials.items()
-                 if len(pooled_pairs(done)) >= args.pairs}
+                 if done and len(pooled_pairs(done)) >= args.pairs}
+    injected = [t["results"][args.group] for t in trials["injected"] if args.group in t["results"]]
     summary = {
         "aa_false_alarms": f"{false_alarms}/{len(trials['aa'])}",
         "injected_caught": f"{caught}/{len(trials['injected'])}",
         "broken_trials": len(broken),
+        "injected_ratio_at_equal_speed": [round(r["ratio"], 3) for r in injected],
+        "injected_ratio_raw_cpu": [r["raw"] for r in injected],
         "resampled_aa_false_alarm_rate": resampled.get("aa", {}).get("any_slower"),
         "resampled_injected_detection_rate": resampled.get("injected", {}).get(
             "by_subject", {}).get(args.group, {}).get("slower"),
