@@ -10,6 +10,7 @@ harness configuration. The output is deterministic: no dates, no machine facts.
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 from typing import Iterable
 
@@ -17,8 +18,9 @@ from harness import budgets as budgets_module
 from harness import escalation, runfolder, selectors
 
 BRIEF_FILE = "docs/handoff_brief.md"
+METRIC_BASELINES_FILE = "baselines/metrics.json"
 SOURCES = (selectors.GROUPS_FILE, selectors.HARNESS_FILE, budgets_module.BUDGETS_FILE,
-           escalation.OWNERS_FILE)
+           escalation.OWNERS_FILE, METRIC_BASELINES_FILE)
 ACCELERATOR_ENV = "HARNESS_ACCELERATOR"
 
 BACKEND_CONTRACT = """\
@@ -112,6 +114,29 @@ def _selection_text(group: selectors.Group) -> str:
 
 def _pytest_selector(group: selectors.Group) -> str:
     return f"`harness run {group.name}` (= `pytest --harness-run {group.name}`)"
+
+
+def _quality_lines(root: Path) -> list[str]:
+    """The reconstruction-quality gates, from the committed metric baselines (their rules and
+    recorded numbers); nothing when the project has no such file."""
+    try:
+        document = json.loads((root / METRIC_BASELINES_FILE).read_text(encoding="utf-8"))
+        scenarios = document["scenarios"]
+        rows = [(name, metric, f"{m['baseline']:.4f}", f"{m['tolerance']:.4f}",
+                 f"{m['untrained']:.4f}", "yes" if m["gated"] else "no (learning check only)")
+                for name, entry in sorted(scenarios.items())
+                for metric, m in entry["metrics"].items()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    lines = ["### How reconstruction quality is judged", "",
+             f"Metric baselines: `{METRIC_BASELINES_FILE}` (recorded with "
+             f"`{document.get('record_command', 'python benchmarks/record_metric_baselines.py')}`"
+             f"; the spread over seeds and numeric variants is stored with each metric).", "",
+             f"- Tolerance: {document.get('tolerance_rule', 'not stated')}.",
+             f"- Gate: {document.get('gate_rule', 'not stated')}.",
+             f"- Parity: {document.get('parity_rule', 'not stated')}.", ""]
+    lines += _table(["scenario", "metric", "baseline", "tolerance", "untrained", "gated"], rows)
+    return lines + [""]
 
 
 def render(project_root: Path) -> str:
@@ -209,6 +234,7 @@ def render(project_root: Path) -> str:
         f"- Per-test timeout: max({_seconds(budget.timeouts.min_s)}, {budget.timeouts.factor:g} × "
         f"the test's reference time), else {_seconds(budget.timeouts.default_s)}.",
         "",
+        *_quality_lines(root),
         "## 3. Artifacts and archival policy",
         "",
         f"Each run writes a folder `<root>/<UTC stamp>-<cadence>/` under the harness root "

@@ -32,6 +32,7 @@ from harness.report import scaleout_facts, shard_warning
 REPORT_HTML = "report.html"
 AMPLITUDE_PNG = "reconstructed_amplitude.png"
 PHASE_PNG = "reconstructed_phase.png"
+TRUTH_PNGS = {"amplitude": "truth_amplitude.png", "phase": "truth_phase.png"}
 METRICS_JSON = "metrics.json"
 TREND_RUNS = 20
 SLOWEST = 10
@@ -89,12 +90,14 @@ tr:last-child td{border-bottom:none}td code{word-break:break-all}.nowrap{white-s
 .card.warn{border-left-color:#bf6a02}.card.ok{border-left-color:#1a7f37}
 .card.info{border-left-color:#0969da}.card ul{margin:6px 0 2px;padding-left:20px}
 .card li{margin:2px 0}.small{font-size:12.5px;color:#57606a}.empty{color:#57606a;font-style:italic}
-.recon{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:14px}
+.recon{display:grid;grid-template-columns:repeat(auto-fit,minmax(280px,1fr));gap:14px}
 .backend{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:10px}
 .backend h3{margin:0 0 8px}.backend .mono{word-break:break-all}.images{display:flex;gap:10px}
 figure{margin:0;flex:1;text-align:center}figure img{width:100%;max-width:260px;
  image-rendering:pixelated;border:1px solid #d0d7de;border-radius:4px;background:#000}
 figcaption{font-size:12px;color:#57606a}
+.cbar{max-width:260px;margin:4px auto 0}.cbar div{height:8px;border:1px solid #d0d7de}
+.cbar span{display:flex;justify-content:space-between;font-size:11px;color:#57606a}
 .metrics td{padding:3px 8px;font-size:12.5px}.metrics{margin-top:8px}
 .trends{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:12px}
 .trend{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:8px 12px}
@@ -525,7 +528,9 @@ def find_reconstructions(run_dir: Path, report: dict | None = None) -> dict[str,
         relative = folder.relative_to(root)
         backend = _backend_of(relative, metrics) or relative.as_posix()
         entry = {"folder": f"{runfolder.TESTS_DIR}/{relative.as_posix()}",
-                 "amplitude": amplitude, "phase": folder / PHASE_PNG, "metrics": metrics}
+                 "amplitude": amplitude, "phase": folder / PHASE_PNG, "metrics": metrics,
+                 "truth": {part: folder / name for part, name in TRUTH_PNGS.items()
+                           if (folder / name).is_file()}}
         cases.setdefault(_case_of(relative, owners), {})[backend] = entry
     return cases
 
@@ -536,6 +541,26 @@ def _is_png(path: Path) -> bool:
             return handle.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
     except OSError:
         return False
+
+
+def colour_bar(path: Path) -> str:
+    """A labelled colour bar from the PNG's text chunks `display-range` ("lo hi"),
+    `colormap-stops` (hex colours, low to high) and `unit`; '' when it has none."""
+    try:
+        from PIL import Image
+        with Image.open(path) as image:
+            text = dict(getattr(image, "text", {}) or {})
+        low, high = (float(x) for x in text["display-range"].split())
+        stops = [s for s in text["colormap-stops"].split() if re.fullmatch(r"#[0-9a-fA-F]{6}", s)]
+    except (ImportError, OSError, KeyError, ValueError, SyntaxError):
+        return ""
+    if len(stops) < 2 or not all(map(math.isfinite, (low, high))):
+        return ""
+    unit = f" {text.get('unit', '')}".rstrip()
+    ticks = [low, (low + high) / 2, high]
+    return (f'<div class="cbar"><div style="background:linear-gradient(to right,'
+            f'{",".join(stops)})"></div><span>'
+            + "".join(f"<i>{tick:.3g}{_e(unit)}</i>" for tick in ticks) + "</span></div>")
 
 
 def _figure(path: Path, caption: str, run_dir: Path) -> str:
@@ -550,8 +575,8 @@ def _figure(path: Path, caption: str, run_dir: Path) -> str:
                 'linked, not embedded (it opens from the run folder)</div>'
                 f'<figcaption>{_e(caption)}</figcaption></figure>')
     uri = "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return (f'<figure><img src="{uri}" alt="{_e(caption)}"><figcaption>{_e(caption)}'
-            '</figcaption></figure>')
+    return (f'<figure><img src="{uri}" alt="{_e(caption)}">{colour_bar(path)}'
+            f'<figcaption>{_e(caption)}</figcaption></figure>')
 
 
 def _metrics_table(metrics: dict) -> str:
@@ -572,6 +597,13 @@ def _reconstructions(run_dir: Path, report: dict) -> str:
     for case, backends in cases.items():
         ordered = [b for b in BACKENDS if b in backends] + sorted(set(backends) - set(BACKENDS))
         panels = []
+        truth = next((backends[b]["truth"] for b in ordered if len(backends[b]["truth"]) == 2), None)
+        if truth:   # the same object for every backend of the case: shown once, first
+            panels.append(
+                '<div class="backend"><h3>Ground truth</h3><div class="images">'
+                + "".join(_figure(truth[part], part, run_dir) for part in TRUTH_PNGS)
+                + '</div><p class="small">the simulated object over the scanned pixels; phase '
+                'about its median, like the reconstructions</p></div>')
         for backend in ordered:
             entry = backends[backend]
             panels.append(

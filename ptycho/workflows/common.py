@@ -145,7 +145,7 @@ def write_json(path, value) -> Path:
 
 def write_reconstruction(output_dir, results: dict, raw: RawData) -> dict:
     """reconstructed_amplitude.png, reconstructed_phase.png, reconstruction.npz and (when raw
-    has objectGuess) metrics.json in output_dir. Metrics are computed before anything is
+    has objectGuess) truth_amplitude.png, truth_phase.png and metrics.json in output_dir. Metrics are computed before anything is
     written. Returns the metrics dict ({} without ground truth)."""
     output_dir = Path(output_dir)
     stitched = results["stitched"]
@@ -156,7 +156,7 @@ def write_reconstruction(output_dir, results: dict, raw: RawData) -> dict:
     write_npz(output_dir / "reconstruction.npz", {
         "reconstruction": stitched.astype(np.complex64), "amplitude": np.abs(stitched),
         "phase": np.angle(stitched), "positions": results["positions"]})
-    images.save_reconstruction_pngs(stitched, output_dir)
+    images.save_reconstruction_pngs(stitched, output_dir, truth=raw.objectGuess)
     if quality:
         write_json(output_dir / "metrics.json", quality)
     return quality

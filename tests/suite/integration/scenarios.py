@@ -19,18 +19,55 @@ from suite_support import (DEFAULT_DATASET, REPO_ROOT, Step, python_command, run
 
 BASELINE_FILE = REPO_ROOT / "baselines" / "metrics.json"
 BASELINE_FORMAT = "ptycho-metric-baselines"
-BASELINE_VERSION = 1
-# Gated metrics of metrics.json. Phase SSIM is the regression gate the suite was asked for;
-# phase PSNR is gated too because it separates a trained network from an untrained one far
-# better on this data (gridsize 2: SSIM 0.870 vs 0.860, PSNR 29.9 vs 24.1 dB).
-METRIC = "phase_ssim"
-METRICS = (METRIC, "phase_psnr")
-TOLERANCE_FLOORS = {"phase_ssim": 0.01, "phase_psnr": 0.5}
+BASELINE_VERSION = 2
+# Candidate metrics of metrics.json: they measure the reconstruction against the truth's own
+# dynamic range (phase SSIM mapped from [-pi, pi] barely separates trained from untrained).
+METRICS = ("phase_r", "amp_r", "phase_ssim_range")
+TOLERANCE_FLOORS = {"phase_r": 0.01, "amp_r": 0.01, "phase_ssim_range": 0.01}
+# The rules, stated once (the recorder applies them, docs and the handoff brief quote them).
+TOLERANCE_FACTOR = 1.5
+GATE_RATIO = 10.0
+TOLERANCE_RULE = (f"tolerance = max(floor, {TOLERANCE_FACTOR:g} x the largest distance of any "
+                  "recorded variant run (seeds, thread counts, TensorFlow oneDNN on/off) from "
+                  "their median)")
+GATE_RULE = (f"a metric is gated (measured >= baseline - tolerance) only when its learning gap "
+             f"(baseline - untrained) is at least {GATE_RATIO:g} x its tolerance; every metric "
+             "must reach untrained + half the gap (learning happened)")
+# Statistical parity: TensorFlow and PyTorch trained on the same data, same settings.
+PARITY_PAIR = ("tensorflow-gs1", "pytorch-gs1")
+PARITY_BAND = 0.05
+PARITY_RULE = (f"{PARITY_PAIR[0]} and {PARITY_PAIR[1]}: per metric, recorded baselines within "
+               f"{PARITY_BAND:g}, and one run's values within {PARITY_BAND:g} + both tolerances")
 RECORD_COMMAND = "python benchmarks/record_metric_baselines.py"
 # An untrained network, through the very same commands: one epoch at a learning rate that
 # cannot move float32 weights (Adam's step is ~lr).
 UNTRAINED_OPTIONS = ("--nepochs", "1", "--learning-rate", "1e-30")
 STEP_TIMEOUT_S = 300.0     # a step still running after this is killed (hang guard)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one chain deviates from the scenario as the test runs it: extra training options
+    (later ones win with argparse), extra environment, threads per framework pool."""
+    name: str = "as-tested"
+    train_options: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    threads: int = 1
+
+
+AS_TESTED = Variant()
+UNTRAINED = Variant("untrained", UNTRAINED_OPTIONS)
+
+
+def numeric_variants(scenario: "Scenario") -> list[Variant]:
+    """The runs a baseline's spread is measured over: what another CPU may do to training
+    (other rounding -> another trajectory, like another seed; another thread count; TensorFlow
+    with its oneDNN kernels off), each alone."""
+    variants = [AS_TESTED, Variant("seed-7", ("--seed", "7")), Variant("seed-123", ("--seed", "123")),
+                Variant("threads-2", threads=2)]
+    if scenario.backend == "tensorflow":
+        variants.append(Variant("onednn-off", env=(("TF_ENABLE_ONEDNN_OPTS", "0"),)))
+    return variants
 
 
 @dataclass(frozen=True)
@@ -49,10 +86,8 @@ class Scenario:
                 "train_options": list(self.train_options),
                 "infer_options": list(self.infer_options), "dataset": dict(DEFAULT_DATASET)}
 
-    def train_command(self, data: Path, output_dir: Path, untrained: bool = False) -> list[str]:
-        options = list(self.train_options)
-        if untrained:   # later occurrences win with argparse
-            options += UNTRAINED_OPTIONS
+    def train_command(self, data: Path, output_dir: Path, variant: Variant = AS_TESTED) -> list[str]:
+        options = [*self.train_options, *variant.train_options]  # later occurrences win
         return python_command("-m", "ptycho.cli.train", "--backend", self.backend,
                               "--gridsize", str(self.gridsize), "--train-data", str(data),
                               "--output-dir", str(output_dir), "--quiet", *options)
@@ -63,13 +98,21 @@ class Scenario:
                               "--quiet", *self.infer_options)
 
 
-_TRAINING = ("--nepochs", "2", "--batch-size", "8", "--learning-rate", "2e-3",
-             "--n-filters-scale", "0.25", "--seed", "42")
+# Trained far enough to reconstruct the object visibly (gridsize 1: phase and amplitude r
+# 0.89-0.96 over seeds and numeric variants; gridsize 2, which learns more slowly per second,
+# ~0.8; an untrained network ~0), within the integration budget: the 3 chains run at once,
+# one thread each, on 2 cores (~60 CPU-s, ~30 s wall on the 2-core CI machine type).
+_TRAINING = ("--batch-size", "16", "--learning-rate", "2e-3", "--n-filters-scale", "0.25",
+             "--seed", "42")
+GS1_EPOCHS, GS2_EPOCHS = "36", "80"
 SCENARIOS = {s.name: s for s in (
-    Scenario("tensorflow-gs1", "tensorflow", 1, ("--n-groups", "512", *_TRAINING), cost=1.4),
-    Scenario("pytorch-gs1", "pytorch", 1, ("--n-groups", "512", *_TRAINING), cost=1.0),
-    Scenario("pytorch-gs2", "pytorch", 2, ("--n-groups", "128", *_TRAINING),
-             ("--n-groups", "256"), cost=0.8),
+    Scenario("tensorflow-gs1", "tensorflow", 1,
+             ("--n-groups", "512", "--nepochs", GS1_EPOCHS, *_TRAINING), cost=1.0),
+    Scenario("pytorch-gs1", "pytorch", 1,
+             ("--n-groups", "512", "--nepochs", GS1_EPOCHS, *_TRAINING), cost=1.2),
+    Scenario("pytorch-gs2", "pytorch", 2,
+             ("--n-groups", "128", "--nepochs", GS2_EPOCHS, *_TRAINING), ("--n-groups", "256"),
+             cost=1.1),
 )}
 
 
@@ -105,14 +148,14 @@ def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def run_chain(scenario: Scenario, data: Path, root: Path, untrained: bool = False) -> ChainResult:
+def run_chain(scenario: Scenario, data: Path, root: Path, variant: Variant = AS_TESTED) -> ChainResult:
     """ptycho-train into root/train, then (if it succeeded) ptycho-infer from that folder into
-    root/infer, each a fresh process with one thread per framework pool (so results do not
-    depend on how many chains share the machine)."""
+    root/infer, each a fresh process with variant.threads (1 as tested: results do not depend
+    on how many chains share the machine) threads per framework pool."""
     root = Path(root)
     result = ChainResult(scenario, root, root / "train", root / "infer")
-    env = subprocess_env(threads=1)
-    result.steps.append(run_step("train", scenario.train_command(data, result.train_dir, untrained),
+    env = {**subprocess_env(threads=variant.threads), **dict(variant.env)}
+    result.steps.append(run_step("train", scenario.train_command(data, result.train_dir, variant),
                                  root, env, STEP_TIMEOUT_S))
     if result.steps[-1].returncode == 0:
         result.steps.append(run_step("infer", scenario.infer_command(result.train_dir, data,
@@ -129,7 +172,7 @@ class Job:
     key: object
     scenario: Scenario
     root: Path
-    untrained: bool = False
+    variant: Variant = AS_TESTED
 
 
 class ChainPool:
@@ -146,7 +189,7 @@ class ChainPool:
         for job in sorted(jobs, key=lambda job: -job.scenario.cost):
             if job.key not in self.futures:
                 self.futures[job.key] = self.executor.submit(run_chain, job.scenario, self.data,
-                                                             job.root, job.untrained)
+                                                             job.root, job.variant)
 
     def result(self, job: Job) -> ChainResult:
         self.start([job])
@@ -178,7 +221,8 @@ def load_baselines(path: Path = BASELINE_FILE) -> dict:
 
 
 def baseline_for(scenario: Scenario, path: Path = BASELINE_FILE) -> dict:
-    """The stored entry of `scenario`, checked to be recorded with its current settings."""
+    """The stored entry of `scenario`, checked to be recorded with its current settings:
+    {"metrics": {metric: {"baseline", "tolerance", "untrained", "gated", "runs", ...}}, ...}."""
     entry = load_baselines(path).get("scenarios", {}).get(scenario.name)
     if entry is None:
         raise BaselineError(f"{path}: no baseline for scenario {scenario.name!r} (record it "
@@ -189,23 +233,38 @@ def baseline_for(scenario: Scenario, path: Path = BASELINE_FILE) -> dict:
                             f"{scenario.settings()} (re-record it with {RECORD_COMMAND} "
                             f"--scenario {scenario.name})")
     for metric in METRICS:
-        for key in ("baseline", "tolerance", "untrained", "min_learning_gain"):
-            if not isinstance(entry.get(metric, {}).get(key), (int, float)):
+        stored = entry.get("metrics", {}).get(metric, {})
+        for key in ("baseline", "tolerance", "untrained"):
+            if isinstance(stored.get(key), bool) or not isinstance(stored.get(key), (int, float)):
                 raise BaselineError(f"{path}: scenario {scenario.name!r} has no number "
-                                    f"{metric}.{key} (re-record it with {RECORD_COMMAND})")
+                                    f"metrics.{metric}.{key} (re-record it with {RECORD_COMMAND})")
+        if not isinstance(stored.get("gated"), bool):
+            raise BaselineError(f"{path}: scenario {scenario.name!r}: metrics.{metric}.gated "
+                                f"must be true or false (re-record it with {RECORD_COMMAND})")
     return entry
+
+
+def learned_floor(stored: dict) -> float:
+    """untrained + half the recorded learning gap: below it, the network did not learn."""
+    return stored["untrained"] + (stored["baseline"] - stored["untrained"]) / 2
 
 
 def assert_quality_holds(name: str, entry: dict, result: ChainResult,
                          baseline_label: str = "baseline") -> None:
-    """Each gated metric of the chain's metrics.json at or above `entry`'s baseline minus its
-    tolerance, and the training loss went down."""
+    """Every metric clearly above an untrained network's (learning happened), each gated one
+    at or above `entry`'s baseline minus its tolerance, and the training loss went down."""
+    failures = []
     for metric in METRICS:
-        stored, measured = entry[metric], result.metrics[metric]
+        stored, measured = entry["metrics"][metric], result.metrics[metric]
+        if measured < learned_floor(stored):
+            failures.append(f"{metric} {measured:.4f} is not clearly above an untrained "
+                            f"network's {stored['untrained']:.4f} (needs >= "
+                            f"{learned_floor(stored):.4f}: untrained + half the learning gap)")
         floor = stored["baseline"] - stored["tolerance"]
-        assert measured >= floor, (
-            f"{name}: {metric} {measured:.4f} < {baseline_label} {stored['baseline']:.4f} - "
-            f"tolerance {stored['tolerance']:.4f} (metrics: {result.metrics})")
+        if stored["gated"] and measured < floor:
+            failures.append(f"{metric} {measured:.4f} < {baseline_label} "
+                            f"{stored['baseline']:.4f} - tolerance {stored['tolerance']:.4f}")
+    assert not failures, f"{name}: " + "; ".join(failures) + f" (metrics: {result.metrics})"
     losses = result.history["loss"]
     assert losses[-1] < losses[0], f"{name}: training loss did not decrease: {losses}"
 
