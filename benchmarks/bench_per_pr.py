@@ -1,7 +1,8 @@
 """Where the per-PR gate's time goes: `nox -s per_pr` end to end (environment already
 installed), then a breakdown from the run folder it wrote.
 
-Measured: the nox command's wall time (target <= 90 s); from report.json the pytest session
+Measured: the nox command's wall time (target <= 45 s on the 2-core CI machine type, so that
+the slower CPUs of that type stay well inside the handoff plan's 90 s ceiling); from report.json the pytest session
 and each group; from junit.xml each integration chain's `ptycho-train` / `ptycho-infer` process
 (wall and CPU seconds, recorded by the round-trip test); and, separately, what one fresh
 process pays to import each framework the way the CLIs do (GC paused, ptycho.cli.common), so
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import timed, write_results  # noqa: E402
 from harness import runfolder, selectors  # noqa: E402
 
-TARGET_S = 90.0
+TARGET_S = 45.0
 # What a CLI process imports before its first log line (ptycho.cli.common.load_framework).
 IMPORTS = {
     "tensorflow (train)": "import ptycho.tf.backend, ptycho.tf.training",

@@ -103,6 +103,21 @@ def test_amplitude_mae(data, reference_ops, tf_ops, torch_ops):
                  tol.LOSS_SCALAR, "amplitude_mae reference vs its definition")
 
 
+def test_phase_offset(data, reference_ops, tf_ops, torch_ops):
+    """The gauge term's global phase: the same angle in every backend, and it follows a
+    constant phase put on the object."""
+    views = data(2).views.astype(np.complex64)
+    for shift in (0.0, 1.0, -2.5):
+        shifted = (views * np.exp(1j * shift)).astype(np.complex64)
+        expected = reference_ops.phase_offset(shifted)
+        assert_close(expected, np.angle(np.exp(1j * (reference_ops.phase_offset(views) + shift))),
+                     tol.PHASE_OFFSET, f"phase_offset follows a constant phase of {shift} rad")
+        assert_close(tf_ops.phase_offset(shifted), expected, tol.PHASE_OFFSET,
+                     "phase_offset TensorFlow vs reference")
+        assert_close(torch_ops.phase_offset(torch_channels_first(shifted)), expected,
+                     tol.PHASE_OFFSET, "phase_offset torch vs reference")
+
+
 def test_combine_complex(data, reference_ops, tf_ops, torch_ops):
     views = data(2).views
     amplitude, phase = np.abs(views).astype(np.float32), np.angle(views).astype(np.float32)

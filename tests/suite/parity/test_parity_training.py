@@ -103,9 +103,10 @@ def test_loss_gradients_ported_weights(model_pair_factory, tf_ops, gridsize, nll
     autoencoder = pair.keras["autoencoder"]
     target = batch.intensity_scale * batch.X_norm
     with tf.GradientTape() as tape:         # the loss of ptycho.tf.training.fit
-        predicted, _ = autoencoder([batch.X_norm, batch.offsets], training=True)
+        predicted, obj = autoencoder([batch.X_norm, batch.offsets], training=True)
         loss_tf = (nll_weight * tf_ops.poisson_nll(predicted, target)
-                   + mae_weight * tf_ops.amplitude_mae(predicted, target))
+                   + mae_weight * tf_ops.amplitude_mae(predicted, target)
+                   + pair.module.phase_offset_weight * tf.square(tf_ops.phase_offset(obj)))
     variables = {variable.path: variable for variable in autoencoder.trainable_variables}
     grads_tf = dict(zip(variables, tape.gradient(loss_tf, list(variables.values()))))
     loss_torch, grads_torch = _torch_gradients(pair.module, batch)
