@@ -52,7 +52,7 @@ BREAKS = {
         "ptycho_torch/lightning_module.py", "lr=self.learning_rate, fused=True)",
         "lr=1e-9, fused=True)", "PyTorch: the configured learning rate never reaches Adam"),
 }
-_FAILED = re.compile(r"^FAILED (\S+)", re.M)
+_FAILED = re.compile(r"^FAILED (\S+?):?(?:\s|$)", re.M)
 _ASSERTION = re.compile(r"^E\s+AssertionError: (.*)$", re.M)
 
 
