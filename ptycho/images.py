@@ -122,16 +122,30 @@ def centred_phase(complex_image, valid):
     return np.mod(phase - offset + np.pi, 2 * np.pi) - np.pi
 
 
-def save_complex_pngs(complex_image, out_dir, prefix: str, valid=None) -> tuple[Path, Path]:
-    """<prefix>_amplitude.png (grayscale, percentile range) and <prefix>_phase.png (twilight
-    over [-pi, pi] rad about the median phase) in out_dir. Pixels outside `valid` (default:
-    the non-zero pixels) are left out of the display range and shown black."""
+def phase_range(complex_image, valid) -> tuple[float, float]:
+    """Symmetric display range of centred_phase: +-1.1 x its 99th percentile of |phase|, so a
+    weak phase (the simulated object's is ~+-1 rad) uses the whole colormap; the full
+    PHASE_RANGE once that reaches pi/2, where wrapping matters and the cyclic map shows it."""
+    phase = np.abs(centred_phase(complex_image, valid))[np.asarray(valid, bool)]
+    reach = 1.1 * float(np.percentile(phase, 99)) if phase.size else np.pi
+    if not np.isfinite(reach) or reach <= 0 or reach >= np.pi / 2:
+        return PHASE_RANGE
+    return -reach, reach
+
+
+def save_complex_pngs(complex_image, out_dir, prefix: str, valid=None,
+                      phase_display=None) -> tuple[Path, Path]:
+    """<prefix>_amplitude.png (grayscale, percentile range) and <prefix>_phase.png (twilight,
+    about the median phase, over phase_display, default phase_range) in out_dir. Pixels
+    outside `valid` (default: the non-zero pixels) are left out of the display range and shown
+    black."""
     complex_image = np.asarray(complex_image)
     out_dir = Path(out_dir)
     valid = complex_image != 0 if valid is None else np.asarray(valid, bool)
+    phase_display = phase_display or phase_range(complex_image, valid)
     amplitude = save_png(np.abs(complex_image), out_dir / f"{prefix}_amplitude.png", valid=valid)
     phase = save_png(centred_phase(complex_image, valid), out_dir / f"{prefix}_phase.png",
-                     colormap="twilight", valid=valid, value_range=PHASE_RANGE, unit="rad")
+                     colormap="twilight", valid=valid, value_range=phase_display, unit="rad")
     return amplitude, phase
 
 
@@ -142,7 +156,9 @@ def save_reconstruction_pngs(complex_image, out_dir, truth=None) -> tuple[Path, 
     ptycho.reference.reassemble) are left out of the display ranges and shown black."""
     complex_image = np.asarray(complex_image)
     covered = complex_image != 0
-    written = save_complex_pngs(complex_image, out_dir, "reconstructed", covered)
+    # Both phases on one display range (the truth's, when given) so that their colours compare.
+    shown = phase_range(truth if truth is not None else complex_image, covered)
+    written = save_complex_pngs(complex_image, out_dir, "reconstructed", covered, shown)
     if truth is not None:
-        written += save_complex_pngs(truth, out_dir, "truth", covered)
+        written += save_complex_pngs(truth, out_dir, "truth", covered, shown)
     return written

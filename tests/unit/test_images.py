@@ -25,8 +25,9 @@ def test_reconstruction_pngs_show_the_object(tmp_path):
         assert phase_png.mode == "RGB"
     assert sorted(os.listdir(tmp_path / "out")) == ["reconstructed_amplitude.png",
                                                     "reconstructed_phase.png"]
-    assert images.read_display(phase_path) == {"range": pytest.approx((-np.pi, np.pi), abs=1e-5),
-                                               "colormap": "twilight", "unit": "rad"}
+    shown = images.read_display(phase_path)      # the object's phase is ~+-1 rad
+    assert shown["colormap"] == "twilight" and shown["unit"] == "rad"
+    assert shown["range"][0] == pytest.approx(-shown["range"][1]) and 0.5 < shown["range"][1] < 1.6
     shown = images.read_display(amp_path)
     assert shown["colormap"] == "gray" and shown["range"][0] < shown["range"][1]
 
@@ -83,6 +84,16 @@ def test_save_png_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="colormap"):
         images.save_png(np.zeros((2, 2)), tmp_path / "x.png", colormap="jet")
     assert os.listdir(tmp_path) == []
+
+
+def test_phase_display_range_is_full_circle_once_the_phase_wraps():
+    rows, cols = np.indices((32, 32))
+    weak = np.exp(0.5j * np.sin(cols / 4.0))
+    strong = np.exp(3.0j * np.sin(cols / 4.0))
+    valid = np.ones((32, 32), bool)
+    low, high = images.phase_range(weak, valid)
+    assert low == pytest.approx(-high) and 0.5 <= high < 0.8
+    assert images.phase_range(strong, valid) == images.PHASE_RANGE
 
 
 def test_read_display_ignores_foreign_pngs(tmp_path):
