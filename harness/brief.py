@@ -33,7 +33,9 @@ BACKEND_CONTRACT = """\
    consumers (shape mismatches) and voids every parity guarantee below.
 3. **POLICY-001.** PyTorch is mandatory for the PyTorch backend: `backend='pytorch'` without an
    importable torch raises `RuntimeError` whose message contains "PyTorch backend selected" and
-   the install hint (`pip install torch>=2.2`). There is never a silent fallback to TensorFlow.
+   the install hint (`pip install torch>=2.2`), and says plainly that torch is "unavailable"
+   ("not installed", as upstream PtychoPINN's tests expect). There is never a silent fallback
+   to TensorFlow.
 4. **Routing.** `'tensorflow'` runs the TensorFlow workflow without importing torch
    (`'torch' not in sys.modules` afterwards); `'pytorch'` runs the torch workflow. Both return
    the same `(amplitude, phase, results)` triple and `results['backend']` records the backend

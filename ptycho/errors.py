@@ -23,3 +23,17 @@ class ArchiveError(PtychoInputError):
 
 class ConfigError(PtychoInputError):
     """A configuration value is invalid or inconsistent with the data."""
+
+
+TORCH_INSTALL_HINT = "pip install torch>=2.2"
+
+
+def torch_unavailable(exc: BaseException) -> RuntimeError:
+    """POLICY-001's error for backend='pytorch' without a working torch. Its words are the
+    contract callers match (here and upstream PtychoPINN's tests): "PyTorch backend selected",
+    "unavailable" / "not installed", and the install command."""
+    return RuntimeError(
+        "PyTorch backend selected (backend='pytorch') but torch is unavailable (not installed, "
+        f"or its import failed: {exc.__class__.__name__}: {exc}). Install it with: "
+        f"{TORCH_INSTALL_HINT} (CPU-only wheel: {TORCH_INSTALL_HINT} --index-url "
+        "https://download.pytorch.org/whl/cpu), or choose backend='tensorflow'.")

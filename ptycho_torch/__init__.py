@@ -16,9 +16,5 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 try:
     import torch  # noqa: F401  (the import is the check)
 except (ImportError, OSError) as exc:  # OSError: a torch install with broken shared libraries
-    raise RuntimeError(
-        "PyTorch backend selected (backend='pytorch') but torch cannot be imported "
-        f"({exc.__class__.__name__}: {exc}). Install it with: pip install torch>=2.2 "
-        "(CPU-only wheel: pip install torch>=2.2 --index-url https://download.pytorch.org/whl/cpu), "
-        "or choose backend='tensorflow'."
-    ) from exc
+    from ptycho.errors import torch_unavailable
+    raise torch_unavailable(exc) from exc

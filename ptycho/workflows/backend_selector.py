@@ -7,8 +7,7 @@ never a fallback). results['backend'] always names the backend that ran.
 """
 from ptycho import params
 from ptycho.config.config import BACKENDS, update_legacy_dict
-
-TORCH_INSTALL_HINT = "pip install torch>=2.2"
+from ptycho.errors import torch_unavailable
 
 
 def _selected_backend(config) -> str:
@@ -24,10 +23,7 @@ def _torch_components():
     try:
         from ptycho_torch.workflows import components
     except ImportError as exc:
-        raise RuntimeError(
-            "PyTorch backend selected (backend='pytorch') but it cannot be imported "
-            f"({exc.__class__.__name__}: {exc}). Install it with: {TORCH_INSTALL_HINT}, "
-            "or choose backend='tensorflow'.") from exc
+        raise torch_unavailable(exc) from exc
     return components
 
 

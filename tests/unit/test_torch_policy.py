@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PHRASES = ("PyTorch backend selected", "pip install torch>=2.2")
+# upstream PtychoPINN's backend-selection tests also look for "unavailable" or "not installed"
+PHRASES = ("PyTorch backend selected", "pip install torch>=2.2", "unavailable", "not installed")
 
 # Runs `body` with torch unimportable; prints one JSON line describing the RuntimeError raised.
 _HARNESS = textwrap.dedent("""
