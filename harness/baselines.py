@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
-import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,7 +47,7 @@ from typing import Any, Callable, Mapping, Sequence
 from rich.markup import escape
 from rich.table import Table
 
-from harness import calibration, environment
+from harness import calibration, environment, runfolder
 from harness.configfile import Fields, config_error, read_json
 from harness.timing import Measurement
 
@@ -223,18 +221,7 @@ def write(baselines_dir: Path, baseline: Baseline) -> Path:
     """Atomically (temp file in the same folder + os.replace): a reader never sees half a file."""
     path = path_for(baselines_dir, baseline.fingerprint)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(baseline.as_dict(), indent=2, sort_keys=True) + "\n"
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent,
-                                         prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    runfolder.write_atomic(path, json.dumps(baseline.as_dict(), indent=2, sort_keys=True) + "\n")
     return path
 
 

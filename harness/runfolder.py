@@ -89,13 +89,20 @@ def log_path_for(run_dir: Path, test_name: str) -> Path:
     return Path(run_dir) / LOGS_DIR / f"{safe_name(test_name)}.log"
 
 
+OUTPUT_MODE = 0o644   # reports are read by people and CI uploaders; mkstemp's default is 0600
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder + os.replace: readers never see half a file."""
+    """Write via a temp file in the same folder + os.replace: readers never see half a file,
+    and the file is on disk (fsync) before it takes the final name. Mode OUTPUT_MODE."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, OUTPUT_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

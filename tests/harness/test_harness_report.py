@@ -97,3 +97,15 @@ def test_terminal_report_shows_the_slowest_tests_like_report_md():
     assert "test_d" not in console.export_text()  # the same three per group as report.md
     markdown = report.render_markdown(dict(data, totals={}, validation={}))
     assert all(f"`{test[1]}` | {test[2]} |" in markdown for test in rows)
+
+
+def test_report_files_are_readable_by_others(tmp_path):
+    """Reports are read by people and uploaded by CI: 0644, not mkstemp's 0600."""
+    from harness import runfolder
+
+    target = tmp_path / "report.md"
+    runfolder.write_atomic(target, "# report\n")
+    runfolder.write_json_atomic(tmp_path / "report.json", {"status": "passed"})
+    for path in (target, tmp_path / "report.json"):
+        assert path.stat().st_mode & 0o777 == 0o644, oct(path.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]
