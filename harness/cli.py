@@ -389,8 +389,14 @@ def cmd_validate(args, console: Console) -> int:
 
 def cmd_check_ckpt(args, console: Console) -> int:
     path = Path(args.path)
-    if not path.is_file():
+    if not path.exists():
         raise UsageProblem(f"{path}: no such file (give the path of a .ckpt)")
+    if path.is_dir():
+        raise UsageProblem(f"{path}: is a directory, not a checkpoint (give the path of a .ckpt "
+                           "file, e.g. <train dir>/checkpoints/last.ckpt)")
+    if not path.is_file():
+        raise UsageProblem(f"{path}: is not a regular file (a FIFO, socket or device); give the "
+                           "path of a .ckpt file")
     try:
         facts = validators.validate_checkpoint(path, module_class=args.module_class)
     except validators.ValidationError as exc:
@@ -621,12 +627,28 @@ def cmd_prune(args, console: Console) -> int:
 
 
 # -- entry point ------------------------------------------------------------------------------
+def workers_value(text: str) -> str:
+    """-n/--workers: a positive number of pytest-xdist workers or 'auto' (checked here, so a
+    bad value is one usage line, not a pytest-xdist traceback)."""
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text
+    raise argparse.ArgumentTypeError(f"expected a number of workers >= 1 or 'auto', got {text!r}")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line on stderr and exit 2 (USAGE_ERROR), like every other harness
+    error: no usage dump. Subcommand parsers inherit the class."""
+
+    def error(self, message):
+        self.exit(USAGE_ERROR, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--harness-artifacts", metavar="DIR",
                         help="harness root (default: $HARNESS_ARTIFACTS, else [artifacts] root "
                              "of selectors/harness.toml)")
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="harness", description="Regression harness: selector groups, cadence runs, reports.",
         epilog="exit codes: 0 green, 1 test failures, 2 usage/config/collection error, "
                "3 artifact validation failures, 4 budget findings only, 5 nothing "
@@ -649,8 +671,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "first: a value after an option that is not ours "
                                      "cannot be told from a target.")
     run.add_argument("targets", nargs="+", metavar="CADENCE|GROUP")
-    run.add_argument("-n", "--workers", metavar="N",
-                     help="pytest-xdist workers (a number or 'auto')")
+    run.add_argument("-n", "--workers", metavar="N", type=workers_value,
+                     help="pytest-xdist workers (a number >= 1 or 'auto')")
     run.add_argument("--shard", metavar="I/N",
                      help="run part I of N, balanced by recorded durations (join the parts with "
                           "`harness merge`)")
@@ -714,7 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "baselines/runtime/<fingerprint>.json")
     record.add_argument("targets", nargs="+", metavar="CADENCE|GROUP")
     record.add_argument("--runs", type=int, default=5, help="recording runs (default 5)")
-    record.add_argument("-n", "--workers", metavar="N", help="pytest-xdist workers")
+    record.add_argument("-n", "--workers", metavar="N", type=workers_value,
+                        help="pytest-xdist workers (a number >= 1 or 'auto')")
     record.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
     adopt = actions.add_parser("adopt", parents=[common],
                                help="write this machine's provisional baseline (learnt from "

@@ -240,6 +240,14 @@ def _checkpoints() -> dict[str, bytes]:
         return {path.name: path.read_bytes() for path in Path(folder).iterdir()}
 
 
+def ckpt_directory(root):
+    (root / "checkpoints").mkdir()
+
+
+def nothing(root):
+    """The fault is in the command line alone."""
+
+
 def ckpt_truncated(root):
     data = _checkpoints()["good.ckpt"]
     (root / "truncated.ckpt").write_bytes(data[: len(data) // 2])
@@ -348,6 +356,11 @@ FAULTS = [
     Fault("archive_keras_payload_corrupt", "archive", archive_payload_corrupt, INFER, 2,
           ("model/wts.h5.zip: autoencoder.keras", "cannot be loaded as a Keras model"),
           output_dir_made=True),
+    Fault("ckpt_is_a_directory", "checkpoint", ckpt_directory,
+          ("harness", "check-ckpt", "checkpoints"), 2,
+          ("checkpoints", "is a directory, not a checkpoint", "give the path of a .ckpt file")),
+    Fault("harness_negative_workers", "selectors", nothing, ("harness", "run", "per_pr", "-n", "-1"),
+          2, ("-n/--workers", "expected a number of workers >= 1 or 'auto', got '-1'")),
     Fault("ckpt_truncated", "checkpoint", ckpt_truncated,
           ("harness", "check-ckpt", "truncated.ckpt"), 3,
           ("truncated.ckpt: loads", "torch.load(weights_only=True) failed"), prefix="invalid: "),
