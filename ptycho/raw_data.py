@@ -6,6 +6,7 @@ scan_index (n,) int, xcoords_start / ycoords_start (default to xcoords / ycoords
 FORMAT-001: diffraction stored as legacy (N, N, n) is transposed to (n, N, N) with a warning.
 """
 import io
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -26,6 +27,54 @@ OPTIONAL_KEYS = ("objectGuess", "scan_index", "xcoords_start", "ycoords_start")
 # Fixed member timestamp so identical arrays give byte-identical files.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError)
+_NPZ_MAGIC, _NPY_MAGIC = b"PK\x03\x04", b"\x93NUMPY"
+# Size policy: an array whose header declares more than this is refused before anything is
+# allocated (a 2 MB file can declare a (40, 2**20, 2**20) diff3d). 8 GiB: a third of the CI
+# machine type's memory, ~30 x the largest scan this project simulates; raise it for real
+# data with PTYCHO_MAX_ARRAY_GB.
+MAX_ARRAY_GB_ENV = "PTYCHO_MAX_ARRAY_GB"
+DEFAULT_MAX_ARRAY_GB = 8.0
+
+
+def max_array_bytes() -> int:
+    """The size policy's limit per array, in bytes (PTYCHO_MAX_ARRAY_GB, default 8)."""
+    text = os.environ.get(MAX_ARRAY_GB_ENV, "")
+    try:
+        gigabytes = float(text) if text else DEFAULT_MAX_ARRAY_GB
+    except ValueError:
+        raise DataError(MAX_ARRAY_GB_ENV, f"must be a number of GiB, got {text!r}",
+                        f"set {MAX_ARRAY_GB_ENV}=16, say, or unset it") from None
+    if not gigabytes > 0:
+        raise DataError(MAX_ARRAY_GB_ENV, f"must be > 0, got {text!r}", f"unset {MAX_ARRAY_GB_ENV}")
+    return int(gigabytes * 2 ** 30)
+
+
+def _declared_shape(archive: "np.lib.npyio.NpzFile", key: str) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) from the .npy header of member `key`, without reading its data."""
+    with archive.zip.open(f"{key}.npy") as member:
+        major, _ = np.lib.format.read_magic(member)
+        read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(member)
+    return shape, dtype
+
+
+def _check_declared_size(path: Path, archive, key: str) -> None:
+    """Refuse a member, before its data is read, whose header declares more bytes than the
+    member holds (a forged or truncated header) or than the size policy allows."""
+    shape, dtype = _declared_shape(archive, key)
+    size = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    stored = archive.zip.getinfo(f"{key}.npy").file_size
+    if size > stored:
+        raise DataError(path, f"key '{key}' declares shape {shape} of {dtype} ({size} bytes) but "
+                        f"holds only {stored} bytes (a truncated file or a forged header; "
+                        "refused before reading)", "regenerate the file")
+    limit = max_array_bytes()
+    if size > limit:
+        raise DataError(path, f"key '{key}' declares shape {shape} of {dtype} = "
+                        f"{size / 2 ** 30:.3g} GiB, over the {limit / 2 ** 30:g} GiB size policy "
+                        "(refused before reading)",
+                        f"check the file; for real data this large set {MAX_ARRAY_GB_ENV}")
 
 
 def write_npz(path, arrays: dict) -> None:
@@ -46,6 +95,12 @@ def _read_npz(path: Path) -> dict:
     if not path.is_file():
         raise DataError(path, "file not found" if not path.exists() else "not a regular file",
                         "check the path to the NPZ data file")
+    with open(path, "rb") as handle:
+        head = handle.read(len(_NPY_MAGIC))
+    if not (head.startswith(_NPZ_MAGIC) or head.startswith(_NPY_MAGIC)):
+        raise DataError(path, f"is not an NPZ file (it starts with {head[:6]!r}, not a zip "
+                        "archive's PK header)", "give the .npz written by ptycho-simulate or "
+                        "np.savez(path, xcoords=..., ycoords=..., diff3d=..., probeGuess=...)")
     try:
         archive = np.load(path, allow_pickle=False)
     except _READ_ERRORS as exc:
@@ -59,7 +114,10 @@ def _read_npz(path: Path) -> dict:
     with archive:
         for key in archive.files:
             try:
+                _check_declared_size(path, archive, key)
                 arrays[key] = archive[key]
+            except DataError:
+                raise
             except _READ_ERRORS as exc:
                 raise DataError(path, f"key '{key}' cannot be read ({type(exc).__name__}: {exc})",
                                 "regenerate the file; pickled object arrays are refused and the "
@@ -129,6 +187,9 @@ class RawData:
             arrays[key] = value
 
         for key in ("xcoords", "ycoords"):
+            if np.iscomplexobj(arrays[key]):
+                raise DataError(source, f"'{key}' is complex; scan positions are real pixel "
+                                "coordinates", f"store the real part (np.real) as {key}")
             if arrays[key].ndim != 1 or arrays[key].size == 0:
                 raise DataError(source, f"'{key}' must be a non-empty 1-D array, got shape "
                                 f"{arrays[key].shape}", "store one coordinate per scan position")

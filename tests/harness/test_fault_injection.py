@@ -20,6 +20,7 @@ harness runs.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -101,6 +102,23 @@ def npz_probe_shape(root):
 
 def npz_pickled(root):
     _npz(root, "pickled.npz", xcoords=np.array(list(_scan()["xcoords"]), dtype=object))
+
+
+def npz_forged_huge_header(root):
+    """A few hundred bytes whose .npy header declares a (40, 2**20, 2**20) float32 diff3d."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (40, 2 ** 20, 2 ** 20)})
+    with zipfile.ZipFile(root / "huge.npz", "w") as archive:
+        archive.writestr("diff3d.npy", header.getvalue() + bytes(64))
+
+
+def npz_text_file(root):
+    (root / "notes.npz").write_text("xcoords,ycoords\n1,2\n")
+
+
+def npz_complex_coords(root):
+    _npz(root, "complex_coords.npz", xcoords=_scan()["xcoords"] + 1e-3j)
 
 
 def scan(root):
@@ -305,6 +323,13 @@ FAULTS = [
           ("probe_shape.npz", "'probeGuess' shape (16, 16)", "(32, 32)")),
     Fault("npz_pickled_object_array", "npz", npz_pickled, (*TRAIN, "pickled.npz"), 2,
           ("pickled.npz", "key 'xcoords' cannot be read", "allow_pickle=False")),
+    Fault("npz_forged_huge_header", "npz", npz_forged_huge_header, (*TRAIN, "huge.npz"), 2,
+          ("huge.npz", "key 'diff3d' declares shape (40, 1048576, 1048576)", "refused before "
+           "reading")),
+    Fault("npz_text_file", "npz", npz_text_file, (*TRAIN, "notes.npz"), 2,
+          ("notes.npz", "is not an NPZ file", "b'xcoord'")),
+    Fault("npz_complex_coordinates", "npz", npz_complex_coords, (*TRAIN, "complex_coords.npz"), 2,
+          ("complex_coords.npz", "'xcoords' is complex", "np.real")),
     Fault("config_nepochs_zero", "config", scan, (*TRAIN_SCAN, "--nepochs", "0"), 2,
           ("--nepochs", "expected an integer >= 1, got 0")),
     Fault("config_gridsize_3", "config", scan, (*TRAIN_SCAN, "--gridsize", "3"), 2,

@@ -281,3 +281,24 @@ def test_config_001_n_mismatch_points_at_update_legacy_dict():
 def test_bad_n_groups(n_groups):
     with pytest.raises(ConfigError, match="n_groups"):
         generate_grouped_data(make_raw(), n_groups)
+
+
+def test_size_policy_refuses_an_array_before_reading_it(tmp_path, monkeypatch):
+    """PTYCHO_MAX_ARRAY_GB caps the bytes an NPZ member may declare (default 8 GiB)."""
+    path = save(tmp_path, make_arrays())
+    diff_bytes = N_POS * N * N * 4
+    monkeypatch.setenv("PTYCHO_MAX_ARRAY_GB", str(0.5 * diff_bytes / 2 ** 30))
+    with pytest.raises(DataError, match=r"key 'diff3d' declares shape .* over the .* GiB size "
+                                        r"policy \(refused before reading\).*PTYCHO_MAX_ARRAY_GB"):
+        RawData.from_file(path)
+    monkeypatch.setenv("PTYCHO_MAX_ARRAY_GB", str(2 * diff_bytes / 2 ** 30))
+    assert RawData.from_file(path).n_positions == N_POS
+    monkeypatch.setenv("PTYCHO_MAX_ARRAY_GB", "lots")
+    with pytest.raises(DataError, match="PTYCHO_MAX_ARRAY_GB: must be a number of GiB"):
+        RawData.from_file(path)
+
+
+def test_complex_coordinates_are_refused_not_truncated(tmp_path):
+    arrays = make_arrays()
+    arrays["ycoords"] = arrays["ycoords"] + 0.5j
+    assert "'ycoords' is complex" in load_error(tmp_path, arrays)
