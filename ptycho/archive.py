@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from ptycho import params
+from ptycho import limits, params
 from ptycho.config.config import BACKENDS
 from ptycho.errors import ArchiveError
 from ptycho.fileio import atomic_output
@@ -205,6 +205,32 @@ def read_metadata(model_path) -> tuple[dict, dict]:
     return manifest, params_doc
 
 
+def declared_size(zf: zipfile.ZipFile, members) -> int:
+    """The uncompressed bytes the zip's headers declare for `members`."""
+    return sum(zf.getinfo(name).file_size for name in members)
+
+
+def _extract_capped(zf: zipfile.ZipFile, path: Path, members, extract_dir: Path) -> None:
+    """Extract `members`, counting the bytes actually written (a zip's declared sizes can lie):
+    more than the size policy's limits.ARCHIVE is refused mid-way, the partial files go with
+    the temporary extraction folder."""
+    allowed = limits.ARCHIVE.value()
+    limits.check_bytes(limits.ARCHIVE, declared_size(zf, members), path, "extracting the archive",
+                       ArchiveError)
+    written = 0
+    for name in members:
+        target = extract_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(name) as source, open(target, "wb") as sink:
+            while chunk := source.read(1 << 20):
+                written += len(chunk)
+                if written > allowed:
+                    limits.check_bytes(limits.ARCHIVE, written, path,
+                                       "extracting the archive (more than its headers declare)",
+                                       ArchiveError)
+                sink.write(chunk)
+
+
 def extract_archive(model_path, expected_backend: str | None, extract_dir) -> Archive:
     """Validate the archive at `model_path` (folder or file) and extract it into extract_dir.
 
@@ -227,7 +253,9 @@ def extract_archive(model_path, expected_backend: str | None, extract_dir) -> Ar
                 raise ArchiveError(path, f"member {name!r} would be written outside the "
                                    "extraction folder", "refusing an unsafe archive; do not use it")
         try:
-            zf.extractall(extract_dir, members=manifest["members"])
+            _extract_capped(zf, path, manifest["members"], extract_dir)
+        except ArchiveError:
+            raise
         except _ZIP_ERRORS as exc:
             raise ArchiveError(path, f"payload cannot be extracted ({exc})",
                                "the file is truncated or corrupt; retrain or copy it again") from None

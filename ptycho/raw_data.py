@@ -6,7 +6,6 @@ scan_index (n,) int, xcoords_start / ycoords_start (default to xcoords / ycoords
 FORMAT-001: diffraction stored as legacy (N, N, n) is transposed to (n, N, N) with a warning.
 """
 import io
-import os
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -16,7 +15,8 @@ import numpy as np
 
 from ptycho.fileio import atomic_output
 from ptycho import params
-from ptycho.errors import ConfigError, DataError
+from ptycho import limits
+from ptycho.errors import ConfigError, DataError, PtychoInputError
 from ptycho.log import get_logger
 
 logger = get_logger(__name__)
@@ -28,27 +28,6 @@ OPTIONAL_KEYS = ("objectGuess", "scan_index", "xcoords_start", "ycoords_start")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError)
 _NPZ_MAGIC, _NPY_MAGIC = b"PK\x03\x04", b"\x93NUMPY"
-# Size policy: an array whose header declares more than this is refused before anything is
-# allocated (a 2 MB file can declare a (40, 2**20, 2**20) diff3d). 8 GiB: a third of the CI
-# machine type's memory, ~30 x the largest scan this project simulates; raise it for real
-# data with PTYCHO_MAX_ARRAY_GB.
-MAX_ARRAY_GB_ENV = "PTYCHO_MAX_ARRAY_GB"
-DEFAULT_MAX_ARRAY_GB = 8.0
-
-
-def max_array_bytes() -> int:
-    """The size policy's limit per array, in bytes (PTYCHO_MAX_ARRAY_GB, default 8)."""
-    text = os.environ.get(MAX_ARRAY_GB_ENV, "")
-    try:
-        gigabytes = float(text) if text else DEFAULT_MAX_ARRAY_GB
-    except ValueError:
-        raise DataError(MAX_ARRAY_GB_ENV, f"must be a number of GiB, got {text!r}",
-                        f"set {MAX_ARRAY_GB_ENV}=16, say, or unset it") from None
-    if not gigabytes > 0:
-        raise DataError(MAX_ARRAY_GB_ENV, f"must be > 0, got {text!r}", f"unset {MAX_ARRAY_GB_ENV}")
-    return int(gigabytes * 2 ** 30)
-
-
 def _declared_shape(archive: "np.lib.npyio.NpzFile", key: str) -> tuple[tuple, np.dtype]:
     """(shape, dtype) from the .npy header of member `key`, without reading its data."""
     with archive.zip.open(f"{key}.npy") as member:
@@ -69,12 +48,7 @@ def _check_declared_size(path: Path, archive, key: str) -> None:
         raise DataError(path, f"key '{key}' declares shape {shape} of {dtype} ({size} bytes) but "
                         f"holds only {stored} bytes (a truncated file or a forged header; "
                         "refused before reading)", "regenerate the file")
-    limit = max_array_bytes()
-    if size > limit:
-        raise DataError(path, f"key '{key}' declares shape {shape} of {dtype} = "
-                        f"{size / 2 ** 30:.3g} GiB, over the {limit / 2 ** 30:g} GiB size policy "
-                        "(refused before reading)",
-                        f"check the file; for real data this large set {MAX_ARRAY_GB_ENV}")
+    limits.check_bytes(limits.ARRAY, size, path, f"key '{key}' (shape {shape} of {dtype})")
 
 
 def write_npz(path, arrays: dict) -> None:
@@ -116,7 +90,7 @@ def _read_npz(path: Path) -> dict:
             try:
                 _check_declared_size(path, archive, key)
                 arrays[key] = archive[key]
-            except DataError:
+            except PtychoInputError:
                 raise
             except _READ_ERRORS as exc:
                 raise DataError(path, f"key '{key}' cannot be read ({type(exc).__name__}: {exc})",

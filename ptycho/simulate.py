@@ -3,7 +3,7 @@ disk probe with quadratic phase, random interior scan positions and Poisson-nois
 amplitudes. Same arguments and seed -> byte-identical NPZ."""
 import numpy as np
 
-from ptycho import reference
+from ptycho import limits, reference
 from ptycho.errors import ConfigError
 from ptycho.metrics import gaussian_filter
 from ptycho.raw_data import RawData
@@ -94,6 +94,9 @@ def simulate_dataset(n_images: int = 512, N: int = 64, object_size: int = 256,
     for ok, what, fix in checks:
         if not ok:
             raise ConfigError("simulate", what, fix)
+    # the exit waves (complex128) are the largest arrays; the object is object_size**2 of them
+    limits.check_bytes(limits.ARRAY, 16 * max(n_images * N * N, object_size ** 2), "simulate",
+                       f"{n_images} scan positions of {N}x{N} on a {object_size}-pixel object")
     rng = np.random.default_rng(seed)
     obj = lines_object(object_size, rng)
     probe = disk_probe(N)

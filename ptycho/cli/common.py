@@ -5,6 +5,7 @@ import contextlib
 import gc
 import importlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -56,6 +57,37 @@ def prepare_output_dir(path) -> Path:
     if not os.access(path, os.W_OK):
         raise BadInput(f"{path}: output folder is not writable (choose a writable --output-dir)")
     return path
+
+
+@contextlib.contextmanager
+def owned_outputs(path):
+    """The output folder (created, BadInput when impossible) for a command that must leave
+    nothing behind when it fails: on any exception, every file and folder it created under
+    `path` is removed again (the folder itself too when the command made it); what was there
+    before is kept. Use it inside bad_input_exits and around log_to_file."""
+    path = Path(path)
+    existed = path.exists()
+    before = set(path.rglob("*")) if existed else set()
+    prepare_output_dir(path)
+    try:
+        yield path
+    except BaseException:
+        if not existed:
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            for item in sorted(set(path.rglob("*")) - before, key=lambda p: len(p.parts),
+                               reverse=True):   # files and sub-folders before their parents
+                if item.is_dir() and not item.is_symlink():
+                    shutil.rmtree(item, ignore_errors=True)
+                else:
+                    item.unlink(missing_ok=True)
+        raise
+
+
+def failure_line(exc: BaseException) -> str:
+    """`Type: first line of the message` of an exception from a framework (for one-line errors)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
 
 
 # Imported up front by ptycho-train besides the backend itself (inference never needs Lightning).

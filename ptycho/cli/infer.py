@@ -4,10 +4,10 @@ the data hold objectGuess) and inference.log. The backend is the one named in th
 from pathlib import Path
 
 from ptycho import archive
-from ptycho.cli.common import (BadInput, OneLineParser, bad_input_exits, positive_int,
-                               prepare_output_dir,
-                               load_framework, run_console_script)
+from ptycho.cli.common import (BadInput, OneLineParser, bad_input_exits, failure_line,
+                               load_framework, owned_outputs, positive_int, run_console_script)
 from ptycho.config.config import BACKENDS, InferenceConfig, ModelConfig
+from ptycho.errors import PtychoInputError
 from ptycho.log import configure_console, get_logger, log_to_file
 from ptycho.raw_data import RawData
 
@@ -55,19 +55,33 @@ def main(argv=None) -> int:
             model=ModelConfig(N=cfg["N"], gridsize=cfg["gridsize"]), model_path=args.model_path,
             test_data_file=args.test_data, n_groups=args.n_groups, output_dir=args.output_dir,
             backend=backend)
-        output_dir = prepare_output_dir(args.output_dir)
         load_framework(backend, training=False)
         # Imported only now, and only the archive's framework (a torch archive never loads TF).
         from ptycho.workflows import common
         from ptycho.workflows.backend_selector import get_backend, load_inference_bundle_with_backend
-        with log_to_file(output_dir / "inference.log"):
+        with owned_outputs(args.output_dir) as output_dir, \
+                log_to_file(output_dir / "inference.log"):
             logger.debug("ptycho-infer %s", vars(args))
-            models, _ = load_inference_bundle_with_backend(args.model_path, config)
-            results = common.reconstruct(get_backend(backend), models, test, n_groups=args.n_groups)
+            try:
+                models, _ = load_inference_bundle_with_backend(args.model_path, config)
+                results = common.reconstruct(get_backend(backend), models, test,
+                                             n_groups=args.n_groups)
+            except (PtychoInputError, RuntimeError) as exc:
+                if isinstance(exc, PtychoInputError) or "PyTorch backend selected" in str(exc):
+                    raise
+                raise _cannot_reconstruct(args, exc) from exc
+            except Exception as exc:     # a framework's own error while loading or predicting
+                raise _cannot_reconstruct(args, exc) from exc
             quality = common.write_reconstruction(output_dir, results, test)
             logger.info("%s reconstruction of %s written to %s; metrics: %s", backend,
                         args.test_data, output_dir, quality or "no objectGuess")
     return 0
+
+
+def _cannot_reconstruct(args, exc: BaseException) -> BadInput:
+    return BadInput(f"{args.model_path}: the model cannot reconstruct {args.test_data} "
+                    f"({failure_line(exc)}) (check that the archive holds this package's "
+                    "networks for this data's patch size; retrain if it is damaged)")
 
 
 def console_main() -> None:

@@ -4,13 +4,13 @@
 import argparse
 from pathlib import Path
 
-from ptycho.cli.common import (BadInput, OneLineParser, bad_input_exits, positive_float,
-                               positive_int, prepare_output_dir,
-                               load_framework, run_console_script)
+from ptycho.cli.common import (BadInput, OneLineParser, bad_input_exits, load_framework,
+                               owned_outputs, positive_float, positive_int, run_console_script)
 from ptycho.config.config import (ACCELERATORS, BACKENDS, LOGGER_BACKENDS, ModelConfig,
                                   PyTorchExecutionConfig, TrainingConfig)
 from ptycho.log import configure_console, get_logger, log_to_file
 from ptycho.raw_data import RawData
+from ptycho.workflows.common import canvas_shape
 
 logger = get_logger("cli.train")
 
@@ -83,6 +83,9 @@ def _load_inputs(args) -> tuple[RawData, RawData | None]:
     if test is not None and test.N != train.N:
         raise BadInput(f"{args.test_data}: patterns are {test.N}x{test.N} but the training data's "
                        f"are {train.N}x{train.N} (use test data with the training patch size)")
+    if test is not None:
+        canvas_shape(test)   # its stitching canvas is checked before training, not after
+
     return train, test
 
 
@@ -99,22 +102,22 @@ def main(argv=None) -> int:
             batch_size=args.batch_size, nepochs=args.nepochs, n_groups=args.n_groups,
             output_dir=args.output_dir, backend=args.backend, learning_rate=args.learning_rate,
             seed=args.seed)
-        output_dir = prepare_output_dir(args.output_dir)
-        load_framework(args.backend, training=True)
-        # Imported only now: bad input above fails fast, without a framework import.
-        from ptycho.workflows import common
-        from ptycho.workflows.backend_selector import run_cdi_example_with_backend
-        with log_to_file(output_dir / "train.log"):
-            logger.debug("ptycho-train %s", vars(args))
-            _, _, results = run_cdi_example_with_backend(
-                train, test, config, do_stitching=test is not None,
-                execution_config=execution_config)
-            common.write_json(output_dir / "history.json", results["history"])
-            if test is not None:
-                quality = common.write_reconstruction(output_dir, results, test)
-                logger.info("reconstruction metrics: %s", quality or "no objectGuess")
-            logger.info("%s backend trained in %.1f s; wrote %s", results["backend"],
-                        results["train_seconds"], results["archive_path"])
+        with owned_outputs(args.output_dir) as output_dir:
+            load_framework(args.backend, training=True)
+            # Imported only now: bad input above fails fast, without a framework import.
+            from ptycho.workflows import common
+            from ptycho.workflows.backend_selector import run_cdi_example_with_backend
+            with log_to_file(output_dir / "train.log"):
+                logger.debug("ptycho-train %s", vars(args))
+                _, _, results = run_cdi_example_with_backend(
+                    train, test, config, do_stitching=test is not None,
+                    execution_config=execution_config)
+                common.write_json(output_dir / "history.json", results["history"])
+                if test is not None:
+                    quality = common.write_reconstruction(output_dir, results, test)
+                    logger.info("reconstruction metrics: %s", quality or "no objectGuess")
+                logger.info("%s backend trained in %.1f s; wrote %s", results["backend"],
+                            results["train_seconds"], results["archive_path"])
     return 0
 
 

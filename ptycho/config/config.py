@@ -7,6 +7,7 @@ CONFIG-002: `PyTorchExecutionConfig` is runtime-only and never reaches `params.c
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 
+from ptycho import limits
 from ptycho.errors import ConfigError
 
 BACKENDS = ("tensorflow", "pytorch")
@@ -104,6 +105,7 @@ class ModelConfig:
         _check_choice(self, "model_type", MODEL_TYPES)
         _check_choice(self, "amp_activation", AMP_ACTIVATIONS)
         _check_positive(self, "n_filters_scale")
+        check_filters_scale(self.n_filters_scale, type(self).__name__)
         if int(32 * self.n_filters_scale) < 1:
             _fail(self, f"n_filters_scale {self.n_filters_scale!r} leaves the first conv layer "
                   "with no filters", "use n_filters_scale >= 1/32")
@@ -111,6 +113,17 @@ class ModelConfig:
         for name in ("probe_mask", "object_big", "probe_big"):
             _check_bool(self, name)
         _check_non_negative(self, "gaussian_smoothing_sigma")
+
+
+def check_filters_scale(value: float, where) -> None:
+    """The size policy's network width (ptycho.limits.FILTERS_SCALE), for configs and for
+    checkpoint hyper_parameters alike."""
+    allowed = limits.FILTERS_SCALE.value()
+    if value > allowed:
+        raise ConfigError(where, f"n_filters_scale {value:g} is over the size policy's "
+                          f"{allowed:g} ({int(128 * value)} filters in the widest layer; refused "
+                          "before building the network)",
+                          f"use a smaller n_filters_scale, or set {limits.FILTERS_SCALE.name}")
 
 
 def _check_model(owner):

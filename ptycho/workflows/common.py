@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ptycho import archive, images, metrics, params, reference
+from ptycho import archive, images, limits, metrics, params, reference
 from ptycho.backend_api import Backend, TrainingInputs
 from ptycho.config.config import update_legacy_dict
-from ptycho.errors import ArchiveError, ConfigError
+from ptycho.errors import ArchiveError, ConfigError, DataError
 from ptycho.fileio import atomic_output
 from ptycho.log import get_logger
 from ptycho.raw_data import RawData, generate_grouped_data, write_npz
@@ -44,8 +44,18 @@ def canvas_shape(raw: RawData) -> tuple[int, int]:
     pixel), else just large enough for every patch."""
     if raw.objectGuess is not None:
         return raw.objectGuess.shape
+    source = raw.path or "data"
+    low = min(raw.xcoords.min(), raw.ycoords.min())
+    if low < 0:
+        raise DataError(source, f"scan positions reach {low:.6g}, but without objectGuess they "
+                        "place patches on a canvas whose origin is 0", "store positions as pixel "
+                        "coordinates >= 0 (shift them by their minimum), or include objectGuess")
     half = raw.N - raw.N // 2
-    return (int(np.ceil(raw.ycoords.max())) + half + 1, int(np.ceil(raw.xcoords.max())) + half + 1)
+    shape = (int(np.ceil(raw.ycoords.max())) + half + 1, int(np.ceil(raw.xcoords.max())) + half + 1)
+    limits.check_bytes(limits.ARRAY, 16.0 * shape[0] * shape[1], source,
+                       f"the stitching canvas of {shape[0]} x {shape[1]} pixels (scan positions up "
+                       f"to {max(raw.xcoords.max(), raw.ycoords.max()):.6g})")
+    return shape
 
 
 def _check_patch_size(raw: RawData) -> None:
@@ -64,6 +74,7 @@ def reconstruct(backend: Backend, models: dict, raw: RawData, n_groups: int | No
     (B, N, N, C) complex64, stitched (H, W) complex64, positions (B*C, 2) (x, y) and norm_factor.
     """
     _check_patch_size(raw)
+    canvas = canvas_shape(raw)      # before predicting: a canvas over the size policy fails fast
     grouped = generate_grouped_data(raw, n_groups or raw.n_positions, seed=seed)
     X_norm, norm_factor = reference.normalize_diffraction(grouped.X)
     offsets = grouped.coords_offsets.astype(np.float32)
@@ -73,7 +84,7 @@ def reconstruct(backend: Backend, models: dict, raw: RawData, n_groups: int | No
     n_batch, n_size, _, n_channels = patches.shape
     flat = np.moveaxis(patches, 3, 1).reshape(n_batch * n_channels, n_size, n_size)
     positions = grouped.coords_global.reshape(n_batch * n_channels, 2)
-    stitched = reference.reassemble(flat, positions, canvas_shape(raw), stitch_crop_size(n_size))
+    stitched = reference.reassemble(flat, positions, canvas, stitch_crop_size(n_size))
     return {"obj_patches": patches, "stitched": stitched, "positions": positions,
             "norm_factor": norm_factor}
 

@@ -39,7 +39,7 @@ import pytest
 from filelock import FileLock
 
 from harness import baselines, environment, ledger, runfolder
-from ptycho import archive
+from ptycho import archive, limits
 from ptycho.simulate import simulate_dataset
 from waiting import wait_for
 
@@ -119,6 +119,12 @@ def npz_text_file(root):
 
 def npz_complex_coords(root):
     _npz(root, "complex_coords.npz", xcoords=_scan()["xcoords"] + 1e-3j)
+
+
+def npz_far_positions(root):
+    """Test data without objectGuess whose positions ask for a canvas of ~1e9 pixels a side."""
+    _npz(root, "far.npz", objectGuess=None, xcoords=_scan()["xcoords"] * 0 + 1e9)
+    scan(root)
 
 
 def scan(root):
@@ -295,12 +301,10 @@ class Fault:
     exit_code: int
     fragments: tuple[str, ...]    # all in the one stderr line: file name, key/field, what
     prefix: str = "error: "
-    # Only a payload the framework itself must load fails after `out/` and its log exist;
-    # every other bad input is refused before any output folder is made.
-    output_dir_made: bool = False
 
 
 PROGRAMS = {"ptycho-train": ("-m", "ptycho.cli.train"), "ptycho-infer": ("-m", "ptycho.cli.infer"),
+            "ptycho-simulate": ("-m", "ptycho.cli.simulate"),
             "harness": ("-m", "harness")}
 TRAIN = ("ptycho-train", "--output-dir", "out", "--train-data")
 INFER = ("ptycho-infer", "--model-path", "model", "--test-data", "scan.npz", "--output-dir", "out")
@@ -330,6 +334,14 @@ FAULTS = [
           ("notes.npz", "is not an NPZ file", "b'xcoord'")),
     Fault("npz_complex_coordinates", "npz", npz_complex_coords, (*TRAIN, "complex_coords.npz"), 2,
           ("complex_coords.npz", "'xcoords' is complex", "np.real")),
+    Fault("npz_test_data_far_positions", "npz", npz_far_positions,
+          (*TRAIN_SCAN, "--test-data", "far.npz"), 2,
+          ("far.npz", "stitching canvas of", "over the 8 GiB size policy", "PTYCHO_MAX_ARRAY_GB")),
+    Fault("config_network_too_wide", "config", scan, (*TRAIN_SCAN, "--n-filters-scale", "1e6"), 2,
+          ("n_filters_scale 1e+06 is over the size policy's 8", "PTYCHO_MAX_N_FILTERS_SCALE")),
+    Fault("config_simulate_too_many_positions", "config", nothing,
+          ("ptycho-simulate", "--output", "out/scan.npz", "--n-images", "100000000000"), 2,
+          ("simulate", "100000000000 scan positions", "size policy", "PTYCHO_MAX_ARRAY_GB")),
     Fault("config_nepochs_zero", "config", scan, (*TRAIN_SCAN, "--nepochs", "0"), 2,
           ("--nepochs", "expected an integer >= 1, got 0")),
     Fault("config_gridsize_3", "config", scan, (*TRAIN_SCAN, "--gridsize", "3"), 2,
@@ -379,8 +391,7 @@ FAULTS = [
           (*INFER, "--backend", "pytorch"), 2,
           ("model/wts.h5.zip", "'tensorflow' backend but --backend pytorch")),
     Fault("archive_keras_payload_corrupt", "archive", archive_payload_corrupt, INFER, 2,
-          ("model/wts.h5.zip: autoencoder.keras", "cannot be loaded as a Keras model"),
-          output_dir_made=True),
+          ("model/wts.h5.zip: autoencoder.keras", "cannot be loaded as a Keras model")),
     Fault("ckpt_is_a_directory", "checkpoint", ckpt_directory,
           ("harness", "check-ckpt", "checkpoints"), 2,
           ("checkpoints", "is a directory, not a checkpoint", "give the path of a .ckpt file")),
@@ -397,9 +408,16 @@ FAULTS = [
           ("pickled.ckpt: loads", "pickled argparse.Namespace", "safe loading refuses"),
           prefix="invalid: "),
     Fault("ckpt_pickled_object_in_archive", "checkpoint", ckpt_pickled_in_archive, INFER, 2,
-          ("model/wts.h5.zip: model.ckpt", "safe loading refuses", "argparse.Namespace"),
-          output_dir_made=True),
+          ("model/wts.h5.zip: model.ckpt", "safe loading refuses", "argparse.Namespace")),
 ]
+
+_LIMIT_SUBJECTS = {
+    limits.ARRAY.name: "one array: an NPZ member's declared size (also checked against the "
+                       "bytes it holds), the simulator's exit waves, the stitching canvas",
+    limits.ARCHIVE.name: "bytes extracted from a model archive (declared, then counted)",
+    limits.FILTERS_SCALE.name: "`n_filters_scale` of a config or a checkpoint's "
+                               "hyper_parameters",
+}
 
 # Outputs that only a successful command may leave.
 COMPLETE_LOOKING = {archive.ARCHIVE_NAME, "metrics.json", "history.json", "reconstruction.npz"}
@@ -480,6 +498,15 @@ def _write_table(path: Path, rows: dict) -> None:
                      f"{row['exit_code']}{mark} | {_markdown_cell(row['error_line'])} |")
     lines += ["", "## Resilience", "", "| fault | guarded by | asserts |", "|---|---|---|"]
     lines += [f"| {fault} | `{test}` | {asserts} |" for fault, test, asserts in RESILIENCE]
+    lines += ["", "## Size policy (`ptycho/limits.py`)", "",
+              "What an input may make the package allocate is checked against these limits "
+              "before allocating; over a limit, the command answers with one line naming the "
+              "input, the size and the variable that overrides the limit (exit 2). A failed "
+              "`ptycho-train` / `ptycho-infer` removes every file it wrote (its output folder "
+              "too when it made it).", "",
+              "| limit | default | override | why |", "|---|---|---|---|"]
+    lines += [f"| {_LIMIT_SUBJECTS[limit.name]} | {limit.describe()} | `{limit.name}` | "
+              f"{limit.reason} |" for limit in limits.POLICY]
     path.parent.mkdir(parents=True, exist_ok=True)
     runfolder.write_atomic(path, "\n".join(lines) + "\n")
 
@@ -527,8 +554,8 @@ def test_bad_input_gets_one_clear_error_and_no_complete_looking_output(case, pro
     for fragment in case.fragments:
         assert fragment in lines[0], f"{fragment!r} not in: {lines[0]}"
     assert _leftover_problems(project.path, _files(project.path) - before) == []
-    if not case.output_dir_made:
-        assert not (project.path / "out").exists(), "refused only after making the output folder"
+    # a command that failed leaves no output folder, not even one it made before the error
+    assert not (project.path / "out").exists(), "the failed command left its output folder"
 
 
 def test_the_table_spans_every_component_with_at_least_15_kinds():

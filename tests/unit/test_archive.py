@@ -184,3 +184,27 @@ def test_crash_while_zipping_keeps_previous_archive(tmp_path, monkeypatch):
         archive.save_archive(tmp_path, "tensorflow", _payload, 1.0, 1.0)
     assert (tmp_path / "wts.h5.zip").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wts.h5.zip"]
+
+
+def test_extraction_is_capped_by_the_size_policy(tmp_path, monkeypatch):
+    """PTYCHO_MAX_ARCHIVE_GB caps the bytes an archive may unpack (default 2 GiB): a zip bomb
+    is refused by its declared sizes, and counted while writing in case they lie."""
+    path = _write_zip(tmp_path / "wts.h5.zip", entries={"model.bin": bytes(100_000)})
+    monkeypatch.setenv("PTYCHO_MAX_ARCHIVE_GB", str(50_000 / 2 ** 30))
+    with pytest.raises(ArchiveError, match=r"wts.h5.zip: extracting the archive needs .* over the "
+                                          r".* GiB size policy.*PTYCHO_MAX_ARCHIVE_GB"):
+        archive.extract_archive(path, "tensorflow", tmp_path / "x")
+    monkeypatch.setenv("PTYCHO_MAX_ARCHIVE_GB", str(200_000 / 2 ** 30))
+    assert (archive.extract_archive(path, "tensorflow", tmp_path / "y").folder
+            / "model.bin").stat().st_size == 100_000
+
+
+def test_extraction_counts_the_bytes_it_writes(tmp_path, monkeypatch):
+    """A member whose declared size is within the limit but whose data is not: stopped while
+    writing (zipfile checks the size only at the end of a member)."""
+    path = _write_zip(tmp_path / "wts.h5.zip", entries={"model.bin": bytes(3 << 20)})
+    monkeypatch.setenv("PTYCHO_MAX_ARCHIVE_GB", str((2 << 20) / 2 ** 30))
+    monkeypatch.setattr(archive, "declared_size", lambda zf, members: 10)   # headers that lie
+    with pytest.raises(ArchiveError, match="more than its headers declare"):
+        archive.extract_archive(path, "tensorflow", tmp_path / "x")
+    assert (tmp_path / "x" / "model.bin").stat().st_size <= 2 << 20

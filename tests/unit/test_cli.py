@@ -78,7 +78,7 @@ def _fake_archive(path, backend="tensorflow", n=N):
 
 @pytest.mark.parametrize("args, fragments", [
     (["--train-data", "{d}/missing.npz"], ["missing.npz", "file not found"]),
-    (["--train-data", "{d}/notes.npz"], ["notes.npz", "cannot be read as NPZ"]),
+    (["--train-data", "{d}/notes.npz"], ["notes.npz", "is not an NPZ file"]),
     (["--train-data", "{d}/scan.npz", "--test-data", "{d}/big.npz"], ["big.npz", "64x64"]),
     (["--train-data", "{d}/scan.npz", "--nepochs", "0"], ["--nepochs"]),
     (["--train-data", "{d}/scan.npz", "--gridsize", "3"], ["--gridsize"]),

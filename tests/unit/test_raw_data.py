@@ -288,13 +288,14 @@ def test_size_policy_refuses_an_array_before_reading_it(tmp_path, monkeypatch):
     path = save(tmp_path, make_arrays())
     diff_bytes = N_POS * N * N * 4
     monkeypatch.setenv("PTYCHO_MAX_ARRAY_GB", str(0.5 * diff_bytes / 2 ** 30))
-    with pytest.raises(DataError, match=r"key 'diff3d' declares shape .* over the .* GiB size "
-                                        r"policy \(refused before reading\).*PTYCHO_MAX_ARRAY_GB"):
+    with pytest.raises(ConfigError, match=r"key 'diff3d' \(shape .* needs .* GiB, over the .* GiB "
+                                          r"size policy \(refused before allocating\).*"
+                                          r"PTYCHO_MAX_ARRAY_GB"):
         RawData.from_file(path)
     monkeypatch.setenv("PTYCHO_MAX_ARRAY_GB", str(2 * diff_bytes / 2 ** 30))
     assert RawData.from_file(path).n_positions == N_POS
     monkeypatch.setenv("PTYCHO_MAX_ARRAY_GB", "lots")
-    with pytest.raises(DataError, match="PTYCHO_MAX_ARRAY_GB: must be a number of GiB"):
+    with pytest.raises(ConfigError, match="PTYCHO_MAX_ARRAY_GB: must be a number"):
         RawData.from_file(path)
 
 

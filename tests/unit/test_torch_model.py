@@ -275,7 +275,8 @@ def test_payload_checkpoint_round_trip_without_lightning_state(trained, tmp_path
     module, _ = trained
     models = {"autoencoder": module.autoencoder, "diffraction_to_obj": module.diffraction_to_obj}
     assert model_manager.save_payload(models, tmp_path) == ["model.ckpt"]
-    loaded = model_manager.load_payload(tmp_path, {"intensity_scale": INTENSITY_SCALE})
+    cfg = {"N": module.autoencoder.hyper_parameters["model_config"]["N"]}
+    loaded = model_manager.load_payload(tmp_path, {"cfg": cfg, "intensity_scale": INTENSITY_SCALE})
     assert isinstance(loaded["diffraction_to_obj"], torch.nn.Module)
     assert loaded["autoencoder"].diffraction_to_obj is loaded["diffraction_to_obj"]
     x, offsets = _x(channels=4), torch.from_numpy(_inputs(3, gridsize=2).offsets)
@@ -287,7 +288,7 @@ def test_payload_checkpoint_round_trip_without_lightning_state(trained, tmp_path
     torch.testing.assert_close(_outputs(via_lightning.diffraction_to_obj, x, offsets),
                                _outputs(module.diffraction_to_obj, x, offsets), rtol=0, atol=0)
     with pytest.raises(ArchiveError, match="intensity_scale"):
-        model_manager.load_payload(tmp_path, {"intensity_scale": 2 * INTENSITY_SCALE})
+        model_manager.load_payload(tmp_path, {"cfg": cfg, "intensity_scale": 2 * INTENSITY_SCALE})
 
 
 EXECUTED = []
@@ -342,3 +343,24 @@ def test_truncated_checkpoint_and_mismatched_weights_are_archive_errors(trained,
     torch.save(checkpoint, path)
     with pytest.raises(ArchiveError, match="do not fit"):
         model_manager.load_checkpoint(path)
+
+
+def test_checkpoint_asking_for_a_huge_network_is_refused_before_building_it(trained, tmp_path):
+    module, _ = trained
+    checkpoint = model_manager.checkpoint_dict(module.autoencoder)
+    checkpoint["hyper_parameters"]["model_config"] = {**checkpoint["hyper_parameters"]["model_config"],
+                                                      "n_filters_scale": 1e6}
+    path = tmp_path / "model.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(ArchiveError, match="n_filters_scale 1e\\+06 is over the size policy"):
+        model_manager.load_checkpoint(path)
+
+
+def test_checkpoint_and_params_json_must_agree_on_N(trained, tmp_path):
+    module, _ = trained
+    model_manager.save_checkpoint(module.autoencoder, tmp_path / model_manager.PAYLOAD_NAME)
+    n = module.autoencoder.hyper_parameters["model_config"]["N"]
+    params_doc = {"cfg": {"N": 2 * n}, "intensity_scale": module.autoencoder.intensity_scale}
+    with pytest.raises(ArchiveError, match=f"model_config N = {n} differs from params.json's "
+                                           f"N = {2 * n}"):
+        model_manager.load_payload(tmp_path, params_doc)
