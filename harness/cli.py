@@ -319,17 +319,23 @@ def cmd_report(args, console: Console) -> int:
     if not runfolder.is_complete(final):
         state = "has no readable report.json" if final is None else "is still running or crashed"
         raise UsageProblem(f"{run_dir}: run {state} (status 'running' or no report: incomplete)")
-    if args.format == "html":
-        from harness import html_report
+    try:
+        if args.format == "html":
+            from harness import html_report
 
-        print(html_report.write(run_dir, final))
-    elif args.format == "markdown":
-        print(report.render_markdown(final))
-    elif args.format == "json":
-        print(json.dumps(final, indent=2))
-    else:
-        report.render_rich(final, console)
-        console.print(f"run folder: {run_dir}", highlight=False)
+            print(html_report.write(run_dir, final))
+        elif args.format == "markdown":
+            print(report.render_markdown(final))
+        elif args.format == "json":
+            print(json.dumps(final, indent=2))
+        else:
+            report.render_rich(final, console)
+            console.print(f"run folder: {run_dir}", highlight=False)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        # a report.json edited by hand or written by another version
+        raise UsageProblem(f"{run_dir / runfolder.REPORT_JSON}: malformed ({type(exc).__name__}: "
+                           f"{exc}) (re-run the cadence, or restore the file the harness "
+                           "wrote)") from None
     return 0
 
 
@@ -786,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return cmd_run(args, console, pytest_args)
         return args.handler(args, console)
-    except (selectors.ConfigError, UsageProblem) as exc:
+    except (selectors.ConfigError, UsageProblem, runfolder.NotARootFolder) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:

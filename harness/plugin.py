@@ -280,9 +280,12 @@ class RunRecorder:
         self.config = config
         self.settings = settings
         self.selection = selection
-        self.root = runfolder.resolve_root(settings.project_root, settings.artifacts_root,
-                                           config.getoption("harness_artifacts"),
-                                           config.invocation_params.dir)
+        try:
+            self.root = runfolder.resolve_root(settings.project_root, settings.artifacts_root,
+                                               config.getoption("harness_artifacts"),
+                                               config.invocation_params.dir)
+        except runfolder.NotARootFolder as exc:
+            raise pytest.UsageError(str(exc)) from None
         given = config.getoption("harness_run_dir")
         if given:
             self.run_dir = Path(given).resolve()

@@ -31,6 +31,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 _MAX_NAME = 120
 
 
+class NotARootFolder(ValueError):
+    """The harness root names something that is not a folder."""
+
+
 def resolve_root(project_root: Path, configured: str, override: str | None = None,
                  base: Path | None = None) -> Path:
     """The harness root: `override` (--harness-artifacts; relative to `base`, the invocation
@@ -43,7 +47,13 @@ def resolve_root(project_root: Path, configured: str, override: str | None = Non
     else:
         chosen, anchor = configured, Path(project_root)
     path = Path(chosen).expanduser()
-    return (path if path.is_absolute() else anchor / path).resolve()
+    path = (path if path.is_absolute() else anchor / path).resolve()
+    if path.exists() and not path.is_dir():
+        source = ("--harness-artifacts" if override else "$HARNESS_ARTIFACTS"
+                  if os.environ.get("HARNESS_ARTIFACTS") else "[artifacts] root")
+        raise NotARootFolder(f"{source}: {chosen} is a file, not a folder (give the folder for "
+                             "run folders and the ledger; it is created when missing)")
+    return path
 
 
 def utc_stamp(moment: datetime | None = None) -> str:

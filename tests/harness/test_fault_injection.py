@@ -268,6 +268,18 @@ def ckpt_directory(root):
     (root / "checkpoints").mkdir()
 
 
+def harness_root_file(root):
+    (root / "notes.txt").write_text("not a folder\n")
+
+
+def report_json_malformed(root):
+    """A finished run folder whose report.json lost its keys (edited by hand, say)."""
+    run = root / "artifacts" / "20260101T000000Z-per_pr"
+    run.mkdir(parents=True)
+    (run / "report.json").write_text(json.dumps({"status": "passed", "cadence": "per_pr",
+                                                 "groups": "not a list"}))
+
+
 def nothing(root):
     """The fault is in the command line alone."""
 
@@ -397,6 +409,15 @@ FAULTS = [
           ("checkpoints", "is a directory, not a checkpoint", "give the path of a .ckpt file")),
     Fault("harness_negative_workers", "selectors", nothing, ("harness", "run", "per_pr", "-n", "-1"),
           2, ("-n/--workers", "expected a number of workers >= 1 or 'auto', got '-1'")),
+    Fault("harness_artifacts_is_a_file", "selectors", harness_root_file,
+          ("harness", "run", "per_pr", "--harness-artifacts", "notes.txt"), 2,
+          ("--harness-artifacts", "notes.txt is a file, not a folder")),
+    Fault("harness_history_artifacts_is_a_file", "selectors", harness_root_file,
+          ("harness", "history", "--harness-artifacts", "notes.txt"), 2,
+          ("--harness-artifacts", "notes.txt is a file, not a folder")),
+    Fault("harness_report_json_malformed", "selectors", report_json_malformed,
+          ("harness", "report", "--format", "markdown"), 2,
+          ("20260101T000000Z-per_pr/report.json: malformed", "re-run the cadence")),
     Fault("ckpt_truncated", "checkpoint", ckpt_truncated,
           ("harness", "check-ckpt", "truncated.ckpt"), 3,
           ("truncated.ckpt: loads", "torch.load(weights_only=True) failed"), prefix="invalid: "),
@@ -431,10 +452,11 @@ def _files(root: Path) -> set[Path]:
             and not p.relative_to(root).parts[0] in (".keras", ".cache", ".config")}
 
 
-def _leftover_problems(root: Path, new_files: set[Path]) -> list[str]:
-    """What the failed command left that could pass for a complete output."""
+def _leftover_problems(root: Path, new_files: set[Path], old_runs=frozenset()) -> list[str]:
+    """What the failed command left that could pass for a complete output (run folders in
+    `old_runs` were there before it ran)."""
     problems = []
-    runs = runfolder.list_runs(root / "artifacts")
+    runs = [run for run in runfolder.list_runs(root / "artifacts") if run not in old_runs]
     for run in runs:
         report = runfolder.read_report(run)
         if not report or report.get("status") != "error" or report.get("exit_code") != 2:
@@ -537,6 +559,7 @@ def fault_table():
 def test_bad_input_gets_one_clear_error_and_no_complete_looking_output(case, project, fault_table):
     case.make(project.path)
     before = _files(project.path)
+    old_runs = set(runfolder.list_runs(project.path / "artifacts"))
     done = subprocess.run(_argv(case.command), cwd=project.path, capture_output=True, text=True,
                           timeout=180)
     lines = done.stderr.strip().splitlines()
@@ -553,7 +576,7 @@ def test_bad_input_gets_one_clear_error_and_no_complete_looking_output(case, pro
     assert lines[0].startswith(case.prefix), lines[0]
     for fragment in case.fragments:
         assert fragment in lines[0], f"{fragment!r} not in: {lines[0]}"
-    assert _leftover_problems(project.path, _files(project.path) - before) == []
+    assert _leftover_problems(project.path, _files(project.path) - before, old_runs) == []
     # a command that failed leaves no output folder, not even one it made before the error
     assert not (project.path / "out").exists(), "the failed command left its output folder"
 
