@@ -23,8 +23,9 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from ptycho import limits, params
-from ptycho.config.config import BACKENDS
-from ptycho.errors import ArchiveError
+from ptycho.config.config import (BACKENDS, KEY_MAPPINGS, InferenceConfig, ModelConfig,
+                                  dataclass_to_legacy_dict)
+from ptycho.errors import ArchiveError, ConfigError
 from ptycho.fileio import atomic_output
 
 ARCHIVE_NAME = "wts.h5.zip"
@@ -163,14 +164,53 @@ def _validate_manifest(path: Path, manifest: dict, expected_backend: str | None)
                            "the archive is corrupt; retrain")
 
 
+def _cfg_value_problem(value, default) -> str | None:
+    """What is wrong with a params.json cfg value, judged by the type of params.cfg's default
+    for the same key; None when it fits."""
+    if default is None:      # optional paths, seeds and counts: a JSON scalar or null
+        ok = value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool))
+        return None if ok else f"must be a string, a number or null, got {value!r}"
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    if isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"must be a finite number, got {value!r}"
+        if isinstance(default, int) and not isinstance(value, int):
+            return f"must be an integer, got {value!r}"
+        return None
+    return None if isinstance(value, str) else f"must be a string, got {value!r}"
+
+
+def _validate_cfg(path: Path, cfg: dict) -> None:
+    """Every cfg key known to params.cfg (training or inference) with a value of the default's
+    type, and the model's keys in range (ModelConfig's own checks, the size policy included):
+    params.json is copied into params.cfg, which legacy code trusts."""
+    known = {**params.defaults(), **dataclass_to_legacy_dict(InferenceConfig())}
+    for key, value in cfg.items():
+        if key not in known:
+            raise ArchiveError(path, f"{PARAMS} cfg has unknown key {key!r}",
+                               "the archive was not written by this package; retrain")
+        problem = _cfg_value_problem(value, known[key])
+        if problem:
+            raise ArchiveError(path, f"{PARAMS} cfg[{key!r}] {problem}",
+                               "the archive is corrupt; retrain")
+    for key in ("N", "gridsize"):
+        if key not in cfg:
+            raise ArchiveError(path, f"{PARAMS} cfg has no {key!r}", "the archive is corrupt; retrain")
+    model_fields = {name: cfg[KEY_MAPPINGS.get(name, name)] for name in ModelConfig.__dataclass_fields__
+                    if KEY_MAPPINGS.get(name, name) in cfg}
+    try:
+        ModelConfig(**model_fields)
+    except ConfigError as exc:
+        raise ArchiveError(path, f"{PARAMS} cfg: {exc.what}", "the archive is corrupt; retrain") \
+            from None
+
+
 def _validate_params(path: Path, params_doc: dict) -> None:
     cfg = params_doc.get("cfg")
     if not isinstance(cfg, dict):
         raise ArchiveError(path, f"{PARAMS} has no 'cfg' object", "the archive is corrupt; retrain")
-    for key in ("N", "gridsize"):
-        if isinstance(cfg.get(key), bool) or not isinstance(cfg.get(key), int) or cfg[key] < 1:
-            raise ArchiveError(path, f"{PARAMS} cfg[{key!r}] must be a positive integer, got "
-                               f"{cfg.get(key)!r}", "the archive is corrupt; retrain")
+    _validate_cfg(path, cfg)
     for key in ("intensity_scale", "norm_factor"):
         value = params_doc.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \

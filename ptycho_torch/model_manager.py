@@ -16,7 +16,8 @@ from pickle import UnpicklingError  # what weights_only=True raises on a refused
 import torch
 
 from ptycho.fileio import atomic_output
-from ptycho.errors import ArchiveError
+from ptycho.config.config import ModelConfig
+from ptycho.errors import ArchiveError, ConfigError
 from ptycho_torch.model import Autoencoder
 
 PAYLOAD_NAME = "model.ckpt"
@@ -68,7 +69,47 @@ def _read(path: Path) -> dict:
     if not isinstance(hparams, dict) or not all(isinstance(hparams.get(k), dict) for k in HPARAM_KEYS):
         raise ArchiveError(path, f"checkpoint 'hyper_parameters' must hold the dicts {list(HPARAM_KEYS)}",
                            _RETRAIN)
+    _check_hyper_parameters(path, hparams)
     return checkpoint
+
+
+def _positive(value) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, (int, float))
+            and math.isfinite(value) and value > 0)
+
+
+def _check_hyper_parameters(path: Path, hparams: dict) -> None:
+    """Types and ranges of what rebuilds the network, before anything is allocated:
+    model_config through ModelConfig's own checks (the size policy included), data_config's
+    sizes, scales and probe shape, training_config's weights."""
+    model, data, training = (hparams[key] for key in HPARAM_KEYS)
+
+    def refuse(what: str):
+        raise ArchiveError(path, f"checkpoint hyper_parameters.{what}", _RETRAIN)
+
+    try:
+        config = ModelConfig(**{k: v for k, v in model.items() if k in ModelConfig.__dataclass_fields__})
+    except (ConfigError, TypeError) as exc:
+        refuse(f"model_config: {getattr(exc, 'what', exc)}")
+    if model.get("N") != config.N or not isinstance(model.get("gridsize"), int):
+        refuse(f"model_config must give N and gridsize, got {model.get('N')!r}, "
+               f"{model.get('gridsize')!r}")
+    if data.get("N") != config.N or data.get("C") != config.gridsize ** 2:
+        refuse(f"data_config N, C = {data.get('N')!r}, {data.get('C')!r} do not match model_config "
+               f"(N {config.N}, {config.gridsize ** 2} channel(s))")
+    for key in ("intensity_scale", "norm_factor"):
+        if not _positive(data.get(key)):
+            refuse(f"data_config.{key} must be a positive number, got {data.get(key)!r}")
+    for key in ("probe_real", "probe_imag"):
+        rows = data.get(key)
+        if not (isinstance(rows, list) and len(rows) == config.N and all(
+                isinstance(row, list) and len(row) == config.N for row in rows)):
+            refuse(f"data_config.{key} must be an N x N = {config.N} x {config.N} nested list")
+    for key in ("learning_rate", "nll_weight", "mae_weight", "phase_offset_weight"):
+        value = training.get(key, 0.0 if key != "learning_rate" else None)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value < 0):
+            refuse(f"training_config.{key} must be a number >= 0, got {value!r}")
 
 
 def load_checkpoint(path) -> dict:
@@ -106,6 +147,11 @@ def load_payload(extract_dir, params: dict) -> dict:
     params.json must agree with it on the intensity scale."""
     path = Path(extract_dir) / PAYLOAD_NAME
     models = load_checkpoint(path)
+    checkpoint_n = models["autoencoder"].hyper_parameters["model_config"].get("N")
+    if checkpoint_n != params["cfg"].get("N"):
+        raise ArchiveError(path, f"checkpoint model_config N = {checkpoint_n!r} differs from "
+                           f"params.json's N = {params['cfg'].get('N')!r}",
+                           "the archive mixes files from different runs; retrain")
     checkpoint_scale = models["autoencoder"].intensity_scale
     if not math.isclose(checkpoint_scale, float(params["intensity_scale"]), rel_tol=1e-6):
         raise ArchiveError(path, f"checkpoint intensity_scale {checkpoint_scale} differs from "

@@ -1,5 +1,6 @@
 """ptycho.archive: atomic writing, manifest/params validation, safe extraction."""
 import json
+import re
 import zipfile
 
 import pytest
@@ -208,3 +209,23 @@ def test_extraction_counts_the_bytes_it_writes(tmp_path, monkeypatch):
     with pytest.raises(ArchiveError, match="more than its headers declare"):
         archive.extract_archive(path, "tensorflow", tmp_path / "x")
     assert (tmp_path / "x" / "model.bin").stat().st_size <= 2 << 20
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({**GOOD_CFG, "exec": "rm -rf /"}, "cfg has unknown key 'exec'"),
+    ({**GOOD_CFG, "N": "32"}, "cfg['N'] must be a finite number, got '32'"),
+    ({**GOOD_CFG, "n_filters_scale": [1]}, "cfg['n_filters_scale'] must be a finite number"),
+    ({**GOOD_CFG, "object.big": 1}, "cfg['object.big'] must be true or false, got 1"),
+    ({**GOOD_CFG, "gridsize": 3}, "gridsize must be 1 or 2, got 3"),
+    ({**GOOD_CFG, "N": 30}, "N must be a positive integer divisible by 8, got 30"),
+    ({**GOOD_CFG, "n_filters_scale": 1e6}, "n_filters_scale 1e+06 is over the size policy"),
+    ({"gridsize": 1}, "cfg has no 'N'"),
+])
+def test_params_json_values_are_checked_before_params_cfg_takes_them(tmp_path, cfg, message):
+    path = _write_zip(tmp_path / "wts.h5.zip", params_doc={"cfg": cfg, "intensity_scale": 2.0,
+                                                            "norm_factor": 3.0})
+    before = dict(params.cfg)
+    with pytest.raises(ArchiveError, match=re.escape(message)) as caught:
+        archive.extract_archive(path, "tensorflow", tmp_path / "x")
+    assert str(path) in str(caught.value) and "params.json" in str(caught.value)
+    assert params.cfg == before

@@ -1,6 +1,7 @@
 """ptycho_torch model, Lightning module, Trainer setup and checkpoints (tiny sizes, CPU)."""
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -364,3 +365,23 @@ def test_checkpoint_and_params_json_must_agree_on_N(trained, tmp_path):
     with pytest.raises(ArchiveError, match=f"model_config N = {n} differs from params.json's "
                                            f"N = {2 * n}"):
         model_manager.load_payload(tmp_path, params_doc)
+
+
+@pytest.mark.parametrize("section, change, message", [
+    ("model_config", {"gridsize": 3}, "gridsize must be 1 or 2"),
+    ("model_config", {"N": "32"}, "N must be a positive integer divisible by 8"),
+    ("model_config", {"object_big": "yes"}, "object_big must be True or False"),
+    ("data_config", {"C": 9}, "do not match model_config"),
+    ("data_config", {"intensity_scale": -1.0}, "data_config.intensity_scale must be a positive"),
+    ("data_config", {"probe_real": [[0.0]]}, "data_config.probe_real must be an N x N"),
+    ("training_config", {"learning_rate": float("nan")}, "training_config.learning_rate must be"),
+])
+def test_checkpoint_hyper_parameters_are_checked_on_load(trained, tmp_path, section, change, message):
+    module, _ = trained
+    checkpoint = model_manager.checkpoint_dict(module.autoencoder)
+    checkpoint["hyper_parameters"][section] = {**checkpoint["hyper_parameters"][section], **change}
+    path = tmp_path / "model.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(ArchiveError, match=re.escape(message)) as caught:
+        model_manager.load_checkpoint(path)
+    assert str(path) in str(caught.value)
