@@ -26,6 +26,9 @@ _TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 _ERROR_LINE = re.compile(r"\bERROR\b")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 _REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+# torch's own reason, when the refusal is not a global (its first lines only say "Weights only
+# load failed" and how to load the file unsafely, which is never the advice here)
+_UNPICKLER_REASON = re.compile(r"WeightsUnpickler error: ([^\n]+)")
 
 
 class ValidationError(Exception):
@@ -205,6 +208,9 @@ def _load_failure(exc: Exception) -> str:
     if refused:
         return (f"it holds a pickled {refused.group(1)} object, which safe loading refuses "
                 "(save plain tensors, numbers, strings and containers only)")
+    reason = _UNPICKLER_REASON.search(text)
+    if reason:
+        return f"safe loading refuses it ({reason.group(1).strip()})"
     return text.splitlines()[0] if text else type(exc).__name__
 
 

@@ -55,8 +55,9 @@ def _read(path: Path) -> dict:
         # torch's first line is only "Weights only load failed ..." (with terminal escapes);
         # the line naming the refused global is the useful one
         refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        detail = (f"a pickled {refused.group(1)}" if refused else
-                  re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[0])
+        reason = re.search(r"WeightsUnpickler error: ([^\n]+)", str(exc))
+        detail = (f"a pickled {refused.group(1)}" if refused else reason.group(1).strip() if reason
+                  else re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[0])
         raise ArchiveError(path, "checkpoint holds objects that safe loading refuses "
                            f"(weights_only=True: {detail})",
                            "only load checkpoints written by this package; retrain") from None

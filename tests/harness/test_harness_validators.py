@@ -289,3 +289,15 @@ def test_shipped_png_sizes_cover_the_integration_reconstructions():
     folder = runfolder.artifact_dir_for(Path("run"), test).relative_to("run").as_posix()
     for name in ("reconstructed_amplitude.png", "reconstructed_phase.png"):
         assert settings.validation.png_size_for(f"{folder}/infer/{name}") == (128, 128)
+
+
+def test_a_refusal_without_a_global_names_torchs_reason_not_its_unsafe_advice():
+    """torch's message starts with how to load the file unsafely (weights_only=False); the
+    line that says why it refused is the one to show."""
+    message = ("Weights only load failed. This file can still be loaded, to do so you have two "
+               "options\n\t(1) Re-running `torch.load` with `weights_only` set to `False` will "
+               "likely succeed\n\tWeightsUnpickler error: Unsupported operand 149\n\nCheck the "
+               "documentation")
+    line = validators._load_failure(RuntimeError(message))
+    assert line == "safe loading refuses it (Unsupported operand 149)"
+    assert "weights_only" not in line
