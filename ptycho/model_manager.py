@@ -9,7 +9,7 @@ from ptycho.tf import model as _registered_layers  # noqa: F401
 
 import keras  # noqa: E402  (after ptycho.tf on purpose)
 
-from ptycho import archive
+from ptycho import archive, params
 from ptycho.errors import ArchiveError
 
 BACKEND = "tensorflow"
@@ -45,7 +45,21 @@ def load_models(extract_dir) -> dict:
             raise ArchiveError(path, f"cannot be loaded as a Keras model ({type(exc).__name__}: "
                                f"{first_line})", "the archive is corrupt or was not written by "
                                "this package; retrain") from None
+        _check_architecture(path, name, models[name])
     return models
+
+
+def _check_architecture(path: Path, name: str, model) -> None:
+    """A loadable Keras model is not necessarily ours: both networks take [diffraction
+    (B, N, N, C), offsets (B, C, 2)] as params.cfg describes them."""
+    n, channels = int(params.cfg["N"]), int(params.cfg["gridsize"]) ** 2
+    expected = [(None, n, n, channels), (None, channels, 2)]
+    shapes = [tuple(tensor.shape) for tensor in getattr(model, "inputs", None) or []]
+    if model.name != name or shapes != expected:
+        raise ArchiveError(path, f"holds a Keras model {model.name!r} with inputs {shapes}, not "
+                           f"this package's {name!r} with inputs {expected}",
+                           "the archive was not written by this package for this N and "
+                           "gridsize; retrain")
 
 
 def save_archive(models: dict, output_dir, intensity_scale: float, norm_factor: float) -> Path:

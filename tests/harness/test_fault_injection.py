@@ -242,6 +242,29 @@ def archive_payload_corrupt(root):
                                   "diffraction_to_obj.keras": b"not a keras file"})
 
 
+_KERAS_SCRIPT = """
+import sys, keras
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+model.save(sys.argv[1])
+"""
+
+
+@lru_cache(maxsize=1)
+def _other_keras_model() -> bytes:
+    """A loadable .keras file of another architecture (written by a subprocess: TensorFlow
+    stays out of this process)."""
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "other.keras"
+        subprocess.run([sys.executable, "-c", _KERAS_SCRIPT, str(target)], check=True,
+                       timeout=180, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        return target.read_bytes()
+
+
+def archive_other_architecture(root):
+    _write_archive(root, payload={"autoencoder.keras": _other_keras_model(),
+                                  "diffraction_to_obj.keras": _other_keras_model()})
+
+
 # Written by a subprocess: torch imported into this process would not survive pytester's
 # sys.modules restore between tests (a second import of its C extension fails).
 _CHECKPOINT_SCRIPT = """
@@ -418,6 +441,9 @@ FAULTS = [
     Fault("harness_report_json_malformed", "selectors", report_json_malformed,
           ("harness", "report", "--format", "markdown"), 2,
           ("20260101T000000Z-per_pr/report.json: malformed", "re-run the cadence")),
+    Fault("archive_keras_model_of_another_architecture", "archive", archive_other_architecture,
+          INFER, 2, ("model/wts.h5.zip: autoencoder.keras", "holds a Keras model 'sequential'",
+                     "not this package's 'autoencoder'")),
     Fault("ckpt_truncated", "checkpoint", ckpt_truncated,
           ("harness", "check-ckpt", "truncated.ckpt"), 3,
           ("truncated.ckpt: loads", "torch.load(weights_only=True) failed"), prefix="invalid: "),
