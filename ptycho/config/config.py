@@ -16,6 +16,7 @@ AMP_ACTIVATIONS = ("sigmoid",)
 GRIDSIZES = (1, 2)
 ACCELERATORS = ("auto", "cpu", "cuda")
 LOGGER_BACKENDS = ("csv", "none")
+MAX_SEED = 2 ** 32 - 1    # numpy, Keras and Lightning seeds are 32-bit
 
 # Probe normalisation: mean |P_norm| inside the central disk (r < N/4) is 1/probe_scale.
 # 0.5 puts the amplitude a sigmoid must output to explain the default simulated data at
@@ -53,13 +54,16 @@ def _check_bool(owner, name: str):
         _fail(owner, f"{name} must be True or False, got {value!r}", f"pass a bool for {name}")
 
 
-def _check_int(owner, name: str, minimum: int, allow_none: bool = False):
+def _check_int(owner, name: str, minimum: int, allow_none: bool = False,
+               maximum: int | None = None):
     value = getattr(owner, name)
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(owner, f"{name} must be an integer >= {minimum}, got {value!r}",
-              f"pass an integer >= {minimum} for {name}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum \
+            or (maximum is not None and value > maximum):
+        span = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        _fail(owner, f"{name} must be an integer {span}, got {value!r}",
+              f"pass an integer {span} for {name}")
 
 
 def _check_positive(owner, name: str, allow_none: bool = False):
@@ -168,9 +172,9 @@ class TrainingConfig:
         _check_positive(self, "nphotons")
         _check_int(self, "n_groups", 1)
         _check_int(self, "neighbor_count", 4)
-        _check_int(self, "subsample_seed", 0, allow_none=True)
+        _check_int(self, "subsample_seed", 0, allow_none=True, maximum=MAX_SEED)
         _check_positive(self, "learning_rate")
-        _check_int(self, "seed", 0)
+        _check_int(self, "seed", 0, maximum=MAX_SEED)
 
 
 @dataclass

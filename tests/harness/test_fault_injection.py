@@ -379,6 +379,8 @@ FAULTS = [
           ("simulate", "100000000000 scan positions", "size policy", "PTYCHO_MAX_ARRAY_GB")),
     Fault("config_nepochs_zero", "config", scan, (*TRAIN_SCAN, "--nepochs", "0"), 2,
           ("--nepochs", "expected an integer >= 1, got 0")),
+    Fault("config_seed_beyond_32_bits", "config", scan, (*TRAIN_SCAN, "--seed", str(2 ** 64)), 2,
+          ("TrainingConfig", "seed must be an integer in 0..4294967295")),
     Fault("config_gridsize_3", "config", scan, (*TRAIN_SCAN, "--gridsize", "3"), 2,
           ("--gridsize", "invalid choice: 3")),
     Fault("config_batch_size_not_a_number", "config", scan, (*TRAIN_SCAN, "--batch-size", "x"), 2,
