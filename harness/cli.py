@@ -633,6 +633,12 @@ def cmd_prune(args, console: Console) -> int:
 
 
 # -- entry point ------------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return int(text)
+
+
 def workers_value(text: str) -> str:
     """-n/--workers: a positive number of pytest-xdist workers or 'auto' (checked here, so a
     bad value is one usage line, not a pytest-xdist traceback)."""
@@ -753,7 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.set_defaults(handler=cmd_baseline)
 
     history = commands.add_parser("history", parents=[common], help="recent trend per group")
-    history.add_argument("--limit", type=int, default=20, help="last N runs (default 20)")
+    history.add_argument("--limit", type=positive_int, default=20, help="last N runs (default 20)")
     history.add_argument("--cadence", help="only runs of this cadence / label")
     history.set_defaults(handler=cmd_history)
 
