@@ -10,6 +10,7 @@ import math
 import torch
 from torch import nn
 
+from ptycho.config.config import check_filters_scale
 from ptycho_torch import ops
 
 # Conv layers in the order both backends create them; interop and weight porting rely on it.
@@ -58,6 +59,7 @@ class DiffractionToObj(nn.Module):
             raise ValueError(
                 f"amp_activation must be one of {sorted(AMP_ACTIVATIONS)}, got {amp_activation!r}"
             )
+        check_filters_scale(n_filters_scale, "model_config")   # the size policy, before allocating
         f1, f2, f3 = filter_counts(n_filters_scale)
         if f1 < 1:
             raise ValueError(f"n_filters_scale={n_filters_scale} leaves no filters (need >= 1/32)")
