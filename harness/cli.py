@@ -66,11 +66,44 @@ def _pytest_command(*args: str) -> list[str]:
 
 
 # -- list -------------------------------------------------------------------------------------
+def _print_json(document) -> None:
+    print(json.dumps(document, indent=2, default=str))
+
+
+def _list_json(ctx: Context, selection: selectors.Selection, collect: bool) -> int:
+    """`harness list --json`: groups, cadences and (unless --no-collect) the selected ids."""
+    settings = ctx.settings
+    document = {
+        "groups": {name: {"owner": g.owner, "description": g.description,
+                          "cadences": list(g.cadences), "marker": g.marker,
+                          "paths": list(g.paths), "node_ids": list(g.node_ids),
+                          "selected": name in selection.groups,
+                          "guardrails": report.guardrails_text(g.budget) or None}
+                   for name, g in settings.groups.items()},
+        "cadences": {name: {"description": c.description,
+                            "groups": [g for g, group in settings.groups.items()
+                                       if name in group.cadences],
+                            "persistent_artifacts": c.persistent_artifacts,
+                            "guardrails": report.guardrails_text(c.budget) or None}
+                     for name, c in settings.cadences.items()},
+    }
+    errors = []
+    if collect:
+        listing = _collect(ctx, selection)
+        errors = [error["message"] for error in listing["errors"]]
+        document["tests"] = [{"nodeid": t["nodeid"], "group": t["group"]} for t in listing["tests"]]
+        document["errors"] = errors
+    _print_json(document)
+    return USAGE_ERROR if errors else 0
+
+
 def cmd_list(args, console: Console) -> int:
     ctx = _context(args)
     settings = ctx.settings
     targets = args.targets or list(settings.groups)
     selection = settings.resolve(targets)
+    if args.json:
+        return _list_json(ctx, selection, not args.no_collect)
     groups = Table(title="selector groups")
     for column in ("group", "owner", "cadences", "selection", "guardrails"):
         groups.add_column(column, no_wrap=column in ("group", "selection", "guardrails"))
@@ -381,6 +414,11 @@ def cmd_validate(args, console: Console) -> int:
     ctx = _context(args)
     run_dir = _run_folder(args, ctx)
     results = run_folder_checks(run_dir, ctx.settings, args.module_class)
+    failures = sum(not r.ok for r in results)
+    if args.json:
+        _print_json({"run": str(run_dir), "checks": len(results), "failed": failures,
+                     "results": [r.to_dict() for r in results]})
+        return VALIDATION_FAILED if failures else 0
     table = Table(title=f"validate {run_dir.name}")
     for column in ("file", "kind", "result"):
         table.add_column(column)
@@ -388,7 +426,6 @@ def cmd_validate(args, console: Console) -> int:
         verdict = "[green]ok[/]" if result.ok else f"[red]{escape(result.rule)}[/]: {escape(result.message)}"
         table.add_row(escape(result.path), result.kind, verdict)
     console.print(table)
-    failures = sum(not r.ok for r in results)
     console.print(f"{len(results)} checks, {failures} failed", highlight=False)
     return VALIDATION_FAILED if failures else 0
 
@@ -588,6 +625,10 @@ def cmd_history(args, console: Console) -> int:
     if args.cadence:
         entries = [e for e in entries if e.get("cadence") == args.cadence]
     entries = entries[-args.limit:]
+    if args.json:
+        _print_json({"runs": entries, "skipped_lines": [
+            {"line": p.line, "message": p.message} for p in problems]})
+        return 0
     if not entries:
         console.print("no runs recorded" + (f" for {args.cadence}" if args.cadence else ""))
         return 0
@@ -633,6 +674,15 @@ def cmd_prune(args, console: Console) -> int:
 
 
 # -- entry point ------------------------------------------------------------------------------
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("ptycho-regression")
+    except metadata.PackageNotFoundError:   # run from a checkout that is not installed
+        return "unknown"
+
+
 def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
@@ -665,12 +715,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 green, 1 test failures, 2 usage/config/collection error, "
                "3 artifact validation failures, 4 budget findings only, 5 nothing "
                "selected, 130 interrupted")
+    parser.add_argument("--version", action="version",
+                        version=f"harness {_version()} (ptycho-regression)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     listing = commands.add_parser("list", parents=[common],
                                   help="groups, cadences and the tests they select")
     listing.add_argument("targets", nargs="*", metavar="CADENCE|GROUP")
     listing.add_argument("--no-collect", action="store_true", help="do not collect test ids")
+    listing.add_argument("--json", action="store_true",
+                         help="print groups, cadences and selected test ids as JSON")
     listing.set_defaults(handler=cmd_list)
 
     # no abbreviations: a pytest long option must never be taken for a prefix of one of ours
@@ -701,12 +755,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", parents=[common],
                                    help="re-validate a run folder's files and kept artifacts")
     validate.add_argument("run", nargs="?", help="run folder name or path (default: latest)")
+    validate.add_argument("--json", action="store_true", help="print the checks as JSON")
     validate.add_argument("--module-class", metavar="DOTTED.PATH",
                           help="LightningModule class for checkpoints (default: harness.toml)")
     validate.set_defaults(handler=cmd_validate)
 
     ckpt = commands.add_parser("check-ckpt", help="validate a Lightning checkpoint")
-    ckpt.add_argument("path")
+    ckpt.add_argument("path", metavar="PATH", help="the .ckpt file to check (weights_only load, "
+                                                   "hyper_parameters, state_dict, rebuild)")
     ckpt.add_argument("--module-class", metavar="DOTTED.PATH",
                       default=validators.DEFAULT_MODULE_CLASS)
     ckpt.set_defaults(handler=cmd_check_ckpt)
@@ -761,11 +817,14 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", parents=[common], help="recent trend per group")
     history.add_argument("--limit", type=positive_int, default=20, help="last N runs (default 20)")
     history.add_argument("--cadence", help="only runs of this cadence / label")
+    history.add_argument("--json", action="store_true",
+                         help="print the ledger entries (timings and verdicts per group) as JSON")
     history.set_defaults(handler=cmd_history)
 
     prune = commands.add_parser("prune", parents=[common], help="apply the retention policy")
     prune.add_argument("--keep", type=int, help="keep the newest K runs (default: harness.toml)")
-    prune.add_argument("--dry-run", action="store_true")
+    prune.add_argument("--dry-run", action="store_true",
+                       help="show which run folders would be deleted, delete nothing")
     prune.set_defaults(handler=cmd_prune)
     return parser
 

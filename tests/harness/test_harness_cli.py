@@ -57,6 +57,27 @@ def test_list_shows_groups_cadences_and_selected_ids(suite):
     assert orphan.returncode == 2 and "belongs to no selector group" in orphan.stdout
 
 
+def test_machine_readable_list_history_validate_and_version(suite):
+    """--json for scripts and CI: the same facts as the tables; --version like its neighbours."""
+    version = suite.harness("--version")
+    assert version.returncode == 0 and version.stdout.startswith("harness ")
+    listed = suite.harness("list", "per_pr", "--json")
+    assert listed.returncode == 0, listed.stderr
+    document = json.loads(listed.stdout)
+    assert document["groups"]["integration"]["selected"] is True
+    assert document["groups"]["parity"]["selected"] is False
+    assert "integration" in document["cadences"]["per_pr"]["groups"]
+    assert {"nodeid": "tests/suite/integration/test_integration.py::test_train_save_load_infer",
+            "group": "integration"} in document["tests"] and document["errors"] == []
+    assert json.loads(suite.harness("history", "--json").stdout)["runs"] == []
+    done = suite.harness("run", "backend_selection")
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = json.loads(suite.harness("history", "--json").stdout)["runs"]
+    assert [run["cadence"] for run in runs] == ["backend_selection"]
+    checked = json.loads(suite.harness("validate", "--json").stdout)
+    assert checked["failed"] == 0 and checked["checks"] == len(checked["results"]) > 0
+
+
 def test_malformed_toml_is_one_line_and_exit_2(suite):
     suite.edit_toml("harness.toml", "keep_last = 20", "keep_last = 20\nkeep_first = 1")
     for command in (["list", "--no-collect"], ["run", "per_pr"], ["history"]):
