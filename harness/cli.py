@@ -30,8 +30,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness import ledger, report, retention, runfolder, selectors, validators
-from harness.pytest_process import ForkedPytest
+from harness import ledger, pytest_process, report, retention, runfolder, selectors, validators
+from harness.pytest_process import START_METHODS
 
 USAGE_ERROR = report.EXIT_CODES["error"]
 VALIDATION_FAILED = report.EXIT_CODES["invalid"]
@@ -173,6 +173,10 @@ def cmd_run(args, console: Console, pytest_args: list[str]) -> int:
     root = selectors.find_project_root(Path.cwd())
     artifacts = runfolder.resolve_root(root, selectors.artifacts_root_of(root),
                                        args.harness_artifacts, Path.cwd())
+    try:
+        start = pytest_process.start_method(args.harness_start)
+    except ValueError as exc:
+        raise UsageProblem(f"{exc} (or unset it)") from None
     label = selectors.label_of(args.targets)
     folder_label, scaleout_args = _scaleout_args(args, label)
     artifacts_existed = artifacts.is_dir()
@@ -184,7 +188,7 @@ def cmd_run(args, console: Console, pytest_args: list[str]) -> int:
                f"--harness-run-dir={run_dir}", f"--harness-artifacts={artifacts}",
                *scaleout_args, *workers, *pytest_args]
     with open(run_dir / runfolder.PYTEST_LOG, "wb") as pytest_log:
-        child = ForkedPytest(command, root, pytest_log)
+        child = pytest_process.start_pytest(command, root, pytest_log, start)
         signals_seen = _forward_signals(child)
         try:
             selection = selectors.load(root).resolve(args.targets)
@@ -244,7 +248,7 @@ def _scaleout_args(args, label: str) -> tuple[str, list[str]]:
     return f"{label}-shard{spec.index}of{spec.count}", ["--harness-shard", spec.text, *extra]
 
 
-def _forward_signals(child: ForkedPytest) -> dict:
+def _forward_signals(child) -> dict:
     """SIGINT/SIGTERM to us: the first asks pytest to stop (SIGTERM, which it turns into
     KeyboardInterrupt and still writes its report); a second kills its process group."""
     state = {"count": 0, "saved": {}}
@@ -255,9 +259,9 @@ def _forward_signals(child: ForkedPytest) -> dict:
             return
         try:
             if state["count"] == 1:
-                os.kill(child.pid, signal.SIGTERM)
+                child.terminate()
             else:
-                os.killpg(child.pid, signal.SIGKILL)
+                child.kill_group()
         except ProcessLookupError:
             pass
 
@@ -297,7 +301,7 @@ class EventFollower:
         return events
 
 
-def _follow(child: ForkedPytest, events_path: Path, label: str, console: Console) -> None:
+def _follow(child, events_path: Path, label: str, console: Console) -> None:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
                                TextColumn, TimeElapsedColumn)
 
@@ -739,6 +743,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("targets", nargs="+", metavar="CADENCE|GROUP")
     run.add_argument("-n", "--workers", metavar="N", type=workers_value,
                      help="pytest-xdist workers (a number >= 1 or 'auto')")
+    run.add_argument("--harness-start", choices=START_METHODS,
+                     help="how pytest starts: fork (default where the platform has it) or "
+                          "subprocess (python -m pytest; default elsewhere; also "
+                          "$HARNESS_START)")
     run.add_argument("--shard", metavar="I/N",
                      help="run part I of N, balanced by recorded durations (join the parts with "
                           "`harness merge`)")

@@ -1,4 +1,7 @@
-"""The pytest process of a `harness run`, forked from the CLI.
+"""The pytest process of a `harness run`: forked from the CLI, or (where the platform has no
+fork, or when asked: `--harness-start subprocess` / HARNESS_START=subprocess) started as
+`python -m pytest` (SubprocessPytest). Both offer what the CLI uses: pid, poll, wait, kill,
+terminate, kill_group. The rest of this docstring is about the fork.
 
 A fork, not `python -m pytest`: the run skips a second interpreter start (~0.17 s on the CI
 image) and the imports the CLI has already done, and the child ends with `os._exit` once pytest
@@ -17,6 +20,7 @@ import atexit
 import os
 import select
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -24,6 +28,64 @@ from pathlib import Path
 from typing import BinaryIO
 
 _INTERNAL_ERROR = 3  # pytest.ExitCode.INTERNAL_ERROR, without importing pytest here
+START_METHODS = ("fork", "subprocess")
+START_ENV = "HARNESS_START"
+
+
+def start_method(asked: str | None = None) -> str:
+    """`asked`, else $HARNESS_START, else fork where the platform has it."""
+    method = asked or os.environ.get(START_ENV) or ("fork" if hasattr(os, "fork") else "subprocess")
+    if method not in START_METHODS:
+        raise ValueError(f"{START_ENV}={method!r}: use one of {', '.join(START_METHODS)}")
+    return "subprocess" if not hasattr(os, "fork") else method
+
+
+def start_pytest(args: list[str], cwd: Path, log: BinaryIO, method: str | None = None):
+    """The pytest child of a run: ForkedPytest or SubprocessPytest (see start_method)."""
+    kind = ForkedPytest if start_method(method) == "fork" else SubprocessPytest
+    return kind(args, cwd, log)
+
+
+class SubprocessPytest:
+    """`python -m pytest ARGS` in `cwd`, in a session / process group of its own, output in
+    `log`: the start where fork is missing (Windows) or not wanted."""
+
+    def __init__(self, args: list[str], cwd: Path, log: BinaryIO):
+        group = ({"start_new_session": True} if os.name == "posix" else
+                 {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)})
+        self._process = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=cwd,
+                                         stdout=log, stderr=subprocess.STDOUT, **group)
+        self.pid = self._process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode
+
+    def poll(self) -> int | None:
+        return self._process.poll()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            self._process.kill()
+
+    def terminate(self) -> None:
+        """Ask pytest to stop (SIGTERM; on Windows TerminateProcess)."""
+        if self.poll() is None:
+            self._process.terminate()
+
+    def kill_group(self) -> None:
+        """Kill pytest and whatever it started."""
+        if self.poll() is None:
+            if hasattr(os, "killpg"):
+                os.killpg(self.pid, signal.SIGKILL)
+            else:
+                self._process.kill()
 
 
 class ForkedPytest:
@@ -60,6 +122,14 @@ class ForkedPytest:
     def kill(self) -> None:
         if self.returncode is None:
             os.kill(self.pid, signal.SIGKILL)
+
+    def terminate(self) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signal.SIGTERM)
+
+    def kill_group(self) -> None:
+        if self.returncode is None:
+            os.killpg(self.pid, signal.SIGKILL)
 
     def _exited(self, status: int) -> None:
         self.returncode = os.waitstatus_to_exitcode(status)

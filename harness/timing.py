@@ -7,8 +7,12 @@ runs shows up in wall time but not in CPU time, which makes CPU time the quieter
 """
 from __future__ import annotations
 
-import resource
 import time
+
+try:
+    import resource
+except ImportError:      # Windows: no getrusage; child processes' CPU time is then unknown
+    resource = None
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, Protocol
@@ -41,6 +45,8 @@ class Measurement:
 
 def cpu_seconds() -> float:
     """CPU time of this process (all threads) plus its finished, reaped child processes."""
+    if resource is None:
+        return time.process_time()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
 

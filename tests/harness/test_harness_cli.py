@@ -78,6 +78,20 @@ def test_machine_readable_list_history_validate_and_version(suite):
     assert checked["failed"] == 0 and checked["checks"] == len(checked["results"]) > 0
 
 
+def test_a_run_started_as_a_subprocess_gives_the_forked_runs_result(suite):
+    """Where fork is missing (Windows), or when asked, pytest starts as `python -m pytest`."""
+    results = {}
+    for method in ("fork", "subprocess"):
+        done = suite.harness("run", "per_pr", "--harness-start", method)
+        report_doc = suite.report()
+        results[method] = (done.returncode, report_doc["status"],
+                           sorted((t["nodeid"], t["outcome"]) for t in report_doc["tests"]))
+    assert results["fork"] == results["subprocess"] and results["fork"][0] == 0, results
+    bad = suite.harness("run", "per_pr", env={**os.environ, "HARNESS_START": "spawn"})
+    assert bad.returncode == 2
+    assert one_error_line(bad) == "error: HARNESS_START='spawn': use one of fork, subprocess (or unset it)"
+
+
 def test_malformed_toml_is_one_line_and_exit_2(suite):
     suite.edit_toml("harness.toml", "keep_last = 20", "keep_last = 20\nkeep_first = 1")
     for command in (["list", "--no-collect"], ["run", "per_pr"], ["history"]):

@@ -1,17 +1,24 @@
-"""harness.pytest_process: `harness run` forks its pytest process. The forking side runs in a
-subprocess here, as in the CLI (a single-threaded process; forking a test worker is not)."""
+"""harness.pytest_process: `harness run` forks its pytest process, or starts it as
+`python -m pytest` (where fork is missing, or --harness-start subprocess); both behave alike.
+The starting side runs in a subprocess here, as in the CLI (a single-threaded process; forking
+a test worker is not)."""
 import json
 import subprocess
 import sys
 
-# Starts `pytest ARGS` forked in the current folder and prints what the parent saw.
+import pytest
+
+from harness.pytest_process import START_METHODS
+
+# Starts `pytest ARGS` (argv[1] names the start method) in the current folder and prints what
+# the parent saw.
 FORK_DRIVER = """
 import json, sys, time
 from pathlib import Path
-from harness.pytest_process import ForkedPytest
+from harness.pytest_process import start_pytest
 
 with open("pytest.log", "wb") as log:
-    child = ForkedPytest(sys.argv[1:], Path.cwd(), log)
+    child = start_pytest(sys.argv[2:], Path.cwd(), log, sys.argv[1])
     seen = {"pid": child.pid, "early": child.wait(timeout=0.01)}
     if Path("kill-me").exists():
         while not Path("started").exists():
@@ -39,16 +46,17 @@ def test_fails():
 """
 
 
-def fork(pytester, *args: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", FORK_DRIVER, *args], cwd=pytester.path,
+def fork(pytester, method: str, *args: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", FORK_DRIVER, method, *args], cwd=pytester.path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_the_child_runs_pytest_like_python_m_pytest(pytester):
+@pytest.mark.parametrize("method", START_METHODS)
+def test_the_child_runs_pytest_like_python_m_pytest(pytester, method):
     pytester.makepyfile(test_forked=LIKE_PYTHON_M_PYTEST)
-    seen = fork(pytester, "-p", "no:cacheprovider", "-s", "test_forked.py")
+    seen = fork(pytester, method, "-p", "no:cacheprovider", "-s", "test_forked.py")
     assert seen["early"] is None  # wait(timeout) returns None while pytest runs
     assert seen["code"] == 1  # pytest's exit code: a test failed
     log = (pytester.path / "pytest.log").read_text()
@@ -56,7 +64,8 @@ def test_the_child_runs_pytest_like_python_m_pytest(pytester):
     assert (pytester.path / "exit-handler-ran").read_text() == "yes"  # before os._exit
 
 
-def test_a_killed_child_reports_the_signal(pytester):
+@pytest.mark.parametrize("method", START_METHODS)
+def test_a_killed_child_reports_the_signal(pytester, method):
     pytester.makepyfile(test_hangs="""
         import time
         from pathlib import Path
@@ -66,7 +75,7 @@ def test_a_killed_child_reports_the_signal(pytester):
             time.sleep(120)
     """)
     (pytester.path / "kill-me").write_text("yes")
-    seen = fork(pytester, "-p", "no:cacheprovider", "test_hangs.py")
+    seen = fork(pytester, method, "-p", "no:cacheprovider", "test_hangs.py")
     assert seen["running"] is None and seen["code"] == -9
 
 
@@ -75,14 +84,14 @@ def test_the_cli_forks_before_it_imports_numpy_or_starts_a_thread(suite):
     and a fork copies only the forking thread."""
     spy = """
 import json, sys, threading
-from harness import cli
+from harness import cli, pytest_process
 
 class Spy:
     def __init__(self, *args, **kwargs):
         print(json.dumps({"numpy": "numpy" in sys.modules, "threads": threading.active_count()}))
         raise SystemExit(0)
 
-cli.ForkedPytest = Spy
+pytest_process.ForkedPytest = Spy
 cli.main(["run", "per_pr"])
 """
     done = subprocess.run([sys.executable, "-c", spy], cwd=suite.path, capture_output=True,
