@@ -356,7 +356,8 @@ def test_merge_refuses_incomplete_or_mixed_shards(sharded):
     sharded.harness("run", "weekly", "--shard", "1/2")
     first = sharded.runs()[-1]
     sharded.harness("run", "weekly")
-    serial = sharded.runs()[-1]
+    # by name, not position: a run started in the shard run's second sorts before it
+    (serial,) = [run for run in sharded.runs() if "shard" not in run.name]
     for runs, expected in (([first], "missing 2/2"), ([first, first], "1/2 twice"),
                            ([first, serial], "not a shard run")):
         done = sharded.harness("merge", *(str(run) for run in runs))

@@ -3,6 +3,7 @@
 The starting side runs in a subprocess here, as in the CLI (a single-threaded process; forking
 a test worker is not)."""
 import json
+import os
 import subprocess
 import sys
 
@@ -95,6 +96,6 @@ pytest_process.ForkedPytest = Spy
 cli.main(["run", "per_pr"])
 """
     done = subprocess.run([sys.executable, "-c", spy], cwd=suite.path, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, env={**os.environ, "HARNESS_START": "fork"})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == {"numpy": False, "threads": 1}
