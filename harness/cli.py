@@ -30,7 +30,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness import ledger, pytest_process, report, retention, runfolder, selectors, validators
+from harness import (export, ledger, pytest_process, report, retention, runfolder, selectors,
+                     validators)
 from harness.pytest_process import START_METHODS
 
 USAGE_ERROR = report.EXIT_CODES["error"]
@@ -414,6 +415,26 @@ def run_folder_checks(run_dir: Path, settings: selectors.HarnessConfig,
     return results
 
 
+def cmd_export(args, console: Console) -> int:
+    ctx = _context(args)
+    run_dir = _run_folder(args, ctx)
+    final = runfolder.read_report(run_dir)
+    if not runfolder.is_complete(final):
+        raise UsageProblem(f"{run_dir}: run has no finished report.json (export a finished run)")
+    try:
+        entries = export.github_action_benchmark(final)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise UsageProblem(f"{run_dir / runfolder.REPORT_JSON}: malformed ({type(exc).__name__}: "
+                           f"{exc}) (re-run the cadence)") from None
+    text = json.dumps(entries, indent=2) + "\n"
+    if args.output:
+        runfolder.write_atomic(Path(args.output), text)
+        console.print(f"wrote {escape(args.output)} ({len(entries)} entries)", highlight=False)
+    else:
+        print(text, end="")
+    return 0
+
+
 def cmd_validate(args, console: Console) -> int:
     ctx = _context(args)
     run_dir = _run_folder(args, ctx)
@@ -768,6 +789,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="LightningModule class for checkpoints (default: harness.toml)")
     validate.set_defaults(handler=cmd_validate)
 
+    exporting = commands.add_parser("export", parents=[common],
+                                    help="a run's timings for a benchmark dashboard")
+    exporting.add_argument("run", nargs="?", help="run folder name or path (default: latest)")
+    exporting.add_argument("--format", choices=export.FORMATS, default=export.FORMATS[0],
+                           help="github-action-benchmark: its customSmallerIsBetter JSON")
+    exporting.add_argument("--output", metavar="FILE", help="write here (default: stdout)")
+    exporting.set_defaults(handler=cmd_export)
     ckpt = commands.add_parser("check-ckpt", help="validate a Lightning checkpoint")
     ckpt.add_argument("path", metavar="PATH", help="the .ckpt file to check (weights_only load, "
                                                    "hyper_parameters, state_dict, rebuild)")

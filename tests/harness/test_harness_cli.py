@@ -76,6 +76,12 @@ def test_machine_readable_list_history_validate_and_version(suite):
     assert [run["cadence"] for run in runs] == ["backend_selection"]
     checked = json.loads(suite.harness("validate", "--json").stdout)
     assert checked["failed"] == 0 and checked["checks"] == len(checked["results"]) > 0
+    # github-action-benchmark's customSmallerIsBetter: name, unit, value per entry
+    exported = json.loads(suite.harness("export", "--format", "github-action-benchmark").stdout)
+    names = [entry["name"] for entry in exported]
+    assert names[0] == "backend_selection (wall)" and "group backend_selection" in names
+    assert "tests/suite/backend_selection/test_backend_selection.py::test_dispatch" in names
+    assert all(entry["unit"] == "s" and entry["value"] >= 0 for entry in exported)
 
 
 def test_a_run_started_as_a_subprocess_gives_the_forked_runs_result(suite):
