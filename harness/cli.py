@@ -679,7 +679,25 @@ def cmd_history(args, console: Console) -> int:
                       f"{statistics.median(times):.2f}" if times else "-",
                       f"{min(times):.2f}-{max(times):.2f}" if times else "-")
     console.print(trend)
+    if args.tests:
+        console.print(_test_trend(entries, args.tests))
     return 0
+
+
+def _test_trend(entries: list[dict], limit: int) -> Table:
+    """The `limit` tests slowest in the newest run, their seconds run by run (oldest first;
+    '-' where a run did not record the test among its slowest)."""
+    newest = entries[-1].get("tests") or {}
+    table = Table(title=f"trend of the {limit} slowest tests (seconds, oldest -> newest)")
+    for column in ("test", "runs", "seconds per run", "median s"):
+        table.add_column(column)
+    for nodeid in sorted(newest, key=lambda n: -newest[n])[:limit]:
+        times = [(e.get("tests") or {}).get(nodeid) for e in entries]
+        seen = [t for t in times if isinstance(t, (int, float))]
+        table.add_row(escape(nodeid), str(len(seen)),
+                      " ".join("-" if t is None else f"{t:.2f}" for t in times),
+                      f"{statistics.median(seen):.2f}" if seen else "-")
+    return table
 
 
 def cmd_prune(args, console: Console) -> int:
@@ -853,6 +871,8 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", parents=[common], help="recent trend per group")
     history.add_argument("--limit", type=positive_int, default=20, help="last N runs (default 20)")
     history.add_argument("--cadence", help="only runs of this cadence / label")
+    history.add_argument("--tests", type=positive_int, nargs="?", const=10, metavar="N",
+                         help="also the per-test trend of the N slowest tests (default 10)")
     history.add_argument("--json", action="store_true",
                          help="print the ledger entries (timings and verdicts per group) as JSON")
     history.set_defaults(handler=cmd_history)

@@ -704,17 +704,33 @@ def _trends(report: dict, run_dir: Path, bars: dict) -> str:
         verdicts = [s.get("verdict", "?") if isinstance(s, dict) else "?" for s in series]
         bar = bars.get(("group", name), {})
         band = (bar["lo"], bar["hi"]) if bar.get("lo") is not None else None
-        known = [v for v in values if v is not None]
-        summary = (f"last {known[-1]:.2f} s · median {sorted(known)[len(known) // 2]:.2f} s · "
-                   f"{len(known)} run{'s' if len(known) != 1 else ''}") if known else "no timings"
-        charts.append(f'<div class="trend"><b>{_e(name)}</b> <span class="small">{_e(summary)}'
-                      f'</span>{sparkline(values, verdicts, band, bar.get("ceiling"))}</div>')
+        charts.append(_trend_chart(name, values, verdicts, band, bar.get("ceiling")))
     if not charts:
         return '<p class="empty">no groups</p>'
     return (f'<p class="small">{len(points)} run(s) of <b>{_e(report["selection"]["label"])}</b>'
             ' from the ledger, oldest left (shard runs are counted through their merged run); '
             'dots coloured by the group verdict; shaded: band, dashed: ceiling.</p>'
-            f'<div class="trends">{"".join(charts)}</div>')
+            f'<div class="trends">{"".join(charts)}</div>' + _test_trends(report, points))
+
+
+def _trend_chart(title: str, values: list, verdicts: list, band=None, ceiling=None) -> str:
+    known = [v for v in values if v is not None]
+    summary = (f"last {known[-1]:.2f} s · median {sorted(known)[len(known) // 2]:.2f} s · "
+               f"{len(known)} run{'s' if len(known) != 1 else ''}") if known else "no timings"
+    return (f'<div class="trend"><b>{_e(title)}</b> <span class="small">{_e(summary)}'
+            f'</span>{sparkline(values, verdicts, band, ceiling)}</div>')
+
+
+def _test_trends(report: dict, points: list[dict], limit: int = 5) -> str:
+    """Sparklines of this run's slowest tests over the ledger's runs (each ledger line keeps
+    the seconds of its slowest tests)."""
+    slowest = sorted((t for t in report.get("tests", []) if _number(t.get("seconds")) is not None),
+                     key=lambda t: -t["seconds"])[:limit]
+    charts = []
+    for test in slowest:
+        values = [_number((p.get("tests") or {}).get(test["nodeid"])) for p in points]
+        charts.append(_trend_chart(test["nodeid"], values, [test.get("outcome", "?")] * len(values)))
+    return (f'<h3>Slowest tests over time</h3><div class="trends">{"".join(charts)}</div>' if charts else "")
 
 
 # ---------------------------------------------------------------- page

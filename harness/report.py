@@ -183,6 +183,11 @@ def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
         "groups": {name: {"verdict": g["verdict"], "seconds": g["seconds"],
                           "span_seconds": g["span_seconds"], "counts": g["counts"]}
                    for name, g in report["groups"].items()},
+        # per-test trends (harness history --tests): the slowest tests of the run, bounded so
+        # that the ledger stays small
+        "tests": {t["nodeid"]: t["seconds"] for t in sorted(
+            (t for t in report.get("tests", []) if isinstance(t.get("seconds"), (int, float))),
+            key=lambda t: -t["seconds"])[:LEDGER_TESTS]},
     }
     budgets = report.get("budgets")
     if isinstance(budgets, dict) and budgets.get("measurements"):
@@ -196,6 +201,8 @@ def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
         entry["merged_from"] = list(report["merged_from"])
     return entry
 
+
+LEDGER_TESTS = 25   # slowest tests per ledger line
 
 _ICON = {"passed": "✅", "failed": "❌", "error": "⛔", "invalid": "⚠️", "over_budget": "⏱️",
          "empty": "➖", "interrupted": "⏹️", "running": "⏳"}

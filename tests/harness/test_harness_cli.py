@@ -74,6 +74,10 @@ def test_machine_readable_list_history_validate_and_version(suite):
     assert done.returncode == 0, done.stdout + done.stderr
     runs = json.loads(suite.harness("history", "--json").stdout)["runs"]
     assert [run["cadence"] for run in runs] == ["backend_selection"]
+    dispatch = "tests/suite/backend_selection/test_backend_selection.py::test_dispatch"
+    assert dispatch in runs[0]["tests"]          # the ledger keeps the slowest tests' seconds
+    trend = suite.harness("history", "--tests", "5")
+    assert "trend of the 5 slowest tests" in trend.stdout and "test_dispatch" in trend.stdout
     checked = json.loads(suite.harness("validate", "--json").stdout)
     assert checked["failed"] == 0 and checked["checks"] == len(checked["results"]) > 0
     # github-action-benchmark's customSmallerIsBetter: name, unit, value per entry

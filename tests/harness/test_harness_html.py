@@ -3,6 +3,7 @@ reconstruction PNGs, trend from a ledger, self-containment, and a headless-Chrom
 import base64
 import io
 import json
+from html import escape
 import os
 import re
 import shutil
@@ -256,3 +257,21 @@ def test_screenshot_in_headless_chromium(run_dir, tmp_path):
     if keep:  # leave the screenshot where a person can look at it
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "report_html.png")
+
+
+def test_slowest_tests_have_their_own_trend(tmp_path):
+    """Each ledger line keeps its slowest tests' seconds; the page charts this run's slowest
+    tests over the earlier runs, not only the groups."""
+    root = tmp_path / "artifacts"
+    run = runfolder.create_run_folder(root, "weekly")
+    slow = ROUND_TRIP.format("tensorflow-gs1")
+    for index, seconds in enumerate((30.0, 31.0)):
+        ledger.append(root / runfolder.LEDGER, {
+            "run_id": f"2025101{index}T000000Z-weekly", "cadence": "weekly",
+            "groups": {"integration": {"verdict": "passed", "seconds": seconds}},
+            "tests": {slow: seconds}})
+    final = dict(synthetic_report(run), tests=[
+        {"nodeid": slow, "group": "integration", "outcome": "passed", "seconds": 44.0}])
+    page = html_report.render(final, run)
+    section = page[page.index("Slowest tests over time"):]
+    assert escape(slow) in section and "last 44.00 s" in section and "3 runs" in section
