@@ -350,7 +350,13 @@ def _run_folder(args, ctx: Context) -> Path:
         raise UsageProblem(str(exc)) from None
 
 
+REPORT_SCHEMA = Path(__file__).with_name("schemas") / "report.schema.json"
+
+
 def cmd_report(args, console: Console) -> int:
+    if args.schema:     # the JSON Schema of report.json, for CI users who validate it
+        print(REPORT_SCHEMA.read_text(encoding="utf-8"), end="")
+        return 0
     ctx = _context(args)
     run_dir = _run_folder(args, ctx)
     final = runfolder.read_report(run_dir)
@@ -797,6 +803,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("run", nargs="?", help="run folder name or path")
     show.add_argument("--format", choices=("table", "markdown", "json", "html"), default="table",
                       help="html: (re)write <run>/report.html and print its path")
+    show.add_argument("--schema", action="store_true",
+                      help="print the JSON Schema of report.json (harness/schemas/) and exit")
     show.set_defaults(handler=cmd_report)
 
     validate = commands.add_parser("validate", parents=[common],

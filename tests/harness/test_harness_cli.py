@@ -7,6 +7,7 @@ import signal
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from harness import report
@@ -78,6 +79,10 @@ def test_machine_readable_list_history_validate_and_version(suite):
     assert dispatch in runs[0]["tests"]          # the ledger keeps the slowest tests' seconds
     trend = suite.harness("history", "--tests", "5")
     assert "trend of the 5 slowest tests" in trend.stdout and "test_dispatch" in trend.stdout
+    schema = json.loads(suite.harness("report", "--schema").stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(suite.report()))
+    assert errors == [], [error.message for error in errors]
     checked = json.loads(suite.harness("validate", "--json").stdout)
     assert checked["failed"] == 0 and checked["checks"] == len(checked["results"]) > 0
     # github-action-benchmark's customSmallerIsBetter: name, unit, value per entry
