@@ -44,8 +44,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from rich.markup import escape
-from rich.table import Table
 
 from harness import calibration, environment, runfolder
 from harness.configfile import Fields, config_error, read_json
@@ -592,8 +590,12 @@ def _percent(value: float | None) -> str:
     return f"[{colour}]{value:+.1%}[/{colour}]"
 
 
-def diff_table(old: Baseline | None, new: Baseline | None) -> Table:
-    """A rich Table of diff(old, new): medians ± MAD on both clocks and the relative change."""
+def diff_table(old: Baseline | None, new: Baseline | None) -> "Table":
+    """A rich Table of diff(old, new): medians ± MAD on both clocks and the relative change.
+    (rich is imported here only, for the CLI: the pytest plugin reads baselines without it.)"""
+    from rich.markup import escape
+    from rich.table import Table
+
     title = f"runtime baseline {new.fingerprint_hash if new else old.fingerprint_hash}"
     table = Table(title=title)
     for column in ("kind", "subject", "status", "wall old", "wall new", "wall Δ",

@@ -109,3 +109,15 @@ def test_report_files_are_readable_by_others(tmp_path):
     for path in (target, tmp_path / "report.json"):
         assert path.stat().st_mode & 0o777 == 0o644, oct(path.stat().st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]
+
+
+def test_the_pytest_plugin_imports_no_rich():
+    """rich is for the CLI's terminal; a plain `pytest --harness-run` must not need it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, harness.plugin, harness.budget_plugin, harness.baselines; "
+            "print(sorted(m for m in sys.modules if m == 'rich' or m.startswith('rich.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
