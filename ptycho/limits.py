@@ -1,7 +1,8 @@
 """The size policy: what an input may ask the package to allocate, checked before allocating.
 
-Each limit has a reason and an environment variable that overrides it (for real data larger
-than anything this project simulates). A request over a limit is refused with a ConfigError or
+Each limit has a reason, an environment variable that overrides it (for real data larger
+than anything this project simulates) and a command-line flag of the CLIs that does the same
+for one command (`--max-array-gb`, `--max-archive-gb`, `--max-n-filters-scale`). A request over a limit is refused with a ConfigError or
 DataError naming the input, the size and the variable. docs/fault_injection.md lists them.
 """
 import os
@@ -19,9 +20,15 @@ class Limit:
     unit: str        # "GiB" (converted to bytes by value()) or "" (a plain number)
     reason: str
 
+    @property
+    def flag(self) -> str:
+        """The CLIs' flag: PTYCHO_MAX_ARRAY_GB -> --max-array-gb."""
+        return "--" + self.name.removeprefix("PTYCHO_").lower().replace("_", "-")
+
     def value(self) -> float:
-        """The limit in force: the variable's value if set, else the default (bytes for GiB)."""
-        text = os.environ.get(self.name, "")
+        """The limit in force: the CLI flag's value if one was given (override()), else the
+        variable's if set, else the default (bytes for GiB)."""
+        text = _OVERRIDES.get(self.name) or os.environ.get(self.name, "")
         try:
             number = float(text) if text else self.default
         except ValueError:
@@ -45,6 +52,12 @@ FILTERS_SCALE = Limit("PTYCHO_MAX_N_FILTERS_SCALE", 8, "",
                       "network width: 8 gives 256/512/1024 filters, 16 x the CLI default; wider "
                       "exhausts memory before training starts")
 POLICY = (ARRAY, ARCHIVE, FILTERS_SCALE)
+_OVERRIDES: dict[str, str] = {}     # set from the command line, for this process
+
+
+def override(limit: Limit, value: float) -> None:
+    """A CLI flag's value for `limit` (wins over the environment variable)."""
+    _OVERRIDES[limit.name] = repr(float(value))
 
 
 def check_bytes(limit: Limit, nbytes: float, where, what: str, error=ConfigError) -> None:
@@ -53,4 +66,5 @@ def check_bytes(limit: Limit, nbytes: float, where, what: str, error=ConfigError
     if nbytes > allowed:
         raise error(where, f"{what} needs {nbytes / GIB:.3g} GiB, over the "
                           f"{allowed / GIB:g} GiB size policy (refused before allocating)",
-                          f"ask for less; for real data this large set {limit.name}")
+                          f"ask for less; for real data this large pass {limit.flag} or set "
+                          f"{limit.name}")

@@ -9,6 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ptycho import limits
 from ptycho.cli import native_stderr
 from ptycho.errors import PtychoInputError
 
@@ -44,6 +45,23 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
     return value
+
+
+def add_size_policy(parser: argparse.ArgumentParser) -> None:
+    """The size policy's flags (ptycho.limits): each raises one limit for this command."""
+    group = parser.add_argument_group("size policy (refused before allocating; see "
+                                      "docs/fault_injection.md)")
+    for limit in limits.POLICY:
+        group.add_argument(limit.flag, type=positive_float, metavar="N", dest=limit.name,
+                           help=f"{limit.reason.split(':')[0]}: default {limit.describe()} "
+                                f"(also ${limit.name})")
+
+
+def apply_size_policy(args) -> None:
+    for limit in limits.POLICY:
+        value = getattr(args, limit.name, None)
+        if value is not None:
+            limits.override(limit, value)
 
 
 def prepare_output_dir(path) -> Path:

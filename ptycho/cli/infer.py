@@ -4,8 +4,9 @@ the data hold objectGuess) and inference.log. The backend is the one named in th
 from pathlib import Path
 
 from ptycho import archive
-from ptycho.cli.common import (BadInput, OneLineParser, bad_input_exits, failure_line,
-                               load_framework, owned_outputs, positive_int, run_console_script)
+from ptycho.cli.common import (BadInput, OneLineParser, add_size_policy, apply_size_policy,
+                               bad_input_exits, failure_line, load_framework, owned_outputs,
+                               positive_int, run_console_script)
 from ptycho.config.config import BACKENDS, InferenceConfig, ModelConfig
 from ptycho.errors import PtychoInputError
 from ptycho.log import configure_console, get_logger, log_to_file
@@ -26,6 +27,7 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--n-groups", type=positive_int,
                         help="reconstruct only this many groups (default: every scan position)")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
+    add_size_policy(parser)
     return parser
 
 
@@ -47,6 +49,7 @@ def _check_inputs(args) -> tuple[str, dict, RawData]:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    apply_size_policy(args)
     configure_console(quiet=args.quiet)
     with bad_input_exits():
         backend, params_doc, test = _check_inputs(args)

@@ -1,7 +1,7 @@
 """ptycho-simulate: write a seeded synthetic dataset in the NPZ contract."""
 import sys
 
-from ptycho.cli.common import OneLineParser
+from ptycho.cli.common import OneLineParser, add_size_policy, apply_size_policy
 from ptycho.errors import PtychoInputError
 from ptycho.log import configure_console, get_logger
 from ptycho.simulate import write_dataset
@@ -20,11 +20,13 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--legacy-layout", action="store_true",
                         help="store diffraction as legacy (N, N, n) under key 'diffraction'")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors")
+    add_size_policy(parser)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    apply_size_policy(args)
     configure_console(quiet=args.quiet)
     try:
         raw = write_dataset(args.output, legacy_layout=args.legacy_layout, n_images=args.n_images,

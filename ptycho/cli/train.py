@@ -4,8 +4,9 @@
 import argparse
 from pathlib import Path
 
-from ptycho.cli.common import (BadInput, OneLineParser, bad_input_exits, load_framework,
-                               owned_outputs, positive_float, positive_int, run_console_script)
+from ptycho.cli.common import (BadInput, OneLineParser, add_size_policy, apply_size_policy,
+                               bad_input_exits, load_framework, owned_outputs, positive_float,
+                               positive_int, run_console_script)
 from ptycho.config.config import (ACCELERATORS, BACKENDS, LOGGER_BACKENDS, ModelConfig,
                                   PyTorchExecutionConfig, TrainingConfig)
 from ptycho.log import configure_console, get_logger, log_to_file
@@ -59,6 +60,7 @@ def build_parser() -> OneLineParser:
     torch.add_argument("--num-workers", type=int, help="DataLoader workers (default 0)")
     torch.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
                        help="deterministic algorithms (default on)")
+    add_size_policy(parser)
     return parser
 
 
@@ -91,6 +93,7 @@ def _load_inputs(args) -> tuple[RawData, RawData | None]:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    apply_size_policy(args)
     configure_console(quiet=args.quiet)
     with bad_input_exits():
         execution_config = _execution_config(args)

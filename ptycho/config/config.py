@@ -127,7 +127,8 @@ def check_filters_scale(value: float, where) -> None:
         raise ConfigError(where, f"n_filters_scale {value:g} is over the size policy's "
                           f"{allowed:g} ({int(128 * value)} filters in the widest layer; refused "
                           "before building the network)",
-                          f"use a smaller n_filters_scale, or set {limits.FILTERS_SCALE.name}")
+                          f"use a smaller n_filters_scale, or pass {limits.FILTERS_SCALE.flag} / set "
+                          f"{limits.FILTERS_SCALE.name}")
 
 
 def _check_model(owner):

@@ -551,12 +551,12 @@ def _write_table(path: Path, rows: dict) -> None:
     lines += ["", "## Size policy (`ptycho/limits.py`)", "",
               "What an input may make the package allocate is checked against these limits "
               "before allocating; over a limit, the command answers with one line naming the "
-              "input, the size and the variable that overrides the limit (exit 2). A failed "
+              "input, the size, and the flag and variable that override the limit (exit 2). A failed "
               "`ptycho-train` / `ptycho-infer` removes every file it wrote (its output folder "
               "too when it made it).", "",
-              "| limit | default | override | why |", "|---|---|---|---|"]
-    lines += [f"| {_LIMIT_SUBJECTS[limit.name]} | {limit.describe()} | `{limit.name}` | "
-              f"{limit.reason} |" for limit in limits.POLICY]
+              "| limit | default | override (CLI flag, environment) | why |", "|---|---|---|---|"]
+    lines += [f"| {_LIMIT_SUBJECTS[limit.name]} | {limit.describe()} | `{limit.flag}`, "
+              f"`{limit.name}` | {limit.reason} |" for limit in limits.POLICY]
     path.parent.mkdir(parents=True, exist_ok=True)
     runfolder.write_atomic(path, "\n".join(lines) + "\n")
 

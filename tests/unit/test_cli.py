@@ -198,3 +198,22 @@ def test_console_scripts_apply_tf_log_level_to_native_stderr_lines(level, kept):
     assert result.returncode == 3                   # main()'s exit code, unchanged
     lines = result.stderr.splitlines()
     assert len(lines) == len(kept) and all(text in line for text, line in zip(kept, lines)), lines
+
+
+def test_a_size_policy_flag_raises_its_limit_for_one_command(tmp_path, monkeypatch, capsys):
+    """--max-array-gb (like $PTYCHO_MAX_ARRAY_GB) moves the limit; without it the policy's
+    default holds. 64 patterns of 16 x 16 need 64 * 16 * 16 * 16 bytes = 256 KiB."""
+    from ptycho import limits
+    from ptycho.cli import simulate
+
+    monkeypatch.setattr(limits, "_OVERRIDES", {})
+    monkeypatch.delenv(limits.ARRAY.name, raising=False)
+    tiny = str(100_000 / 2 ** 30)
+    args = ["--output", str(tmp_path / "scan.npz"), "--n-images", "64", "--N", "16",
+            "--object-size", "48", "--quiet"]
+    assert simulate.main([*args, "--max-array-gb", tiny]) == 2
+    err = capsys.readouterr().err
+    assert "over the 9.31323e-05 GiB size policy" in err and "--max-array-gb" in err
+    assert not (tmp_path / "scan.npz").exists()
+    monkeypatch.setattr(limits, "_OVERRIDES", {})
+    assert simulate.main(args) == 0 and (tmp_path / "scan.npz").is_file()
