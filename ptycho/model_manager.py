@@ -67,9 +67,3 @@ def save_archive(models: dict, output_dir, intensity_scale: float, norm_factor: 
     return archive.save_archive(output_dir, BACKEND, lambda staging: save_models(models, staging),
                                 intensity_scale, norm_factor)
 
-
-def load_archive(model_dir) -> tuple[dict, dict]:
-    """(models, params document) from a TensorFlow archive; restores params.cfg."""
-    from ptycho.tf.backend import TensorFlowBackend   # the backend imports this module
-    from ptycho.workflows.common import load_bundle
-    return load_bundle(TensorFlowBackend(), model_dir)

@@ -6,14 +6,10 @@ import torch
 
 from ptycho.backend_api import TrainingInputs
 from ptycho_torch import model_manager
+from ptycho_torch.ops import to_channels_first
 
 BACKEND = "pytorch"
 PREDICT_CHUNK = 32   # patterns per forward pass at inference
-
-
-def to_channels_first(X: np.ndarray) -> torch.Tensor:
-    """(B, N, N, C) numpy -> contiguous float32 (B, C, N, N) tensor."""
-    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(np.asarray(X, np.float32), 3, 1)))
 
 
 class PyTorchBackend:

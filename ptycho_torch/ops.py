@@ -8,6 +8,7 @@ definitions live in its docstrings and are not repeated here.
 """
 import math
 
+import numpy as np
 import torch
 
 from ptycho import reference
@@ -163,3 +164,8 @@ def merge_channels(patches: torch.Tensor, offsets) -> torch.Tensor:
     merged = merged.to(patches.dtype)
     repeated = merged[:, None].expand(n_batch, n_chan, rows, cols).reshape(-1, rows, cols)
     return translate(repeated, -flat_shifts).reshape(n_batch, n_chan, rows, cols)
+
+
+def to_channels_first(X: np.ndarray) -> torch.Tensor:
+    """(B, N, N, C) numpy -> contiguous float32 (B, C, N, N) tensor."""
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(np.asarray(X, np.float32), 3, 1)))

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ptycho.backend_api import TrainingInputs
 from ptycho.config.config import PyTorchExecutionConfig, TrainingConfig
 from ptycho.errors import ConfigError
-from ptycho_torch.backend import to_channels_first
+from ptycho_torch.ops import to_channels_first
 from ptycho_torch.lightning_module import PtychoLightningModule
 
 CHECKPOINT_DIR = "checkpoints"
