@@ -4,7 +4,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ptycho import model_manager
+from ptycho.tf import model_manager
 from ptycho.backend_api import TrainingInputs
 from ptycho.log import get_logger
 from ptycho.tf import training

@@ -59,7 +59,8 @@ def save_untrained_tensorflow_archive(raw, config) -> dict:
     `config`. -> {"models", "intensity_scale", "norm_factor", "archive_path"}."""
     import keras
 
-    from ptycho import model_manager, params, reference
+    from ptycho import params, reference
+    from ptycho.tf import model_manager
     from ptycho.config.config import update_legacy_dict
     from ptycho.raw_data import generate_grouped_data
     from ptycho.tf.model import build_models
