@@ -75,6 +75,7 @@ class BandRule:
     rel_cap: float = 0.16
     confirm_reruns: int = 0
     probe_interval_s: float = 0.02  # harness.calibration.SpeedProbe; 0 = no probe
+    unscaled_agrees: bool = True   # a load-corrected finding needs the unscaled time on its side
     estimated_factor: float = 2.0  # an estimated verdict fails only beyond baseline / F .. x F
     provisional_runs: int = 3      # green ledger runs of a fingerprint before its provisional
     provisional_window: int = 10   # baseline exists; the newest this many are summarised
@@ -145,13 +146,17 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
     d = f.sub("defaults")
     d.only({"clock", "normalise_load", "k_mad", "rel_floor", "abs_floor_s", "rel_cap",
             "confirm_reruns", "probe_interval_s", "estimated_factor", "provisional_runs",
-            "provisional_window"})
+            "provisional_window", "unscaled_agrees"})
     normalise = d.table.get("normalise_load", BandRule.normalise_load)
     if not isinstance(normalise, bool):
         raise d.fail("normalise_load", f"must be true or false (got {normalise!r})")
+    agrees = d.table.get("unscaled_agrees", BandRule.unscaled_agrees)
+    if not isinstance(agrees, bool):
+        raise d.fail("unscaled_agrees", f"must be true or false (got {agrees!r})")
     band = BandRule(
         clock=d.text("clock", BandRule.clock, choices=("cpu", "wall")),
         normalise_load=normalise,
+        unscaled_agrees=agrees,
         k_mad=d.number("k_mad", BandRule.k_mad),
         rel_floor=d.number("rel_floor", BandRule.rel_floor),
         abs_floor_s=d.number("abs_floor_s", BandRule.abs_floor_s),
@@ -296,6 +301,29 @@ def _band(kind: str, subject: str, m: Measurement, limits: Limits | None, entry:
         scale, stats, center, estimated = 1.0, None, limits.baseline_s, True
         source = (f"default baseline_s={center:g} s from {where} (no recorded baseline: "
                   "`harness baseline record <cadence> --runs 5`)")
+    lo, hi, how = _band_limits(center, stats, scale, limits, rule)
+    measured = m.cpu_s if clock == "cpu" else m.wall_s
+    verdict = _verdict(kind, subject, "band", clock, measured, center, lo, hi, estimated,
+                       f"{source}; {how}")
+    if estimated:
+        return _estimated_rule(verdict, rule.estimated_factor)
+    if verdict.finding and scale != 1.0 and rule.unscaled_agrees:
+        # the load correction may move the band, never the direction: a subject whose time lies
+        # below its recorded median was not slower, one above it was not faster
+        recorded = entry.clock(clock).median
+        same_side = measured > recorded if verdict.status == "too_slow" else measured < recorded
+        if not same_side:
+            return replace(verdict, status="ok", basis=(
+                f"{verdict.basis}; {verdict.status} only after the load correction "
+                f"x{scale:.2f}: unscaled, {measured:.3f} s is on the other side of the recorded "
+                f"median {recorded:.3f} s - not counted ([defaults] unscaled_agrees)"))
+    return verdict
+
+
+def _band_limits(center: float, stats: Stats | None, scale: float, limits: Limits | None,
+                 rule: BandRule) -> tuple[float, float, str]:
+    """(lo, hi, how) of a band around `center` (its half-width: the entry's tolerance, else
+    the rule's), raised to the entry's floor min_s, never below 0."""
     if limits and limits.tolerance_s is not None:
         half, how = limits.tolerance_s * scale, f"tolerance_s={limits.tolerance_s:g}"
     elif limits and limits.tolerance_rel is not None:
@@ -305,11 +333,7 @@ def _band(kind: str, subject: str, m: Measurement, limits: Limits | None, entry:
     lo, floor = center - half, ""
     if limits and limits.min_s is not None and limits.min_s > lo:
         lo, floor = limits.min_s, f", floor min_s={limits.min_s:g}"
-    measured = m.cpu_s if clock == "cpu" else m.wall_s
-    basis = f"{source}; +/- {half:.3f} s ({how}){floor}"
-    verdict = _verdict(kind, subject, "band", clock, measured, center, max(lo, 0.0),
-                       center + half, estimated, basis)
-    return _estimated_rule(verdict, rule.estimated_factor) if estimated else verdict
+    return max(lo, 0.0), center + half, f"+/- {half:.3f} s ({how}){floor}"
 
 
 def _estimated_rule(verdict: Verdict, factor: float) -> Verdict:

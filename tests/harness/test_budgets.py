@@ -256,6 +256,25 @@ def test_bands_follow_the_speed_probe_reading_of_the_measurement():
     assert only(budgets.judge({"group": {"parity": slower}}, shipped(), probed), "band").status == "too_slow"
 
 
+def test_a_load_corrected_finding_counts_only_when_the_unscaled_band_agrees():
+    """The speed probe has noise of its own: where it reads the machine 30 % faster while the
+    subject's CPU time did not move, the load correction alone must not raise an alarm."""
+    ref = reference("group", "parity", wall=10.0, cpu=10.0)
+    probed = Reference(replace(ref.baseline, entries={"group": {"parity": replace(
+        ref.baseline.entry("group", "parity"), speed_s=0.0003)}}), exact=True)
+    unchanged = Measurement(9.9, 9.9, speed_s=0.0003 / 1.3)
+    verdict = only(budgets.judge({"group": {"parity": unchanged}}, shipped(), probed), "band")
+    assert verdict.status == "ok" and not verdict.finding
+    assert "too_slow only after the load correction" in verdict.basis
+    assert "9.900 s is on the other side of the recorded median 10.000 s" in verdict.basis
+    alone = edited("unscaled_agrees = true", "unscaled_agrees = false")
+    assert only(budgets.judge({"group": {"parity": unchanged}}, alone, probed), "band").finding
+    # above the recorded median it counts: the probe may move the band, not the direction
+    slower = Measurement(10.5, 10.5, speed_s=0.0003 / 1.3)
+    assert only(budgets.judge({"group": {"parity": slower}}, shipped(), probed), "band").status \
+        == "too_slow"
+
+
 def test_tolerance_s_scales_with_the_baseline():
     ref = reference("group", "integration", wall=36.0, cpu=36.0, recorded_calibration=0.1,
                     session_calibration=0.2)  # this machine, twice as loaded as when recorded
