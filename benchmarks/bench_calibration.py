@@ -17,9 +17,11 @@ per_pr runs in a fresh clone of HEAD and the predictors run alternately with the
 group and condition: actual = CPU(condition) / CPU(quiet) (medians), predicted = the
 predictor's same ratio; error = predicted / actual - 1. Target (issue 15): within +-15 %.
 
-The cross-machine case is judged on the committed AMD EPYC baseline: each group's CPU here
-(quiet median) / recorded there, against the ratio the numpy calibration and the probe give
-(their recorded values are in the baseline; the suite-like workload was never run there).
+The cross-machine case: each group's CPU here (quiet median) / recorded in the committed
+baseline of another CPU, against the ratio the numpy calibration and the probe give (their
+recorded values are in the baseline; the suite-like workload was never run there). `--cross
+REPORT BASELINE` does this for a given run and baseline file (e.g. an older revision's, once
+the suite's work changed and the other CPU's file was removed).
 
     python benchmarks/bench_calibration.py [--runs 2] [--conditions quiet,one_core,...]
     python benchmarks/bench_calibration.py --workload    # one suite-like measurement (JSON)
@@ -41,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _suite import CONDITIONS, harness, newest_report, scratch_clone, tree_env  # noqa: E402
-from _timing import write_results  # noqa: E402
+from _timing import RESULTS, write_results  # noqa: E402
+from harness import baselines, environment  # noqa: E402
 
 THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 STEPS = 20
@@ -160,33 +163,39 @@ def analyse(samples: dict) -> dict:
         for predictor in ("error_numpy_calibration", "error_speed_probe", "error_suite_like")}}
 
 
-def cross_machine(samples: dict) -> list[dict]:
-    """This machine's quiet CPU per group vs the committed baseline of another CPU."""
-    from harness import baselines, calibration, environment
+def cross_machine(groups: dict[str, dict], numpy_s: float | None, baseline) -> list[dict]:
+    """This machine's CPU per group (`groups`: {group: {cpu_s, speed_s}}) against `baseline`
+    (harness.baselines.Baseline) recorded on another CPU, and what the numpy calibration
+    (`numpy_s` here vs the recorded calibration_s) and the probe predicted."""
+    from harness import calibration
 
-    here_hash = environment.fingerprint_hash(environment.fingerprint(environment.collect(ROOT)))
-    quiet = samples["quiet"]
     rows = []
-    for baseline in baselines.load_all(ROOT / "baselines"):
-        if baseline.fingerprint_hash == here_hash:  # this machine's own: not cross-machine
+    for group, entry in baseline.entries.get("group", {}).items():
+        if group not in groups or entry.cpu is None:
             continue
-        for group, entry in baseline.entries.get("group", {}).items():
-            if group not in quiet[0]["groups"] or entry.cpu is None:
-                continue
-            here = statistics.median(r["groups"][group]["cpu_s"] for r in quiet)
-            actual = here / entry.cpu.median
-            row = {"baseline": baseline.fingerprint_hash,
-                   "cpu_model": baseline.fingerprint.get("cpu_model"), "group": group,
-                   "actual": round(actual, 4)}
-            if entry.calibration_s:
-                numpy_here = statistics.median(r["numpy_s"] for r in quiet)
-                row["error_numpy_calibration"] = error(numpy_here / entry.calibration_s, actual)
-            if entry.speed_s:
-                speed = statistics.median(r["groups"][group]["speed_s"] for r in quiet)
-                row["error_speed_probe"] = error(calibration.probe_ratio(speed, entry.speed_s),
-                                                 actual)
-            rows.append(row)
+        actual = groups[group]["cpu_s"] / entry.cpu.median
+        row = {"baseline": baseline.fingerprint_hash,
+               "cpu_model": baseline.fingerprint.get("cpu_model"), "group": group,
+               "actual": round(actual, 4)}
+        if entry.calibration_s and numpy_s:
+            row["error_numpy_calibration"] = error(numpy_s / entry.calibration_s, actual)
+        if entry.speed_s and groups[group].get("speed_s"):
+            row["error_speed_probe"] = error(
+                calibration.probe_ratio(groups[group]["speed_s"], entry.speed_s), actual)
+        rows.append(row)
     return rows
+
+
+def cross_from_files(report_path: Path, baseline_path: Path) -> list[dict]:
+    """--cross: a run of this machine (report.json, with its session calibration) against a
+    baseline file of another CPU (e.g. `git show REV:baselines/runtime/<hash>.json > file`)."""
+    from harness import baselines, budget_plugin, configfile
+
+    run = json.loads(report_path.read_text())
+    measured = budget_plugin.measurements(run, [])["group"]
+    groups = {name: {"cpu_s": m.cpu_s, "speed_s": m.speed_s} for name, m in measured.items()}
+    baseline = baselines.Baseline.from_dict(configfile.read_json(baseline_path), baseline_path)
+    return cross_machine(groups, (run.get("budgets") or {}).get("calibration_s"), baseline)
 
 
 def main() -> int:
@@ -194,10 +203,23 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2, help="per_pr runs per condition")
     parser.add_argument("--conditions", default=",".join(CONDITIONS))
     parser.add_argument("--workload", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cross", nargs=2, type=Path, metavar=("REPORT_JSON", "BASELINE_JSON"),
+                        help="only the cross-machine rows: a run here vs another CPU's baseline "
+                             "file; added to the results file as cross_machine")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/bench-calibration"))
     args = parser.parse_args()
     if args.workload:
         print(json.dumps(workload()))
+        return 0
+    if args.cross:
+        rows = cross_from_files(*args.cross)
+        for row in rows:
+            print(json.dumps(row))
+        results = RESULTS / "calibration.json"
+        document = json.loads(results.read_text()) if results.is_file() else {}
+        document["cross_machine"] = {"report": str(args.cross[0]), "baseline": str(args.cross[1]),
+                                     "rows": rows}
+        results.write_text(json.dumps(document, indent=2) + "\n")
         return 0
     load_before, started = os.getloadavg(), time.perf_counter()
     names = args.conditions.split(",")
@@ -221,7 +243,14 @@ def main() -> int:
                     + f"; numpy {sample['numpy_s'] * 1e3:.1f} ms, suite-like "
                       f"{sample['suite_like']['total']:.2f} s {sample['suite_like']}")
     within = analyse(samples)
-    machines = cross_machine(samples)
+    machines = []
+    here = environment.fingerprint_hash(environment.fingerprint(environment.collect(ROOT)))
+    quiet = {group: {key: statistics.median(r["groups"][group][key] for r in samples["quiet"])
+                     for key in ("cpu_s", "speed_s")} for group in samples["quiet"][0]["groups"]}
+    numpy_quiet = statistics.median(r["numpy_s"] for r in samples["quiet"])
+    for baseline in baselines.load_all(ROOT / "baselines"):
+        if baseline.fingerprint_hash != here:  # this machine's own file is not cross-machine
+            machines += cross_machine(quiet, numpy_quiet, baseline)
     for row in within["rows"]:
         print(f"{row['condition']:>10} {row['group']:>18}: actual x{row['actual']:.3f}, errors "
               f"numpy {row['error_numpy_calibration']:+.1%}, probe {row['error_speed_probe']:+.1%}, "
