@@ -215,7 +215,10 @@ def render(project_root: Path) -> str:
         f"under `baselines/runtime/`) replace the `baseline_s` defaults"
         + (" and, on the machine that recorded them, are carried to the load of the moment "
            "(the speed probe's reading of the seconds a subject ran in, else the session "
-           "calibration), which cancels a busy neighbour" if band.normalise_load else "") + ". "
+           "calibration), which cancels a busy neighbour"
+           + (" - it may move a band, not the direction: `too_slow` counts only above the "
+              "recorded median unscaled, `too_fast` only below it" if band.unscaled_agrees else "")
+           if band.normalise_load else "") + ". "
         f"A machine without its own file learns a **provisional baseline** from its ledger: "
         f"after {band.provisional_runs} green runs of its fingerprint, the newest "
         f"{band.provisional_window} of them; bands then turn exact, the report says "
