@@ -52,6 +52,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def usable_cores() -> int | None:
+    """The cores this process may run on (`taskset`, cgroup cpusets), not the machine's count:
+    a run pinned to one core of two is a different machine for its timings (its parallel work
+    queues on one core), so it gets its own fingerprint and baseline."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on this platform
+        return os.cpu_count()
+
+
 def cuda_probe() -> dict[str, Any]:
     """GPUs as nvidia-smi lists them; torch is deliberately not imported to find out."""
     smi = shutil.which("nvidia-smi")
@@ -88,7 +98,7 @@ def collect(project_root: Path) -> dict[str, Any]:
         "system": platform.system(),
         "machine": platform.machine(),
         "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
+        "cpu_count": usable_cores(),
         "packages": package_versions(),
         "cuda": cuda_probe(),
         "git": git_state(project_root),

@@ -1,5 +1,8 @@
 """Runtime baselines: robust statistics, recording, the JSON files, fingerprint matching, diffs."""
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -297,3 +300,18 @@ def test_adopt_writes_the_provisional_baseline_and_keeps_other_subjects(tmp_path
     assert written.entry("group", "integration").cpu.median == 11.0
     assert written.entry("group", "parity") == previous.entry("group", "parity")
     assert [c.status for c in baselines.diff(adopted.old, adopted.new)] == ["added", "added"]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable cores")
+def test_a_process_pinned_to_one_core_is_another_fingerprint():
+    """`taskset -c 0` on a 2-core machine: its parallel work queues on one core, so its timings
+    are not comparable with the unpinned runs' (bench_fresh_clone: integration judged too_slow
+    against them); it learns a baseline of its own."""
+    code = ("import json, os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from harness import environment; "
+            "print(json.dumps(environment.fingerprint(environment.collect('.'))))")
+    pinned = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                       text=True, check=True).stdout)
+    here = environment.fingerprint(environment.collect(Path(".")))
+    assert pinned["cpu_count"] == 1 and here["cpu_count"] == len(os.sched_getaffinity(0))
+    assert environment.fingerprint_hash(pinned) != environment.fingerprint_hash(here)
