@@ -59,6 +59,8 @@ def main() -> int:
     parser.add_argument("--slowed-runs", type=int, default=2)
     parser.add_argument("--compare-pairs", type=int, default=6)
     parser.add_argument("--commit", default="HEAD", help="what the clone checks out")
+    parser.add_argument("--results", default="fresh_clone",
+                        help="benchmarks/results/<name>.json (default fresh_clone)")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/bench-fresh-clone"))
     args = parser.parse_args()
     load_before, started = os.getloadavg(), time.perf_counter()
@@ -108,7 +110,7 @@ def main() -> int:
         else args.group in compared["regressions"],
     }
     print(json.dumps(summary, indent=2))
-    write_results("fresh_clone", load_before, commit=sha,
+    write_results(args.results, load_before, commit=sha,
                   seconds=round(time.perf_counter() - started), fingerprint=here,
                   removed_own_baseline=removed, other_baselines=others,
                   args={k: str(v) for k, v in vars(args).items()}, summary=summary,
