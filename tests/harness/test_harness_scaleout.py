@@ -290,7 +290,9 @@ def test_an_unbalanced_plan_is_stated_in_each_shard_and_in_the_merged_report(sha
         assert "shard plan unbalanced: shard 1 is 1.79x" in " ".join(done.stdout.split())
     merged_run = sharded.harness("merge", *(str(run) for run in shard_dirs))
     assert merged_run.returncode == 1, merged_run.stdout + merged_run.stderr
-    merged = sharded.report()
+    # by name: a merged run started in a shard run's second sorts before "<stamp>-...-shard"
+    (merged_dir,) = [run for run in sharded.runs() if "shard" not in run.name]
+    merged = sharded.report(merged_dir)
     (section,) = [f for f in merged["findings"] if f["title"] == "Shard plan unbalanced"]
     assert section["severity"] == "warning" and section["items"][0] == warning
     assert [item.split(":")[0] for item in section["items"][1:]] == ["shard 1/2", "shard 2/2"]
