@@ -38,6 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "suite"))
 
 import suite_support  # noqa: E402
+from harness import environment  # noqa: E402
 from integration import scenarios  # noqa: E402
 
 
@@ -96,20 +97,13 @@ def record(names: list[str], parallel: int, work_root: Path) -> dict:
                 "recorded_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "recorded_with": f"{scenarios.RECORD_COMMAND} (variants: {', '.join(variants)}; "
                                  "every step its own process)",
-                "host": {"platform": platform.platform(), "cpu": _cpu_model(),
+                "host": {"platform": platform.platform(), "cpu": environment.cpu_model(),
                          "cpus": os.cpu_count(), **_versions()},
             })
             entries[name] = entry
     finally:
         pool.close()
     return entries
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def learning_is_clear(entry: dict) -> bool:

@@ -69,11 +69,11 @@ def main(argv=None) -> int:
                 models, _ = load_inference_bundle_with_backend(args.model_path, config)
                 results = common.reconstruct(get_backend(backend), models, test,
                                              n_groups=args.n_groups)
-            except (PtychoInputError, RuntimeError) as exc:
+            except Exception as exc:
+                # our own one-line errors (bad input, POLICY-001) pass; a framework's own error
+                # while loading or predicting becomes one
                 if isinstance(exc, PtychoInputError) or "PyTorch backend selected" in str(exc):
                     raise
-                raise _cannot_reconstruct(args, exc) from exc
-            except Exception as exc:     # a framework's own error while loading or predicting
                 raise _cannot_reconstruct(args, exc) from exc
             quality = common.write_reconstruction(output_dir, results, test)
             logger.info("%s reconstruction of %s written to %s; metrics: %s", backend,
