@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,6 +194,10 @@ class ChainPool:
     def result(self, job: Job) -> ChainResult:
         self.start([job])
         return self.futures[job.key].result()
+
+    def wait(self) -> None:
+        """Until every started chain has ended (their outcomes are read through result())."""
+        wait(self.futures.values())
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
