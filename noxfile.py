@@ -1,7 +1,9 @@
 """nox sessions: thin wrappers over the `harness` CLI (see `harness --help`).
 
 They run in the current environment (venv_backend="none"): install once with
-`pip install -e ".[dev]"`; a cadence must never reinstall TensorFlow and torch.
+`pip install -e ".[dev]"`; a cadence must never reinstall TensorFlow and torch. They call
+`python -m harness`, not the `harness` script, so a clone always runs its own harness even where
+another checkout holds the editable install (a git worktree, a second clone).
 Arguments after `--` go to `harness run`, which passes every option it does not know itself
 on to pytest: `nox -s nightly -- -n 2` (xdist workers), `nox -s per_pr -- -x -k roundtrip`.
 """
@@ -13,7 +15,7 @@ nox.options.sessions = ["per_pr"]
 def _cadence(name: str):
     @nox.session(name=name, venv_backend="none")
     def run_cadence(session: nox.Session) -> None:
-        session.run("harness", "run", name, *session.posargs)
+        session.run("python", "-m", "harness", "run", name, *session.posargs)
 
     run_cadence.__doc__ = f"harness run {name}"
     return run_cadence

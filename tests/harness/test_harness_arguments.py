@@ -75,4 +75,5 @@ def test_nox_cadence_sessions_forward_their_arguments_to_harness_run(monkeypatch
         assert session_function.venv_backend == "none"  # never reinstalls TensorFlow / torch
         session = RecordingSession(["-x", "-k", "roundtrip", "-n", "2"])
         session_function(session)
-        assert session.commands == [["harness", "run", cadence, "-x", "-k", "roundtrip", "-n", "2"]]
+        assert session.commands == [["python", "-m", "harness", "run", cadence,
+                                     "-x", "-k", "roundtrip", "-n", "2"]]
