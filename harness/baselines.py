@@ -478,8 +478,9 @@ def provisional(ledger_entries: Sequence[Mapping[str, Any]], fingerprint: Mappin
                 rule: ProvisionalRule = ProvisionalRule()) -> tuple[Baseline | None, int]:
     """(baseline, runs): this fingerprint's baseline learnt from the ledger, or (None, 0).
 
-    Only green runs (status passed; a run with a budget finding is not a sample of normal
-    speed) of this very fingerprint count; shard lines never do (their merged run does). Per
+    Only green, quiet runs (status passed and not contended: a run with a budget finding, or
+    one that shared its cores with other work, is not a sample of normal speed) of this very
+    fingerprint count; shard lines never do (their merged run does). Per
     subject the newest `rule.window` runs that timed it are summarised like a recording
     (`record`: samples brought to their median probe speed); a subject timed by fewer than
     `rule.min_runs` of them is left out (it is judged against the fallback, estimated).
@@ -489,7 +490,7 @@ def provisional(ledger_entries: Sequence[Mapping[str, Any]], fingerprint: Mappin
     chosen: list[tuple[Mapping[str, Any], dict[str, dict[str, Measurement]]]] = []
     for entry in reversed(ledger_entries):  # newest first: the window is the newest runs
         if (entry.get("fingerprint_hash") != wanted or entry.get("status") != "passed"
-                or entry.get("shard")):
+                or entry.get("shard") or entry.get("contended")):
             continue
         taken: dict[str, dict[str, Measurement]] = {}
         for kind, subjects in ledger_measurements(entry).items():

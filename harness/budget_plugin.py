@@ -34,8 +34,8 @@ from typing import Iterable
 
 import pytest
 
-from harness import (baselines, budgets, calibration, escalation, ledger, runfolder, selectors,
-                     timing)
+from harness import (baselines, budgets, calibration, contention, escalation, ledger, runfolder,
+                     selectors, timing)
 from harness.plugin import GROUP_PROPERTY, TIMING_PROPERTY
 
 BASELINES_DIR = "baselines"
@@ -61,6 +61,7 @@ class Session:
                  owners: escalation.Owners | None, reference: baselines.Reference | None = None):
         self.root = root
         self.probe: calibration.SpeedProbe | None = None
+        self.started: contention.Sample | None = None  # the controller's, for contention
         self.settings = settings
         self.budgets = budget
         self.owners = owners
@@ -98,6 +99,7 @@ def pytest_configure(config):
         given = config.workerinput.get(_WORKER_KEY)
         state.reference = _reference_from(given) if given else baselines.Reference(None)
         return
+    state.started = contention.sample()
     recorder = config.pluginmanager.get_plugin("harness-recorder")
     if recorder is not None:  # a recorded run: calibrate now (merge's hook process does later)
         state.reference = _session_reference(state, recorder.fingerprint,
@@ -262,7 +264,9 @@ def pytest_harness_findings(config, report):
         # came or went
         reference = reference.calibrated(calibration.measure().seconds)
     measured = measurements(report, state.settings.cadences)
-    verdicts = budgets.judge(measured, state.budgets, reference)
+    contended = contention.between(state.started, contention.sample(),
+                                   state.budgets.band.contention_cores)
+    verdicts = budgets.judge(measured, state.budgets, reference, contended)
     test_groups = {t["nodeid"]: t["group"] for t in report.get("tests", [])}
     reruns = _rerun_count(config, state)
     confirmed_by = []
@@ -285,7 +289,7 @@ def pytest_harness_findings(config, report):
             verdicts.append(replace(verdict, basis=f"{verdict.basis}; log {failure.log}"))
     sections = [_budget_section(verdicts, reference, confirmed_by,
                                 _kept(measured, state.budgets),
-                                state.budgets.band.estimated_factor)]
+                                state.budgets.band.estimated_factor, contended)]
     if state.owners is not None:
         found = escalation.escalate(
             state.owners, verdicts=verdicts, failures=failures, problems=_problems(report),
@@ -428,10 +432,13 @@ def _title_mark(reference: baselines.Reference) -> str:
 
 def _budget_section(verdicts: list[budgets.Verdict], reference: baselines.Reference,
                     notes: list[str], measured: dict,
-                    estimated_factor: float | None = None) -> dict:
+                    estimated_factor: float | None = None,
+                    contended: contention.Contention | None = None) -> dict:
     findings = [v for v in verdicts if v.finding]
     advice = [v for v in verdicts if v.advice]
     items = [describe_reference(reference, estimated_factor), *notes]
+    if contended is not None:
+        items.insert(1, contended.describe())
     items += [f"{v.summary()} — {v.basis}" for v in findings + advice]
     items += [v.summary() for v in verdicts if v.status == "ok"]
     return {"source": SOURCE, "title": TITLE + _title_mark(reference),
@@ -442,6 +449,7 @@ def _budget_section(verdicts: list[budgets.Verdict], reference: baselines.Refere
                 "exact": reference.exact, "provisional_runs": reference.provisional_runs,
                 "calibration_s": reference.calibration_s,
                 "findings": len(findings), "advisories": len(advice),
+                "contention": contended.as_dict() if contended else None,
                 "verdicts": [v.as_dict() for v in verdicts], "measurements": measured}}}
 
 

@@ -12,7 +12,9 @@ Estimated verdicts - a band around another machine's recorded median (unscaled) 
 `baseline_s` default - are advisory: outside the band but within `[defaults] estimated_factor`
 (F) of the baseline (baseline / F .. baseline x F) they are reported with the command that makes
 them exact and do not fail the gate; only beyond that margin are they findings. Exact verdicts
-(this fingerprint's committed or provisional baseline, harness.baselines) fail as before.
+(this fingerprint's committed or provisional baseline, harness.baselines) fail as before -
+except a too_slow band verdict on a run that other processes contended (harness.contention),
+which is advisory too.
 
 The detector rule (`[defaults]` in budgets.toml) was chosen with benchmarks/bench_budget_detector.py:
 bands judge CPU time (time spent waiting for a core does not count); recorded seconds are carried
@@ -35,6 +37,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from harness.baselines import (KINDS, SECTIONS, Entry, Measurements, ProvisionalRule, Reference,
                                Stats)
 from harness.configfile import Fields, config_error, read_toml
+from harness.contention import Contention
 from harness.timing import Measurement
 
 BUDGETS_FILE = "selectors/budgets.toml"
@@ -79,6 +82,7 @@ class BandRule:
     estimated_factor: float = 2.0  # an estimated verdict fails only beyond baseline / F .. x F
     provisional_runs: int = 3      # green ledger runs of a fingerprint before its provisional
     provisional_window: int = 10   # baseline exists; the newest this many are summarised
+    contention_cores: float = 0.25  # foreign work from which a run is contended (contention.py)
 
     @property
     def provisional(self) -> ProvisionalRule:
@@ -146,7 +150,7 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
     d = f.sub("defaults")
     d.only({"clock", "normalise_load", "k_mad", "rel_floor", "abs_floor_s", "rel_cap",
             "confirm_reruns", "probe_interval_s", "estimated_factor", "provisional_runs",
-            "provisional_window", "unscaled_agrees"})
+            "provisional_window", "unscaled_agrees", "contention_cores"})
     normalise = d.table.get("normalise_load", BandRule.normalise_load)
     if not isinstance(normalise, bool):
         raise d.fail("normalise_load", f"must be true or false (got {normalise!r})")
@@ -167,6 +171,7 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
         provisional_runs=d.integer("provisional_runs", BandRule.provisional_runs, minimum=1),
         provisional_window=d.integer("provisional_window", BandRule.provisional_window,
                                      minimum=1),
+        contention_cores=d.number("contention_cores", BandRule.contention_cores, positive=True),
     )
     if band.estimated_factor <= 1:
         raise d.fail("estimated_factor", f"must be above 1 (got {band.estimated_factor:g}): "
@@ -221,7 +226,7 @@ class Verdict:
     status: str        # ok | too_slow | too_fast | over_ceiling
     estimated: bool    # the baseline was not measured on this machine
     basis: str         # where the numbers come from, for the report
-    advisory: bool = False  # estimated, outside its band but inside the safety margin
+    advisory: bool = False  # estimated and inside the safety margin, or slow while contended
 
     @property
     def finding(self) -> bool:
@@ -230,7 +235,8 @@ class Verdict:
 
     @property
     def advice(self) -> bool:
-        """Outside its band but advisory (estimated, inside the safety margin)."""
+        """Outside its band but advisory (estimated inside the safety margin, or too_slow on a
+        contended machine)."""
         return self.status != "ok" and self.advisory
 
     def as_dict(self) -> dict[str, Any]:
@@ -355,12 +361,28 @@ def _estimated_rule(verdict: Verdict, factor: float) -> Verdict:
         f"({lo:.2f}-{hi:.2f} s): fails the gate"))
 
 
+def _contended_rule(verdict: Verdict, contention: Contention | None) -> Verdict:
+    """A neighbour only ever slows work down: on a contended run an exact too_slow band
+    verdict is advisory, with the evidence and the comparison that holds under load; too_fast
+    (work skipped) still fails, and so does an estimated verdict beyond its x2 safety margin
+    (a neighbour costs ~13 %, not 2x)."""
+    if contention is None or not contention.contended or verdict.status != "too_slow" \
+            or verdict.estimated:
+        return verdict
+    return replace(verdict, advisory=True, basis=(
+        f"{verdict.basis}; advisory: {contention.describe()} - a neighbour costs CPU time too; "
+        "confirm on a quiet machine, or with `harness compare BASE_REF`, which interleaves both "
+        "commits on the same machine"))
+
+
 def judge(measurements: Measurements, budgets: Budgets,
-          reference: Reference = Reference(None)) -> list[Verdict]:
+          reference: Reference = Reference(None),
+          contention: Contention | None = None) -> list[Verdict]:
     """Verdicts for one run. `measurements`: {"cadence"|"group"|"test": {subject: Measurement
     or wall seconds}}. Cadences and groups are judged whenever they have an entry or a
     recorded baseline; tests only when budgets.toml has an entry for them (node id or glob):
-    judging hundreds of small tests would make some noise cross a limit on every run."""
+    judging hundreds of small tests would make some noise cross a limit on every run. On a
+    `contention`-ed machine a too_slow band verdict is advisory (`_contended_rule`)."""
     unknown = set(measurements) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown measurement kind(s) {sorted(unknown)} (use {', '.join(KINDS)})")
@@ -379,7 +401,8 @@ def judge(measurements: Measurements, budgets: Budgets,
                     False, f"ceiling max_s={limits.max_s:g} s from {budgets.source} "
                            f"[{limits.where}] (wall time, never scaled)", "over_ceiling"))
             if entry is not None or (limits and limits.baseline_s is not None):
-                verdicts.append(_band(kind, subject, m, limits, entry, budgets, reference, exact))
+                verdicts.append(_contended_rule(
+                    _band(kind, subject, m, limits, entry, budgets, reference, exact), contention))
             elif limits and limits.min_s is not None:
                 clock = _work_clock(budgets.band, m, None)
                 verdicts.append(_verdict(

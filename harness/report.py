@@ -194,6 +194,8 @@ def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
         # what the budget checks timed (cadence, groups, listed tests): the samples a
         # provisional baseline of this fingerprint is learnt from (harness.baselines)
         entry["timing"] = budgets["measurements"]
+        if (budgets.get("contention") or {}).get("contended"):
+            entry["contended"] = True  # not a sample of this machine's normal speed
     shard = report.get("pytest", {}).get("shard")
     if shard:
         entry["shard"] = shard["spec"]

@@ -236,6 +236,7 @@ def test_provisional_baseline_needs_enough_green_runs_of_this_fingerprint():
     lines = [ledger_line(10.0), ledger_line(11.0),
              ledger_line(99.0, status="over_budget"),       # a run with a finding: no sample
              ledger_line(98.0, shard="1/2"),                # a shard: its merged run counts
+             ledger_line(94.0, contended=True),             # shared its cores: no sample
              ledger_line(97.0, fingerprint=other), ledger_line(96.0, fingerprint=other),
              ledger_line(95.0, fingerprint=other),          # another machine's runs
              {"run_id": "old", "fingerprint_hash": environment.fingerprint_hash(HERE),

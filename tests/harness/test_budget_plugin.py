@@ -2,7 +2,9 @@
 exit 4 for budget-only findings, too_fast floors, timeouts, estimated baselines, escalation
 routing, and `harness baseline record|show`."""
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -21,10 +23,13 @@ BUSY = ("import time\n\ndef test_train_save_load_infer():\n    time.sleep(0.2)\n
         "    end = time.thread_time() + 0.3\n    while time.thread_time() < end:\n        pass\n")
 TRAIN = "tests/suite/integration/test_integration.py::test_train_save_load_infer"
 
-# budgets.toml for a synthetic project: no cadence/group entries unless a test adds them
+# budgets.toml for a synthetic project: no cadence/group entries unless a test adds them.
+# These runs time synthetic work; whatever else the test machine runs must not turn their
+# findings advisory (harness.contention), so contention needs more cores than there are.
 BUDGETS = """
 [defaults]
 confirm_reruns = 0
+contention_cores = 1024
 [timeouts]
 factor = 3.0
 min_s = 60.0
@@ -259,3 +264,31 @@ def test_baseline_record_writes_only_when_asked_and_the_next_run_is_exact(budget
 
     wrong = budgeted.harness("baseline", "record", "nightlyy", "--runs", "1")
     assert wrong.returncode == 2 and "nightlyy" in wrong.stderr
+
+
+def test_a_neighbour_on_the_cores_makes_an_exact_too_slow_advisory_not_a_failure(budgeted):
+    """A detached CPU burner (not the run's descendant) holds a core all through the run: the
+    run is contended, its exact too_slow band is advisory (exit 0), and its ledger line is
+    no sample for a provisional baseline."""
+    from test_contention import detached_burner
+
+    budgeted.write("selectors/budgets.toml", BUDGETS.replace("contention_cores = 1024",
+                                                             "contention_cores = 0.5"))
+    exact = baselines.record([{"group": {"integration": baselines.Measurement(0.01, 0.01)}}],
+                             "per_pr", _fingerprint(budgeted))
+    baselines.write(budgeted.path / "baselines", exact)
+    budgeted.write("tests/suite/integration/test_integration.py", BUSY)
+    burner = detached_burner(30.0)
+    try:
+        assert run(budgeted).ret == 0
+    finally:
+        os.kill(burner, signal.SIGKILL)
+    data = budgeted.report()
+    [band] = budget_verdicts(data, kind="group", subject="integration", check="band")
+    assert band["status"] == "too_slow" and band["estimated"] is False and band["advisory"]
+    assert "machine CONTENDED" in band["basis"] and "harness compare" in band["basis"]
+    assert data["budgets"]["contention"]["contended"] is True
+    assert data["budgets"]["contention"]["foreign_cores"] >= 0.5
+    assert not data.get("escalations")
+    assert budgeted.ledger_lines()[-1]["contended"] is True
+    assert "machine CONTENDED" in (budgeted.runs()[-1] / "report.md").read_text()

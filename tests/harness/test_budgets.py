@@ -416,3 +416,37 @@ def test_rerun_targets_are_the_groups_of_band_and_floor_findings():
     advisory = budgets.judge({"group": {"integration": 50.0}}, shipped())
     assert budgets.rerun_targets(advisory) == []
     assert budgets.rerun_targets(parity_band(20.0)) == ["parity"]
+
+
+# ---------------------------------------------------------------- contention
+
+def contended_by(cores: float, threshold: float = 0.25):
+    from harness.contention import Contention
+    return Contention(wall_s=40.0, foreign_cpu_s=40.0 * cores, cpus=2, threshold_cores=threshold)
+
+
+@pytest.mark.parametrize("measured, foreign, status, finding", [
+    (13.0, 1.0, "too_slow", False),   # a burner on the other core: slower, but advisory
+    (13.0, 0.1, "too_slow", True),    # a quiet machine: the regression fails the gate
+    (5.0, 1.0, "too_fast", True),     # work skipped is never explained by a neighbour
+    (10.0, 1.0, "ok", False),
+])
+def test_a_contended_run_makes_too_slow_advisory_and_never_too_fast(measured, foreign, status,
+                                                                    finding):
+    verdict = only(budgets.judge({"group": {"parity": Measurement(measured, measured)}},
+                                 shipped(), reference("group", "parity", 10.0, 10.0),
+                                 contended_by(foreign)), "band")
+    assert (verdict.status, verdict.finding) == (status, finding)
+    if status == "too_slow" and not finding:
+        assert verdict.advice and "CONTENDED" in verdict.basis and "harness compare" in verdict.basis
+
+
+def test_the_contention_threshold_is_a_checked_setting():
+    assert shipped().band.contention_cores == 0.25
+    strict = edited("contention_cores = 0.25", "contention_cores = 1.5")
+    verdict = only(budgets.judge({"group": {"parity": Measurement(13.0, 13.0)}}, strict,
+                                 reference("group", "parity", 10.0, 10.0),
+                                 contended_by(1.0, strict.band.contention_cores)), "band")
+    assert verdict.finding
+    with pytest.raises(ConfigError, match="contention_cores"):
+        edited("contention_cores = 0.25", "contention_cores = -1")
