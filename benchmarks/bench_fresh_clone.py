@@ -41,6 +41,7 @@ def describe(report: dict) -> dict:
     return {"status": report["status"], "exit": report["exit_code"],
             "wall_s": report["wall_seconds"], "reference": budgets.get("baseline"),
             "exact": budgets.get("exact"), "provisional_runs": budgets.get("provisional_runs"),
+            "foreign_cores": (budgets.get("contention") or {}).get("foreign_cores"),
             "findings": [f"{v['kind']} {v['subject']} {v['check']} {v['status']}"
                          for v in verdicts if v["status"] != "ok" and not v.get("advisory")],
             "advisories": [f"{v['kind']} {v['subject']} {v['status']} "
