@@ -236,6 +236,12 @@ def render(project_root: Path) -> str:
         f"Beyond that margin they fail the gate. So on an unknown machine only gross "
         f"regressions fail at once; a +25 % or +50 % one is caught by the exact band once the "
         f"provisional baseline exists, and by `harness compare BASE_REF` (A/B on one machine).",
+        f"- **Contended runs**: a run measures the CPU time other processes took from its cores "
+        f"(/proc/stat busy time minus its own process tree). From "
+        f"{band.contention_cores:g} cores on average the run is contended: a neighbour costs "
+        f"CPU time too, so an exact `too_slow` band is advisory (with the evidence, and "
+        f"`harness compare` as the check that holds under load), `too_fast` still fails, and "
+        f"the run is no sample for a provisional baseline.",
         f"- Per-test timeout: max({_seconds(budget.timeouts.min_s)}, {budget.timeouts.factor:g} × "
         f"the test's reference time), else {_seconds(budget.timeouts.default_s)}.",
         "",
