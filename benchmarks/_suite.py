@@ -82,7 +82,7 @@ import time as _bench_time
 
 import pytest as _bench_pytest
 
-from harness.timing import cpu_seconds as _bench_cpu_seconds
+from harness.measure.timing import cpu_seconds as _bench_cpu_seconds
 
 
 @_bench_pytest.hookimpl(tryfirst=True)
@@ -139,6 +139,6 @@ def harness(tree: Path, args: list[str], condition: Condition, artifacts: Path,
 
 def newest_report(artifacts: Path) -> dict:
     sys.path.insert(0, str(ROOT))
-    from harness import runfolder
+    from harness.records import runfolder
 
     return json.loads((runfolder.list_runs(artifacts)[-1] / runfolder.REPORT_JSON).read_text())

@@ -49,8 +49,12 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _suite import Burner  # noqa: E402
-from harness import baselines, budgets, calibration, environment  # noqa: E402
-from harness.timing import Measurement, stopwatch  # noqa: E402
+from harness.records import baselines  # noqa: E402
+from harness.config import budgets as budget_rules
+from harness.verdicts import budgets
+from harness.measure import calibration
+from harness.measure import environment
+from harness.measure.timing import Measurement, stopwatch  # noqa: E402
 
 GROUP = "detector_workload"
 EPOCHS = 400
@@ -95,17 +99,17 @@ def session(epochs: int, probe: calibration.SpeedProbe) -> dict:
 
 @dataclass(frozen=True)
 class Rule:
-    band: budgets.BandRule
+    band: budget_rules.BandRule
     probe: bool    # measurements carry the speed probe's reading (else: session calibration)
     confirm: bool  # re-run band.confirm_reruns times and keep only repeated findings
 
 
-def rules(default: budgets.BandRule) -> dict[str, Rule]:
+def rules(default: budget_rules.BandRule) -> dict[str, Rule]:
     """The candidates; DEFAULT is budgets.toml [defaults] as the harness applies it."""
     raw = replace(default, normalise_load=False)
     majority = max(default.confirm_reruns, 2)  # "confirmed": most of 1 + 2 runs must agree
 
-    def confirmed(band: budgets.BandRule) -> budgets.BandRule:
+    def confirmed(band: budget_rules.BandRule) -> budget_rules.BandRule:
         return replace(band, confirm_reruns=majority)
 
     candidates = {
@@ -144,14 +148,14 @@ def record_baseline(record: list[dict], probe: bool, fingerprint: dict) -> basel
                       for r in record])
 
 
-def judged(run: dict, rule: Rule, config: budgets.Budgets, recorded: dict):
+def judged(run: dict, rule: Rule, config: budget_rules.Budgets, recorded: dict):
     reference = baselines.Reference(recorded[rule.probe], exact=True).calibrated(
         run["calibration_before_s"], run["calibration_after_s"])
     measured = {"group": {GROUP: measurement(run, rule.probe)}}
     return budgets.judge(measured, replace(config, band=rule.band), reference)
 
 
-def verdict_of(trial: list[dict], rule: Rule, config: budgets.Budgets,
+def verdict_of(trial: list[dict], rule: Rule, config: budget_rules.Budgets,
                recorded: dict) -> tuple[budgets.Verdict, bool]:
     """The harness's final verdict on one trial: the first session, confirmed by the re-runs;
     and whether re-runs were missing (--from-samples with a rule that flags a first run no
@@ -183,7 +187,7 @@ def collect(runs: int, burner_core: int | None, needs_reruns, reruns: int,
     return trials
 
 
-def evaluate(trials: dict, recorded: dict, config: budgets.Budgets) -> list[dict]:
+def evaluate(trials: dict, recorded: dict, config: budget_rules.Budgets) -> list[dict]:
     results = []
     for name, rule in rules(config.band).items():
         counts: dict[str, dict[str, int]] = {}
@@ -222,7 +226,7 @@ def spread(values: list[float], unit: str = "s", scale: float = 1.0) -> str:
             f"max/min {max(values) / min(values):.2f})")
 
 
-def measure(args, config: budgets.Budgets, console: Console):
+def measure(args, config: budget_rules.Budgets, console: Console):
     """Record a baseline, then run the trials (see the module docstring)."""
     cores = sorted(os.sched_getaffinity(0))
     burner_core = None
@@ -258,8 +262,8 @@ def main() -> int:
     console = Console(width=200)
 
     started = time.perf_counter()
-    config = budgets.load(ROOT)
-    config = replace(config, groups={GROUP: budgets.Limits(f"groups.{GROUP}")}, cadences={}, tests={})
+    config = budget_rules.load(ROOT)
+    config = replace(config, groups={GROUP: budget_rules.Limits(f"groups.{GROUP}")}, cadences={}, tests={})
     if args.from_samples:
         earlier = json.loads(args.from_samples.read_text(encoding="utf-8"))
         record, trials, fingerprint = earlier["record"], earlier["trials"], earlier["fingerprint"]

@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _suite import CONDITIONS, harness, newest_report, scratch_clone, tree_env  # noqa: E402
 from _timing import RESULTS, write_results  # noqa: E402
-from harness import baselines, environment  # noqa: E402
+from harness.records import baselines  # noqa: E402
+from harness.measure import environment
 
 THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 STEPS = 20
@@ -118,15 +119,15 @@ def in_condition(tree: Path, condition, code: list[str]) -> dict:
 
 
 def numpy_calibration(tree: Path, condition) -> float:
-    code = ("import json; from harness import calibration; "
+    code = ("import json; from harness.measure import calibration; "
             "print(json.dumps(calibration.measure().seconds))")
     return in_condition(tree, condition, ["-c", code])
 
 
 def groups_of(report: dict) -> dict[str, dict]:
-    from harness import budget_plugin
+    from harness.records import measurements
 
-    measured = budget_plugin.measurements(report, ["per_pr"])
+    measured = measurements.measurements(report, ["per_pr"])
     return {name: {"cpu_s": m.cpu_s, "speed_s": m.speed_s} for name, m in measured["group"].items()}
 
 
@@ -136,7 +137,7 @@ def error(predicted: float, actual: float) -> float:
 
 def analyse(samples: dict) -> dict:
     """Per condition and group: actual ratio to quiet and each predictor's error."""
-    from harness import calibration
+    from harness.measure import calibration
 
     def median(condition: str, pick) -> float:
         return statistics.median(pick(run) for run in samples[condition])
@@ -167,7 +168,7 @@ def cross_machine(groups: dict[str, dict], numpy_s: float | None, baseline) -> l
     """This machine's CPU per group (`groups`: {group: {cpu_s, speed_s}}) against `baseline`
     (harness.baselines.Baseline) recorded on another CPU, and what the numpy calibration
     (`numpy_s` here vs the recorded calibration_s) and the probe predicted."""
-    from harness import calibration
+    from harness.measure import calibration
 
     rows = []
     for group, entry in baseline.entries.get("group", {}).items():
@@ -189,10 +190,12 @@ def cross_machine(groups: dict[str, dict], numpy_s: float | None, baseline) -> l
 def cross_from_files(report_path: Path, baseline_path: Path) -> list[dict]:
     """--cross: a run of this machine (report.json, with its session calibration) against a
     baseline file of another CPU (e.g. `git show REV:baselines/runtime/<hash>.json > file`)."""
-    from harness import baselines, budget_plugin, configfile
+    from harness.records import baselines
+    from harness.records import measurements
+    from harness.config import files as configfile
 
     run = json.loads(report_path.read_text())
-    measured = budget_plugin.measurements(run, [])["group"]
+    measured = measurements.measurements(run, [])["group"]
     groups = {name: {"cpu_s": m.cpu_s, "speed_s": m.speed_s} for name, m in measured.items()}
     baseline = baselines.Baseline.from_dict(configfile.read_json(baseline_path), baseline_path)
     return cross_machine(groups, (run.get("budgets") or {}).get("calibration_s"), baseline)

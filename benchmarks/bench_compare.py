@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _suite import CONDITIONS, harness, inject_slowdown, scratch_clone  # noqa: E402
 from _timing import write_results  # noqa: E402
-from harness import compare, runfolder  # noqa: E402
+from harness.runs import compare  # noqa: E402
+from harness.records import runfolder
 
 
 def trial(tree: Path, sha: str, pairs: int, threshold: float, cadence: str) -> dict:

@@ -32,7 +32,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _suite import CONDITIONS, harness, inject_slowdown, newest_report, scratch_clone  # noqa: E402
 from _timing import write_results  # noqa: E402
-from harness import compare, environment, runfolder  # noqa: E402
+from harness.runs import compare  # noqa: E402
+from harness.measure import environment
+from harness.records import runfolder
 
 
 def describe(report: dict) -> dict:

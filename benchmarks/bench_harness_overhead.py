@@ -26,7 +26,7 @@ from _timing import interleaved, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from harness import calibration  # noqa: E402
+from harness.measure import calibration  # noqa: E402
 
 TARGET = 0.03
 
@@ -36,7 +36,7 @@ def commands() -> dict[str, list[str]]:
     folders and markers from the selectors config (the folders, so that both collect the same
     modules - with `tests/suite -m ...` pytest would also import every other group's modules),
     sorted as the harness collects them (it walks the suite root)."""
-    from harness import selectors
+    from harness.config import selectors
 
     settings = selectors.load(ROOT)
     groups = [settings.groups[name] for name in settings.resolve(["per_pr"]).groups]

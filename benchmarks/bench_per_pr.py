@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import timed, write_results  # noqa: E402
-from harness import runfolder, selectors  # noqa: E402
+from harness.records import runfolder  # noqa: E402
+from harness.config import selectors
 
 TARGET_S = 45.0
 # What a CLI process imports before its first log line (ptycho.cli.common.load_framework).

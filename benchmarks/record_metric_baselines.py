@@ -38,7 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "suite"))
 
 import suite_support  # noqa: E402
-from harness import environment  # noqa: E402
+from harness.measure import environment  # noqa: E402
 from integration import scenarios  # noqa: E402
 
 

@@ -34,7 +34,7 @@ class Project:
         path.write_text(text.replace(old, new, 1))
 
     def runs(self) -> list[Path]:
-        from harness import runfolder
+        from harness.records import runfolder
 
         return runfolder.list_runs(self.artifacts)
 

@@ -12,7 +12,8 @@ from unittest import mock
 
 import yaml
 
-from harness import cli, selectors
+from harness import cli
+from harness.config import selectors
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "regression.yml"

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness import baselines, calibration, environment
-from harness.baselines import Baseline, Reference, Stats
-from harness.calibration import Calibration
-from harness.selectors import ConfigError
-from harness.timing import Measurement
+from harness.records import baselines
+from harness.measure import calibration
+from harness.measure import environment
+from harness.records.baselines import Baseline, Reference, Stats
+from harness.measure.calibration import Calibration
+from harness.config.selectors import ConfigError
+from harness.measure.timing import Measurement
 
 HERE = {
     "python": "3.11", "implementation": "CPython", "system": "Linux", "machine": "x86_64",
@@ -309,7 +311,7 @@ def test_a_process_pinned_to_one_core_is_another_fingerprint():
     are not comparable with the unpinned runs' (bench_fresh_clone: integration judged too_slow
     against them); it learns a baseline of its own."""
     code = ("import json, os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-            "from harness import environment; "
+            "from harness.measure import environment; "
             "print(json.dumps(environment.fingerprint(environment.collect('.'))))")
     pinned = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
                                        text=True, check=True).stdout)

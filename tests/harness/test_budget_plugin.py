@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import baselines, report
+from harness.records import baselines
+from harness.report import model as report
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -170,7 +171,7 @@ def test_after_k_green_runs_a_provisional_baseline_makes_bands_exact(budgeted):
         budgeted.runs()[-1] / "report.md").read_text()
     assert "PROVISIONAL baseline of this machine" in (budgeted.runs()[-1] / "report.html").read_text()
     # the same ledger seen by another machine (a different fingerprint) teaches it nothing
-    from harness import ledger
+    from harness.records import ledger
     lines, _ = ledger.read(budgeted.artifacts / "ledger.jsonl")
     elsewhere = dict(_fingerprint(budgeted), cpu_model="another cpu")
     assert baselines.provisional(lines, elsewhere) == (None, 0)
@@ -206,7 +207,9 @@ def test_after_k_green_runs_a_provisional_baseline_makes_bands_exact(budgeted):
 def test_ledger_timings_keep_the_probe_speed_precise():
     """A probe speed is ~1e-4 s: rounded like seconds it would scale a provisional baseline
     by a wrong load factor (x1.36 seen on an unchanged run)."""
-    from harness import budget_plugin, budgets, timing
+    from harness.plugin import budgets as budget_plugin
+    from harness.config import budgets
+    from harness.measure import timing
 
     kept = budget_plugin._kept(
         {"group": {"integration": timing.Measurement(1.234567, 1.0, 0.000123456789)},

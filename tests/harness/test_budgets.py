@@ -9,24 +9,26 @@ import pytest
 import pytest_timeout
 import repo_facts
 
-from harness import budgets, calibration
-from harness.baselines import Baseline, Entry, Reference, Stats
-from harness.selectors import ConfigError
-from harness.timing import Measurement
+from harness.config import budgets as budget_rules
+from harness.verdicts import budgets
+from harness.measure import calibration
+from harness.records.baselines import Baseline, Entry, Reference, Stats
+from harness.config.selectors import ConfigError
+from harness.measure.timing import Measurement
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = (REPO / budgets.BUDGETS_FILE).read_text()
+SHIPPED = (REPO / budget_rules.BUDGETS_FILE).read_text()
 # the shipped floor on the test that always carries a training run
 TRAINING_GLOB = ("tests/suite/integration/test_cli_workflow.py::"
                  "test_cli_round_trip_*tensorflow*")
 FINGERPRINT = {"cpu_count": 2, "cpu_model": "test cpu"}
 
 
-def shipped(text: str = SHIPPED) -> budgets.Budgets:
-    return budgets.parse(tomllib.loads(text))
+def shipped(text: str = SHIPPED) -> budget_rules.Budgets:
+    return budget_rules.parse(tomllib.loads(text))
 
 
-def edited(old: str, new: str) -> budgets.Budgets:
+def edited(old: str, new: str) -> budget_rules.Budgets:
     assert old in SHIPPED, old
     return shipped(SHIPPED.replace(old, new, 1))
 
@@ -51,7 +53,7 @@ def only(verdicts, check):
 # ---------------------------------------------------------------- the shipped file
 
 def test_shipped_budgets_hold_the_handoff_guardrails():
-    b = budgets.load(REPO)
+    b = budget_rules.load(REPO)
     assert b.cadences["per_pr"].max_s == 90
     integration = b.groups["integration"]
     assert (integration.baseline_s, integration.tolerance_s) == (36, 5)
@@ -69,12 +71,12 @@ def test_shipped_budgets_hold_the_handoff_guardrails():
 def test_every_test_entry_matches_a_test_the_weekly_cadence_selects():
     """A [tests."..."] entry whose tests were renamed, moved or shadowed by an earlier glob
     judges nothing, silently. Matched as the budget checks match: exact id, else first glob."""
-    b = budgets.load(REPO)
+    b = budget_rules.load(REPO)
     nodeids = repo_facts.weekly_selection()
     chosen = {b.limits("test", nodeid).where for nodeid in nodeids
               if b.limits("test", nodeid) is not None}
     dead = [pattern for pattern, limits in b.tests.items() if limits.where not in chosen]
-    assert not dead, (f"{budgets.BUDGETS_FILE}: " + "; ".join(
+    assert not dead, (f"{budget_rules.BUDGETS_FILE}: " + "; ".join(
         f'[tests."{pattern}"] matches none of the {len(nodeids)} tests the weekly cadence '
         "collects" for pattern in dead) + " (fix the node id or glob - `harness list weekly` "
         "shows the ids - or remove the entry)")
@@ -421,7 +423,7 @@ def test_rerun_targets_are_the_groups_of_band_and_floor_findings():
 # ---------------------------------------------------------------- contention
 
 def contended_by(cores: float, threshold: float = 0.25):
-    from harness.contention import Contention
+    from harness.measure.contention import Contention
     return Contention(wall_s=40.0, foreign_cpu_s=40.0 * cores, cpus=2, threshold_cores=threshold)
 
 

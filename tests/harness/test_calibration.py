@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from harness import calibration
-from harness.baselines import Entry, Reference, Stats
-from harness.calibration import SpeedProbe
-from harness.timing import Measurement, stopwatch
+from harness.measure import calibration
+from harness.records.baselines import Entry, Reference, Stats
+from harness.measure.calibration import SpeedProbe
+from harness.measure.timing import Measurement, stopwatch
 
 
 def entry(calibration_s):

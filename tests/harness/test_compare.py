@@ -6,9 +6,12 @@ import subprocess
 
 import pytest
 
-from harness import calibration, compare, report, runfolder
-from harness.compare import Comparison
-from harness.timing import Measurement
+from harness.measure import calibration
+from harness.runs import compare
+from harness.report import model as report
+from harness.records import runfolder
+from harness.runs.compare import Comparison
+from harness.measure.timing import Measurement
 
 # The group's test does a fixed amount of CPU work, so that an A/A comparison measures that
 # work and not a few milliseconds of noise;

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import contention
+from harness.measure import contention
 
 pytestmark = pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="needs Linux /proc")
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -5,22 +5,27 @@ from pathlib import Path
 import pytest
 import pytest_timeout
 
-from harness import budgets, escalation, report, selectors
-from harness.escalation import ArtifactProblem, Failure
-from harness.selectors import ConfigError
+from harness.config import budgets as budget_rules
+from harness.verdicts import budgets
+from harness.config import owners as owners_file
+from harness.verdicts import escalation
+from harness.report import model as report
+from harness.config import selectors
+from harness.verdicts.escalation import ArtifactProblem, Failure
+from harness.config.selectors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = (REPO / escalation.OWNERS_FILE).read_text()
+SHIPPED = (REPO / owners_file.OWNERS_FILE).read_text()
 GROUP_OWNERS = {"integration": "backend implementation", "backend_selection": "dispatcher",
                 "parity": "backend implementation", "model_manager": "checkpoint persistence"}
 RUN = "artifacts/runs/20251019T215800Z_per_pr"
 
 
-def owners(text: str = SHIPPED) -> escalation.Owners:
-    return escalation.parse(tomllib.loads(text))
+def owners(text: str = SHIPPED) -> owners_file.Owners:
+    return owners_file.parse(tomllib.loads(text))
 
 
-def edited(old: str, new: str) -> escalation.Owners:
+def edited(old: str, new: str) -> owners_file.Owners:
     assert old in SHIPPED, old
     return owners(SHIPPED.replace(old, new, 1))
 
@@ -31,11 +36,11 @@ def escalate(**found):
 
 
 def verdicts(measurements):
-    return budgets.judge(measurements, budgets.load(REPO))
+    return budgets.judge(measurements, budget_rules.load(REPO))
 
 
 def test_matrix_has_the_five_components_with_contacts_and_steps():
-    matrix = escalation.load(REPO)
+    matrix = owners_file.load(REPO)
     assert set(matrix.components) == set(selectors.OWNERS)
     for component in matrix.components.values():
         assert component.owner and component.contact and component.label
@@ -95,8 +100,8 @@ def test_runtime_findings_go_to_the_group_owner_cadences_to_the_harness():
 
 def test_test_level_findings_go_to_the_owner_of_the_tests_group():
     test = "tests/suite/model_manager/test_ckpt.py::test_train_then_save"
-    bounded = budgets.judge({"test": {test: 0.01}}, budgets.parse(tomllib.loads(
-        (REPO / budgets.BUDGETS_FILE).read_text() + f'\n[tests."{test}"]\nmin_s = 1.0\n')))
+    bounded = budgets.judge({"test": {test: 0.01}}, budget_rules.parse(tomllib.loads(
+        (REPO / budget_rules.BUDGETS_FILE).read_text() + f'\n[tests."{test}"]\nmin_s = 1.0\n')))
     (found,) = escalation.escalate(owners(), verdicts=bounded, test_groups={test: "model_manager"},
                                    group_owners=GROUP_OWNERS, run_dir=RUN)
     assert (found.component, found.target) == ("checkpoint persistence", "model_manager")

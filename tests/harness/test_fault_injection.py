@@ -38,7 +38,10 @@ import numpy as np
 import pytest
 from filelock import FileLock
 
-from harness import baselines, environment, ledger, runfolder
+from harness.records import baselines
+from harness.measure import environment
+from harness.records import ledger
+from harness.records import runfolder
 from ptycho import archive, limits
 from ptycho.simulate import simulate_dataset
 from waiting import wait_for

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import brief, cli
+from harness.report import brief
+from harness import cli
 
 REPO = Path(__file__).resolve().parents[2]
 

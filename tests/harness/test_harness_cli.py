@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness import report
+from harness.report import model as report
 from waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import cli, html_report, ledger, report, runfolder, selectors
+from harness import cli
+from harness.report import html as html_report
+from harness.records import ledger
+from harness.report import model as report
+from harness.records import runfolder
+from harness.config import selectors
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

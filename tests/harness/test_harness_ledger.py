@@ -2,7 +2,7 @@
 import json
 import multiprocessing
 
-from harness import ledger
+from harness.records import ledger
 
 WRITERS, LINES = 4, 50
 

@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from harness import environment, report
+from harness.measure import environment
+from harness.report import model as report
 
 
 def record(outcome, validation=()):
@@ -61,7 +62,8 @@ def test_fingerprint_is_stable_and_ignores_the_commit():
 
 
 def test_harness_modules_import_no_framework():
-    code = ("import sys, harness.cli, harness.plugin, harness.environment as e; e.collect('.');"
+    code = ("import sys, harness.cli, harness.plugin.recorder, harness.plugin.budgets; "
+            "import harness.measure.environment as e; e.collect('.');"
             "heavy = [m for m in ('torch', 'tensorflow', 'lightning', 'rich.progress') "
             "if m in sys.modules]; print(heavy)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -101,7 +103,7 @@ def test_terminal_report_shows_the_slowest_tests_like_report_md():
 
 def test_report_files_are_readable_by_others(tmp_path):
     """Reports are read by people and uploaded by CI: 0644, not mkstemp's 0600."""
-    from harness import runfolder
+    from harness.records import runfolder
 
     target = tmp_path / "report.md"
     runfolder.write_atomic(target, "# report\n")
@@ -116,7 +118,8 @@ def test_the_pytest_plugin_imports_no_rich():
     import subprocess
     import sys
 
-    code = ("import sys, harness.plugin, harness.budget_plugin, harness.baselines; "
+    code = ("import sys, harness.plugin.recorder, harness.plugin.budgets, harness.plugin.scaleout, "
+            "harness.plugin.findings, harness.records.baselines; "
             "print(sorted(m for m in sys.modules if m == 'rich' or m.startswith('rich.')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

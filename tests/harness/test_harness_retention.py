@@ -1,8 +1,9 @@
 """Retention: the newest K runs, every failing run and every unfinished run survive a prune."""
 import json
 
-from harness import retention, runfolder
-from harness.selectors import RetentionPolicy
+from harness.runs import retention
+from harness.records import runfolder
+from harness.config.selectors import RetentionPolicy
 
 
 def make_run(root, name, status=None, failed=0):

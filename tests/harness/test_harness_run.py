@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from harness import report, runfolder
+from harness.report import model as report
+from harness.records import runfolder
 
 # PNGs are written with Pillow: noise is incompressible, so 64x64 RGB is well above 1 KB.
 MIXED = '''

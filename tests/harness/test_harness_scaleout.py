@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import repo_facts
 
-from harness import baselines, report, sharding
-from harness.scaleout import CUDA_SKIP_REASON
+from harness.records import baselines
+from harness.report import model as report
+from harness.runs import sharding
+from harness.plugin.scaleout import CUDA_SKIP_REASON
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import selectors
+from harness.config import selectors
 
 REPO = Path(__file__).resolve().parents[2]
 

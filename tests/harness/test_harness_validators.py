@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from harness import selectors, validators
-from harness.validators import ValidationError
+from harness.config import selectors
+from harness.verdicts import validators
+from harness.verdicts.validators import ValidationError
 
 
 def noise_png(path: Path, size=(64, 64), mode="RGB") -> Path:
@@ -282,7 +283,7 @@ def test_validate_tree_checks_configured_png_sizes(tmp_path):
 def test_shipped_png_sizes_cover_the_integration_reconstructions():
     """The shipped glob must keep matching where the integration workflow's reconstructions
     land (tests/<test name>/.../reconstructed_*.png), or the size check silently stops."""
-    from harness import runfolder
+    from harness.records import runfolder
 
     settings = selectors.load(Path(__file__).resolve().parents[2])
     test = "integration/test_cli_workflow.py::test_cli_round_trip_leaves_valid_artifacts[gs1]"

@@ -15,7 +15,10 @@ import yaml
 from repo_facts import REPO
 from repo_facts import workflow as _workflow
 
-from harness import cli, runfolder, selectors, sharding
+from harness import cli
+from harness.records import runfolder
+from harness.config import selectors
+from harness.runs import sharding
 
 
 def _runs(job: dict) -> list[str]:

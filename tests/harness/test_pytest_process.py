@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from harness.pytest_process import START_METHODS
+from harness.runs.pytest_process import START_METHODS
 
 # Starts `pytest ARGS` (argv[1] names the start method) in the current folder and prints what
 # the parent saw.
 FORK_DRIVER = """
 import json, sys, time
 from pathlib import Path
-from harness.pytest_process import start_pytest
+from harness.runs.pytest_process import start_pytest
 
 with open("pytest.log", "wb") as log:
     child = start_pytest(sys.argv[2:], Path.cwd(), log, sys.argv[1])
@@ -85,7 +85,8 @@ def test_the_cli_forks_before_it_imports_numpy_or_starts_a_thread(suite):
     and a fork copies only the forking thread."""
     spy = """
 import json, sys, threading
-from harness import cli, pytest_process
+from harness import cli
+from harness.runs import pytest_process
 
 class Spy:
     def __init__(self, *args, **kwargs):

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from harness import ledger, runfolder
-from harness.report import scaleout_facts, shard_warning
+from harness.records import ledger
+from harness.records import runfolder
+from harness.report.model import scaleout_facts, shard_warning
 
 REPORT_HTML = "report.html"
 AMPLITUDE_PNG = "reconstructed_amplitude.png"
@@ -631,7 +632,7 @@ def trend_points(report: dict, entries: Iterable[dict], limit: int = TREND_RUNS)
 
     points = [e for e in entries if e.get("cadence") == label and not e.get("shard")
               and e.get("run_id") != report.get("run_id") and earlier(e)]
-    from harness.report import ledger_entry  # the current run as its ledger line
+    from harness.report.model import ledger_entry  # the current run as its ledger line
 
     try:
         current = ledger_entry(report)
@@ -736,7 +737,7 @@ def _test_trends(report: dict, points: list[dict], limit: int = 5) -> str:
 # ---------------------------------------------------------------- page
 
 def _environment(report: dict) -> str:
-    from harness.report import _short_env
+    from harness.report.model import _short_env
 
     return (f'<footer>{_e(_short_env(report.get("environment", {})))} · fingerprint '
             f'<code>{_e(report.get("fingerprint_hash"))}</code> · started '

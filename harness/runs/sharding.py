@@ -57,7 +57,7 @@ def module_of(nodeid: str) -> str:
 def recorded_durations(baselines_dir: Path) -> dict[str, float]:
     """node id -> seconds: the median over the committed baseline files of each test's recorded
     wall-clock median (a broken baseline file is a ConfigError, as everywhere else)."""
-    from harness import baselines  # numpy and rich: only when a shard is planned
+    from harness.records import baselines  # numpy and rich: only when a shard is planned
 
     samples: dict[str, list[float]] = {}
     for baseline in baselines.load_all(baselines_dir):

@@ -45,15 +45,17 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 
-from harness import calibration, environment, runfolder
-from harness.configfile import Fields, config_error, read_json
-from harness.timing import Measurement
+from harness.measure import calibration
+from harness.measure import environment
+from harness.records import runfolder
+from harness.config.budgets import KINDS, SECTIONS, ProvisionalRule
+from harness.config.files import Fields, config_error, read_json
+from harness.measure.timing import Measurement
 
 FORMAT = "ptycho-harness-runtime-baseline"
 VERSION = 1
+BASELINES_DIR = "baselines"  # under the project root
 RUNTIME_DIR = "runtime"
-KINDS = ("cadence", "group", "test")
-SECTIONS = {"cadence": "cadences", "group": "groups", "test": "tests"}
 CLOCKS = ("wall", "cpu")
 DECIMALS = 4
 
@@ -327,14 +329,6 @@ def match(baselines_dir: Path, fingerprint: Mapping[str, Any]) -> tuple[Baseline
     nearest = min(candidates, key=lambda b: (fingerprint_distance(fingerprint, b.fingerprint),
                                              b.fingerprint_hash))
     return nearest, nearest.fingerprint_hash == environment.fingerprint_hash(dict(fingerprint))
-
-
-@dataclass(frozen=True)
-class ProvisionalRule:
-    """[defaults] provisional_runs / provisional_window of selectors/budgets.toml."""
-
-    min_runs: int = 3
-    window: int = 10
 
 
 def session_reference(baselines_dir: Path, fingerprint: Mapping[str, Any],

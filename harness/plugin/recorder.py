@@ -1,4 +1,4 @@
-"""pytest plugin of the regression harness (registered by the top-level conftest.py).
+"""The run recorder: the core of the harness's pytest plugin (harness.plugin loads it).
 
 Always (cheap): load selectors/*.toml (a broken file is a UsageError), register the group
 markers and `persistent_artifacts`, mark every test under the suite root with its group and
@@ -27,11 +27,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import environment, ledger, report, retention, runfolder, selectors, validators
-
-# --harness-shard and --accelerator (and the `cuda` marker) live in their own plugin, as do
-# budgets, baselines, timeouts and escalations
-pytest_plugins = ["harness.scaleout", "harness.budget_plugin"]
+from harness.measure import environment
+from harness.records import ledger
+from harness.report import model as report
+from harness.runs import retention
+from harness.records import runfolder
+from harness.config import selectors
+from harness.verdicts import validators
 
 _CONFIG = pytest.StashKey[selectors.HarnessConfig]()
 _SELECTION = pytest.StashKey["selectors.Selection | None"]()
@@ -42,7 +44,7 @@ _LOG_LEVEL = pytest.StashKey[int]()
 GROUP_PROPERTY = "harness_group"
 ARTIFACTS_PROPERTY = "harness_artifacts"
 VALIDATION_PROPERTY = "harness_validation"
-TIMING_PROPERTY = "harness_timing"  # {wall_s, cpu_s, ...}: harness.budget_plugin measures it
+TIMING_PROPERTY = "harness_timing"  # {wall_s, cpu_s, ...}: harness.plugin.budgets measures it
 PERSISTENT_MARKER = "persistent_artifacts"
 PACKAGE_LOGGER = "ptycho"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
@@ -61,12 +63,6 @@ def pytest_addoption(parser):
                     help="record into this existing run folder (the `harness` CLI creates it)")
     group.addoption("--harness-collect-json", metavar="FILE",
                     help="write the selected test ids, their groups and collection errors as JSON")
-
-
-def pytest_addhooks(pluginmanager):
-    from harness import hooks
-
-    pluginmanager.add_hookspecs(hooks)
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml reads option.xmlpath
@@ -473,7 +469,7 @@ class RunRecorder:
                 final["exit_code"] = report.exit_code("error")
 
     def _write_html(self, final: dict) -> None:
-        from harness import html_report
+        from harness.report import html as html_report
 
         try:
             html_report.write(self.run_dir, final)
@@ -517,7 +513,7 @@ class RunRecorder:
 
 
 def _scaleout_info(config) -> dict:
-    from harness import scaleout  # imported by pytest as a plugin first (assertion rewriting)
+    from harness.plugin import scaleout  # imported by pytest as a plugin first (assertion rewriting)
 
     return scaleout.info(config)
 

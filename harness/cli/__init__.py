@@ -30,9 +30,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness import (export, ledger, pytest_process, report, retention, runfolder, selectors,
-                     validators)
-from harness.pytest_process import START_METHODS
+from harness.report import export
+from harness.records import ledger
+from harness.runs import pytest_process
+from harness.report import model as report
+from harness.runs import retention
+from harness.records import runfolder
+from harness.config import selectors
+from harness.verdicts import validators
+from harness.runs.pytest_process import START_METHODS
 
 USAGE_ERROR = report.EXIT_CODES["error"]
 VALIDATION_FAILED = report.EXIT_CODES["invalid"]
@@ -237,7 +243,7 @@ def _append_step_summary(run_dir: Path) -> None:
 
 def _scaleout_args(args, label: str) -> tuple[str, list[str]]:
     """(run-folder label, pytest options) for --shard I/N and --accelerator."""
-    from harness import sharding
+    from harness.runs import sharding
 
     extra = ["--accelerator", args.accelerator] if args.accelerator else []
     if not args.shard:
@@ -350,7 +356,7 @@ def _run_folder(args, ctx: Context) -> Path:
         raise UsageProblem(str(exc)) from None
 
 
-REPORT_SCHEMA = Path(__file__).with_name("schemas") / "report.schema.json"
+REPORT_SCHEMA = report.SCHEMA_FILE
 
 
 def cmd_report(args, console: Console) -> int:
@@ -365,7 +371,7 @@ def cmd_report(args, console: Console) -> int:
         raise UsageProblem(f"{run_dir}: run {state} (status 'running' or no report: incomplete)")
     try:
         if args.format == "html":
-            from harness import html_report
+            from harness.report import html as html_report
 
             print(html_report.write(run_dir, final))
         elif args.format == "markdown":
@@ -488,10 +494,13 @@ def cmd_baseline(args, console: Console) -> int:
     `baseline show`: the only writers of baselines/runtime/ (a run never changes a baseline
     file). Groups record their group and test entries; a cadence its cadence entry too;
     adopt writes the provisional baseline learnt from the ledger."""
-    from harness import baselines, budget_plugin, budgets, environment
+    from harness.records import baselines
+    from harness.records import measurements
+    from harness.config import budgets
+    from harness.measure import environment
 
     ctx = _context(args)
-    folder = ctx.project_root / budget_plugin.BASELINES_DIR
+    folder = ctx.project_root / baselines.BASELINES_DIR
     fingerprint = environment.fingerprint(environment.collect(ctx.project_root))
     if args.action in ("show", "adopt"):
         rule = (budgets.load(ctx.project_root).band.provisional
@@ -557,7 +566,7 @@ def cmd_baseline(args, console: Console) -> int:
         done.append(run_dir)
         console.print(f"run {len(done)}/{args.runs}: {final['status']}, "
                       f"{time.time() - started:.1f} s -> {run_dir}", highlight=False)
-        return budget_plugin.measurements(final, ctx.settings.cadences)
+        return measurements.measurements(final, ctx.settings.cadences)
 
     try:
         recording = baselines.record_cadence(selection.label, args.runs, run_once, folder,
@@ -572,7 +581,7 @@ def cmd_baseline(args, console: Console) -> int:
 
 # -- merge ------------------------------------------------------------------------------------
 def cmd_merge(args, console: Console) -> int:
-    from harness import merge
+    from harness.runs import merge
 
     ctx = _context(args)
     runs = [_run_folder(argparse.Namespace(run=name), ctx) for name in args.runs]
@@ -592,7 +601,7 @@ def cmd_merge(args, console: Console) -> int:
 def cmd_compare(args, console: Console) -> int:
     """`harness compare BASE_REF [CADENCE|GROUP...]`: A/B of BASE_REF against this working tree
     on this machine (harness/compare.py)."""
-    from harness import compare
+    from harness.runs import compare
 
     ctx = _context(args)
     targets = args.targets or ["per_pr"]
@@ -621,7 +630,7 @@ def cmd_compare(args, console: Console) -> int:
 
 # -- brief ------------------------------------------------------------------------------------
 def cmd_brief(args, console: Console) -> int:
-    from harness import brief
+    from harness.report import brief
 
     root = selectors.find_project_root(Path.cwd())
     if args.output == "-":
@@ -804,7 +813,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=("table", "markdown", "json", "html"), default="table",
                       help="html: (re)write <run>/report.html and print its path")
     show.add_argument("--schema", action="store_true",
-                      help="print the JSON Schema of report.json (harness/schemas/) and exit")
+                      help="print the JSON Schema of report.json (harness/report/schemas/) and exit")
     show.set_defaults(handler=cmd_report)
 
     validate = commands.add_parser("validate", parents=[common],

@@ -34,9 +34,19 @@ from typing import Iterable
 
 import pytest
 
-from harness import (baselines, budgets, calibration, contention, escalation, ledger, runfolder,
-                     selectors, timing)
-from harness.plugin import GROUP_PROPERTY, TIMING_PROPERTY
+from harness.records import baselines
+from harness.config import budgets as budget_rules
+from harness.verdicts import budgets
+from harness.measure import calibration
+from harness.measure import contention
+from harness.config import owners as owners_file
+from harness.verdicts import escalation
+from harness.records import ledger
+from harness.records.measurements import measurements
+from harness.records import runfolder
+from harness.config import selectors
+from harness.measure import timing
+from harness.plugin.recorder import GROUP_PROPERTY, TIMING_PROPERTY
 
 BASELINES_DIR = "baselines"
 RERUNS_DIR = "reruns"
@@ -57,8 +67,8 @@ def pytest_addoption(parser):
 class Session:
     """What one process knows: the budgets, the owners and (once measured) the reference."""
 
-    def __init__(self, root: Path, settings: selectors.HarnessConfig, budget: budgets.Budgets,
-                 owners: escalation.Owners | None, reference: baselines.Reference | None = None):
+    def __init__(self, root: Path, settings: selectors.HarnessConfig, budget: budget_rules.Budgets,
+                 owners: owners_file.Owners | None, reference: baselines.Reference | None = None):
         self.root = root
         self.probe: calibration.SpeedProbe | None = None
         self.started: contention.Sample | None = None  # the controller's, for contention
@@ -71,13 +81,13 @@ class Session:
 def _load(config) -> Session | None:
     """None when the project has no selectors/budgets.toml (budgets are then not judged)."""
     root = Path(config.rootpath)
-    if not (root / budgets.BUDGETS_FILE).is_file():
+    if not (root / budget_rules.BUDGETS_FILE).is_file():
         return None
     try:
-        budget = budgets.load(root)
+        budget = budget_rules.load(root)
         settings = selectors.load(root)
         budget.check_names(settings.groups, settings.cadences)
-        owners = escalation.load(root) if (root / escalation.OWNERS_FILE).is_file() else None
+        owners = owners_file.load(root) if (root / owners_file.OWNERS_FILE).is_file() else None
     except selectors.ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     return Session(root, settings, budget, owners)
@@ -121,7 +131,7 @@ def pytest_unconfigure(config):
         state.probe.stop()
 
 
-def calibration_needed(band: budgets.BandRule) -> bool:
+def calibration_needed(band: budget_rules.BandRule) -> bool:
     """Whether verdicts against this machine's own baseline use the session calibration: only
     to normalise load without the speed probe. With the probe on, every group and cadence
     carries the probe's reading of its own seconds (a test too short for one reading is left
@@ -219,34 +229,6 @@ def pytest_runtest_makereport(item, call):
         # before the report is built: it copies user_properties (and xdist ships them)
         item.user_properties.append((TIMING_PROPERTY, asdict(item.stash[_TIME])))
     return (yield)
-
-
-# ---------------------------------------------------------------- measurements
-
-def _measurement(data: dict) -> timing.Measurement:
-    return timing.Measurement(**data)
-
-
-def measurements(report: dict, cadences: Iterable[str]) -> dict[str, dict[str, timing.Measurement]]:
-    """kind -> subject -> Measurement of one run's report.json: each timed test; each group =
-    the sum of its tests; the cadence (when the run was one) = the run's wall time and the
-    sum of its tests' CPU time. Also what `harness baseline record` summarises."""
-    tests, groups = {}, {}
-    for test in report.get("tests", []):
-        if not test.get("timing"):
-            continue
-        m = _measurement(test["timing"])
-        tests[test["nodeid"]] = m
-        if test.get("group"):
-            groups[test["group"]] = groups[test["group"]] + m if test["group"] in groups else m
-    result = {"test": tests, "group": groups}
-    selection = report.get("selection", {})
-    if tests and selection.get("targets") == [selection.get("label")] \
-            and selection.get("label") in set(cadences):
-        work = sum(tests.values(), start=timing.Measurement(0.0, 0.0))
-        result["cadence"] = {selection["label"]: replace(
-            work, wall_s=float(report.get("wall_seconds") or 0.0))}
-    return result
 
 
 # ---------------------------------------------------------------- findings
@@ -377,7 +359,7 @@ def _problems(report: dict) -> list[escalation.ArtifactProblem]:
 
 
 def _kept(measured: dict[str, dict[str, timing.Measurement]],
-          budget: budgets.Budgets) -> dict[str, dict[str, dict]]:
+          budget: budget_rules.Budgets) -> dict[str, dict[str, dict]]:
     """What the run's ledger line keeps for provisional baselines: the cadence, every group
     and the tests budgets.toml lists (the only tests ever judged)."""
     def kept(kind: str, subject: str) -> bool:

@@ -3,8 +3,8 @@ errors that name the file, the key and the fix, e.g.
 
     selectors/budgets.toml: groups.parity.max_s: must be a positive number (got 'x')
 
-The error class is harness.selectors.ConfigError, so a CLI that handles selector errors (one
-line on stderr, exit 2) handles these too.
+Every problem is one ConfigError (defined here, the bottom of the harness); a CLI prints it as one
+line on stderr and exits 2.
 """
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
-from harness.selectors import ConfigError
+
+class ConfigError(Exception):
+    """A problem in a hand-edited file: `<file>: <entry>: <what> (<fix>)`."""
 
 
 def config_error(source: str | Path, key: str, what: str) -> ConfigError:

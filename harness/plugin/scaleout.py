@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import pytest
 
-from harness import sharding
+from harness.runs import sharding
 
 ACCELERATORS = ("cpu", "cuda")
 ACCELERATOR_ENV = "HARNESS_ACCELERATOR"

@@ -22,11 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 from typing import Any, Iterable, Mapping
 
-from harness import budgets, selectors
-from harness.configfile import Fields, read_toml
-
-OWNERS_FILE = "selectors/owners.toml"
-RUNTIME, ARTIFACT = "runtime_budget", "artifact_validation"
+from harness.config.owners import ARTIFACT, RUNTIME, Owners, Trigger
+from harness.verdicts import budgets
 EXIT_GREEN, EXIT_TESTS, EXIT_USAGE, EXIT_ARTIFACTS, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
@@ -42,91 +39,6 @@ def exit_code(test_failures: int, validation_failures: int, budget_findings: int
     if budget_findings:
         return EXIT_BUDGET
     return EXIT_GREEN
-
-
-# ---------------------------------------------------------------- the matrix
-
-@dataclass(frozen=True)
-class Component:
-    name: str
-    owner: str
-    contact: str
-    label: str
-    steps: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Trigger:
-    name: str
-    title: str
-    component: str
-    match_text: tuple[str, ...] = ()
-    match_groups: tuple[str, ...] = ()
-    by_artifact: tuple[tuple[str, str], ...] = ()  # (glob, component), in file order
-
-    def matches(self, failure: Failure) -> bool:
-        errors = failure.error_lines()
-        return (any(text in line for text in self.match_text for line in errors)
-                or failure.group in self.match_groups)
-
-
-@dataclass(frozen=True)
-class Owners:
-    components: dict[str, Component]
-    triggers: dict[str, Trigger]  # in file order
-
-
-_PLACEHOLDERS = {"target", "run_dir", "label", "contact", "trigger", "subjects"}
-
-
-def load(project_root: Path = Path(".")) -> Owners:
-    return parse(read_toml(Path(project_root) / OWNERS_FILE), OWNERS_FILE)
-
-
-def parse(document: dict[str, Any], source: str = OWNERS_FILE) -> Owners:
-    f = Fields(source, document)
-    f.only({"components", "triggers"})
-    c = f.sub("components", required=True)
-    components = {}
-    for name in c.table:
-        e = c.sub(name)
-        e.only({"owner", "contact", "label", "steps"})
-        steps = e.texts("steps", required=True)
-        for index, step in enumerate(steps):
-            try:
-                step.format(**dict.fromkeys(_PLACEHOLDERS, ""))
-            except (KeyError, IndexError, ValueError) as exc:
-                raise e.fail(f"steps[{index}]", f"bad placeholder {exc} (use "
-                                                f"{', '.join('{' + p + '}' for p in sorted(_PLACEHOLDERS))})")
-        components[name] = Component(name, e.text("owner", required=True),
-                                     e.text("contact", required=True),
-                                     e.text("label", required=True), steps)
-    for owner in selectors.OWNERS:
-        if owner not in components:
-            raise c.fail(f'"{owner}"', "missing: every owner a group can name in "
-                                       f"{selectors.GROUPS_FILE} needs a component here")
-
-    t = f.sub("triggers", required=True)
-    for required in (RUNTIME, ARTIFACT):
-        if required not in t.table:
-            raise t.fail(required, "missing (the harness raises it itself; add the table)")
-    triggers = {}
-    for name in t.table:
-        e = t.sub(name)
-        e.only({"title", "component", "match_text", "match_groups", "by_artifact"})
-        by_artifact = e.sub("by_artifact")
-        routes = tuple((glob, by_artifact.text(glob)) for glob in by_artifact.table)
-        trigger = Trigger(name, e.text("title", required=True), e.text("component", required=True),
-                          e.texts("match_text"), e.texts("match_groups"), routes)
-        for key, component in [("component", trigger.component),
-                               *((f"by_artifact.{glob}", comp) for glob, comp in routes)]:
-            if component not in components:
-                raise e.fail(key, f"unknown component {component!r} (use one of "
-                                  f"{', '.join(sorted(components))})")
-        if name not in (RUNTIME, ARTIFACT) and not (trigger.match_text or trigger.match_groups):
-            raise e.fail("match_text", "a failure trigger needs match_text or match_groups")
-        triggers[name] = trigger
-    return Owners(components, triggers)
 
 
 # ---------------------------------------------------------------- what happened in a run

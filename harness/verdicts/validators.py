@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
-from harness.selectors import ValidationSettings
+from harness.config.selectors import ValidationSettings
 
 DEFAULT_MODULE_CLASS = "ptycho_torch.lightning_module.PtychoLightningModule"
 ARCHIVE_BACKENDS = ("tensorflow", "pytorch")

@@ -10,9 +10,11 @@ report.json (the budget checks add `budgets` and `escalations` this way).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable
 
 SCHEMA_VERSION = 1
+SCHEMA_FILE = Path(__file__).with_name("schemas") / "report.schema.json"  # package data
 EXIT_CODES = {
     "passed": 0,
     "failed": 1,        # a test failed or errored

@@ -29,7 +29,11 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Callable
 
-from harness import ledger, report, retention, runfolder, selectors
+from harness.records import ledger
+from harness.report import model as report
+from harness.runs import retention
+from harness.records import runfolder
+from harness.config import selectors
 
 MERGED_SUFFIX = "merged"
 FINDINGS_INPUT = ".findings-input.json"
@@ -196,7 +200,7 @@ def merge(run_dirs: list[Path], artifacts_root: Path, settings: selectors.Harnes
           findings: Findings | None = None) -> tuple[Path, dict]:
     """Write the merged run folder; returns (folder, report). `findings(report, run_dir)`
     returns the finding sections of the merged view (budgets, escalations): hook_findings."""
-    from harness import html_report
+    from harness.report import html as html_report
 
     shards = load_shards([Path(d) for d in run_dirs])
     label = shards[0][1]["selection"]["label"]
@@ -224,7 +228,7 @@ def merge(run_dirs: list[Path], artifacts_root: Path, settings: selectors.Harnes
 # ---------------------------------------------------------------- findings of the merged view
 
 def hook_findings(project_root: Path, reruns: int | None = None) -> Findings:
-    """A `findings` callable for merge(): runs `pytest -p harness.merge --collect-only
+    """A `findings` callable for merge(): runs `pytest -p harness.plugin --collect-only
     --harness-findings-of FILE --harness-run TARGETS` in `project_root`, which calls the
     pytest_harness_findings hook on the merged report and writes the sections back.
     `reruns`: confirmation re-runs of band/floor findings (`--harness-reruns`; None: the
@@ -232,7 +236,7 @@ def hook_findings(project_root: Path, reruns: int | None = None) -> Findings:
     def findings(merged: dict, run_dir: Path) -> list[dict]:
         source, target = Path(run_dir) / FINDINGS_INPUT, Path(run_dir) / FINDINGS_OUTPUT
         runfolder.write_json_atomic(source, merged)
-        command = [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-p", "harness.merge",
+        command = [sys.executable, "-m", "pytest", "-p", "harness.plugin",
                    "--collect-only", "-q", "-p", "no:cacheprovider", f"--rootdir={project_root}",
                    "--harness-run", ",".join(merged["selection"]["targets"]),
                    f"--harness-findings-of={source}"]
@@ -253,22 +257,3 @@ def hook_findings(project_root: Path, reruns: int | None = None) -> Findings:
             target.unlink(missing_ok=True)
         return sections
     return findings
-
-
-def pytest_addoption(parser):
-    parser.getgroup("harness").addoption(
-        "--harness-findings-of", metavar="REPORT_JSON",
-        help="(harness merge) call pytest_harness_findings on this report instead of collecting")
-
-
-def pytest_collection(session):
-    """With --harness-findings-of: call the findings hook on that report, write the sections
-    beside it and skip collection (returning True ends this firstresult hook)."""
-    source = session.config.getoption("harness_findings_of")
-    if not source:
-        return None
-    data = json.loads(Path(source).read_text(encoding="utf-8"))
-    sections = [section for result in session.config.hook.pytest_harness_findings(
-        config=session.config, report=data) if result for section in result]
-    runfolder.write_json_atomic(Path(source).with_name(FINDINGS_OUTPUT), sections)
-    return True

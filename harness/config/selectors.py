@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.config import budgets
+from harness.config.files import ConfigError
+
 GROUPS_FILE = "selectors/groups.toml"
 HARNESS_FILE = "selectors/harness.toml"
 OWNERS = (
@@ -24,10 +27,6 @@ OWNERS = (
     "checkpoint persistence",
 )
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class ConfigError(Exception):
-    """A selector/harness TOML problem: `<file>: <entry>: <what> (<fix>)`."""
 
 
 @dataclass(frozen=True)
@@ -174,8 +173,6 @@ def is_under(path: str, prefix: str) -> bool:
 def guardrails_of(project_root: Path):
     """(kind, name) -> that subject's limits in selectors/budgets.toml, the one place budgets
     are configured ({} for a subject it does not list, or a project without the file)."""
-    from harness import budgets   # imported here: budgets -> configfile -> selectors
-
     if not (project_root / budgets.BUDGETS_FILE).is_file():
         return lambda kind, name: {}
     table = budgets.load(project_root)

@@ -41,8 +41,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from harness import calibration, environment, report, retention, runfolder, selectors
-from harness.timing import Measurement
+from harness.measure import calibration
+from harness.measure import environment
+from harness.report import model as report
+from harness.runs import retention
+from harness.records import runfolder
+from harness.config import selectors
+from harness.measure.timing import Measurement
 
 COMPARE_DIR = "compare"
 RUNS_DIR = "runs"
@@ -404,7 +409,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
 def ratio_svg(result: Mapping[str, Any], threshold: float, width: int = 320,
               height: int = 34) -> str:
     """Each pair's ratio as a dot, the interval as a bar, 1 and the thresholds as lines."""
-    from harness.html_report import COLOURS, _e
+    from harness.report.html import COLOURS, _e
 
     values = [*result["ratios"], *result["interval"], 1 + threshold, 1 / (1 + threshold)]
     lo, hi = min(values) * 0.97, max(values) * 1.03
@@ -431,7 +436,7 @@ def ratio_svg(result: Mapping[str, Any], threshold: float, width: int = 320,
 
 
 def render_html(doc: Mapping[str, Any]) -> str:
-    from harness.html_report import CSS, STATUS_STYLE, _e, _pill, _section
+    from harness.report.html import CSS, STATUS_STYLE, _e, _pill, _section
 
     css, headline = STATUS_STYLE.get(doc["status"], ("muted", doc["status"]))
     headline = {"passed": "No regression", "over_budget": "Regression"}.get(doc["status"], headline)
@@ -491,7 +496,8 @@ def run_comparison(project_root: Path, settings: selectors.HarnessConfig, artifa
                    warmup: int = 1,
                    progress: Callable[[str], None] = lambda line: None) -> tuple[Path, dict]:
     """`harness compare`: the whole A/B run; returns (compare folder, report.json's dict)."""
-    from harness import budget_plugin, budgets
+    from harness.records import measurements
+    from harness.config import budgets
 
     if pairs < 2:
         raise CompareError(f"--pairs {pairs}: at least 2 (an interval needs two pairs)")
@@ -514,7 +520,7 @@ def run_comparison(project_root: Path, settings: selectors.HarnessConfig, artifa
                                 {"kind": "compare", "status": "running"})
 
     def measure(final: dict) -> dict:
-        return budget_plugin.measurements(final, settings.cadences)
+        return measurements.measurements(final, settings.cadences)
 
     error, code = None, None
     try:

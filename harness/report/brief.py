@@ -14,13 +14,15 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from harness import budgets as budgets_module
-from harness import escalation, runfolder, selectors
+from harness.config import budgets as budgets_module
+from harness.config import owners as owners_file
+from harness.records import runfolder
+from harness.config import selectors
 
 BRIEF_FILE = "docs/handoff_brief.md"
 METRIC_BASELINES_FILE = "baselines/metrics.json"
 SOURCES = (selectors.GROUPS_FILE, selectors.HARNESS_FILE, budgets_module.BUDGETS_FILE,
-           escalation.OWNERS_FILE, METRIC_BASELINES_FILE)
+           owners_file.OWNERS_FILE, METRIC_BASELINES_FILE)
 ACCELERATOR_ENV = "HARNESS_ACCELERATOR"
 
 BACKEND_CONTRACT = """\
@@ -147,7 +149,7 @@ def render(project_root: Path) -> str:
     settings = selectors.load(root)
     budget = budgets_module.load(root)
     budget.check_names(settings.groups, settings.cadences)
-    owners = escalation.load(root)
+    owners = owners_file.load(root)
     band = budget.band
 
     lines = [
@@ -304,10 +306,10 @@ def render(project_root: Path) -> str:
               "findings only; 0 green.", ""]
     trigger_rows = []
     for trigger in owners.triggers.values():
-        if trigger.name == escalation.RUNTIME:
+        if trigger.name == owners_file.RUNTIME:
             raised = "a runtime budget verdict that is not ok (ceiling, band, floor, timeout)"
             routed = f"the owner of the subject's group; cadences: {trigger.component}"
-        elif trigger.name == escalation.ARTIFACT:
+        elif trigger.name == owners_file.ARTIFACT:
             raised = "a kept artifact that failed validation"
             routed = "; ".join(f"`{glob}` → {comp}" for glob, comp in trigger.by_artifact)
             routed = (routed + "; " if routed else "") + f"else {trigger.component}"
