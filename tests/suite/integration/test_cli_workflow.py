@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from harness import validators
+from harness.verdicts import validators
 from ptycho import archive
 from suite_support import thread_budget
 

@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from harness import validators
+from harness.verdicts import validators
 from ptycho import archive
 
 from .scenarios import SCENARIOS, assert_quality_holds, baseline_for, run_chain

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from harness import validators
+from harness.verdicts import validators
 
 from ._archives import BACKENDS, N, PAYLOADS, read_members
 
