@@ -19,7 +19,7 @@ def timed(command: list[str], cwd: Path | None = None, env: dict | None = None,
           probe=None) -> dict:
     """Run `command` to the end: {"wall_s", "cpu_s" (user + sys of the child tree),
     "returncode", "stdout", "stderr"}, plus "speed_s", the machine's speed meanwhile, when a
-    running harness.calibration.SpeedProbe is given."""
+    running harness.measure.calibration.SpeedProbe is given."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     mark = probe.mark() if probe else 0
     started = time.perf_counter()

@@ -1,11 +1,11 @@
 """Does the runtime-budget detector catch real regressions without crying wolf?
 
 A fixed workload (a small NumPy training loop, ~0.5 s) is timed like a harness session times a
-group: calibration (harness.calibration.measure) before and after, the workload under a
-stopwatch (harness.timing) with the speed probe (harness.calibration.SpeedProbe) running, then
-harness.budgets.judge() against a baseline that harness.baselines.record() made from separate
+group: calibration (harness.measure.calibration.measure) before and after, the workload under a
+stopwatch (harness.measure.timing) with the speed probe (harness.measure.calibration.SpeedProbe) running, then
+harness.verdicts.budgets.judge() against a baseline that harness.records.baselines.record() made from separate
 runs; a trial whose first session is flagged gets the harness's confirmation re-runs
-(harness.budgets.confirm). Conditions, `--runs` trials each, variants interleaved:
+(harness.verdicts.budgets.confirm). Conditions, `--runs` trials each, variants interleaved:
 
     quiet      nothing added (other jobs on this shared machine may still run)
     loaded     a CPU burner pinned to the other core for the whole block

@@ -4,7 +4,7 @@ Issue 15: the speed probe read an Intel Xeon as 2-3x faster than the AMD EPYC th
 committed baseline, while the suite's work ran ~1.7x faster, so every per_pr run failed. This
 measures, per group, how well three predictors follow the suite when the conditions change:
 
-    numpy calibration   harness.calibration.measure() (small matrix products, FFTs, Python
+    numpy calibration   harness.measure.calibration.measure() (small matrix products, FFTs, Python
                         loops): what scaled other machines' baselines until issue 15
     speed probe         the harness's background probe, as read during the group itself
     suite-like          a fresh interpreter: TensorFlow import + 20 conv training steps,
@@ -166,7 +166,7 @@ def analyse(samples: dict) -> dict:
 
 def cross_machine(groups: dict[str, dict], numpy_s: float | None, baseline) -> list[dict]:
     """This machine's CPU per group (`groups`: {group: {cpu_s, speed_s}}) against `baseline`
-    (harness.baselines.Baseline) recorded on another CPU, and what the numpy calibration
+    (harness.records.baselines.Baseline) recorded on another CPU, and what the numpy calibration
     (`numpy_s` here vs the recorded calibration_s) and the probe predicted."""
     from harness.measure import calibration
 

@@ -13,7 +13,7 @@ Targets (issue 15): A/A 0 false alarms in 10 runs; the injected +15 % caught in 
 measured than the targets name; the pairs of all trials are then also resampled: `--resamples`
 draws of N pairs (without replacement, each pair as measured, ratios at equal machine speed)
 from the A/A pairs and from the injected pairs, judged by the same rule
-(harness.compare.verdict_of). The measured trials and the resampled rates are reported apart.
+(harness.runs.compare.verdict_of). The measured trials and the resampled rates are reported apart.
 
     python benchmarks/bench_compare.py [--trials 3] [--pairs 6] [--group backend_selection]
                                        [--slowdown 0.15] [--resamples 1000]

@@ -5,7 +5,7 @@ order reversed every other pair (target: the harness adds <= 3 % wall time).
 
 This machine's speed swings by 10-20 % between consecutive half-minute runs, more than the
 effect measured, so each pair is also compared at equal machine speed: a speed probe
-(harness.calibration.SpeedProbe, in this process) reads the machine while each run goes, and
+(harness.measure.calibration.SpeedProbe, in this process) reads the machine while each run goes, and
 the pair's wall-time ratio is divided by the probe's ratio ** PROBE_EXPONENT, as the budget
 bands do. Reported: the ratio of the medians, and the median of the pair ratios, raw and at
 equal speed (the headline, with a bootstrap interval: 20 pairs by default, as 10 left it a few
@@ -50,7 +50,7 @@ def commands() -> dict[str, list[str]]:
 
 def pair_overheads(harness: list[dict], plain: list[dict]) -> tuple[list[float], list[float]]:
     """Each pair's extra wall time of the harness run: raw, and at equal machine speed (the
-    wall ratio divided by the speed probe's ratio, see harness.calibration.probe_ratio)."""
+    wall ratio divided by the speed probe's ratio, see harness.measure.calibration.probe_ratio)."""
     raw, equal_speed = [], []
     for h, p in zip(harness, plain):
         ratio = h["wall_s"] / p["wall_s"]

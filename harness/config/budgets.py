@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable
 
 from harness.config.files import Fields, config_error, read_toml
 
@@ -58,7 +58,7 @@ class BandRule:
     abs_floor_s: float = 0.05
     rel_cap: float = 0.16
     confirm_reruns: int = 0
-    probe_interval_s: float = 0.02  # harness.calibration.SpeedProbe; 0 = no probe
+    probe_interval_s: float = 0.02  # harness.measure.calibration.SpeedProbe; 0 = no probe
     unscaled_agrees: bool = True   # a load-corrected finding needs the unscaled time on its side
     estimated_factor: float = 2.0  # an estimated verdict fails only beyond baseline / F .. x F
     provisional_runs: int = 3      # green ledger runs of a fingerprint before its provisional

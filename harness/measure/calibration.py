@@ -3,7 +3,7 @@
 - `measure()`: a short fixed workload (~0.5 s) at session start (and end), used only on the
   machine that recorded the baseline and only without the speed probe, to carry the recorded
   seconds to the load of the moment (`speed_ratio(now, recorded)`; see
-  harness.baselines.session_reference). It no longer scales another machine's baseline: across
+  harness.records.baselines.session_reference). It no longer scales another machine's baseline: across
   machines it misread the suite by 2x and more (benchmarks/bench_calibration.py, issue 15).
   The workload mixes what the suite spends its time on:
   small matrix products and FFTs (the forward model), element-wise array maths and plain Python
@@ -112,7 +112,7 @@ class SpeedProbe:
     and records its CPU time (thread clock, so waiting for the GIL or for a core does not
     count). `mark()` starts a window (a test phase); `since(mark)` gives the window's mean
     probe time, each reading weighted by the time since the one before (a time average even
-    where readings are sparse), and the probe's own CPU time in it (harness.timing.stopwatch
+    where readings are sparse), and the probe's own CPU time in it (harness.measure.timing.stopwatch
     subtracts that).
 
     A window is read every `interval_s` for its first `DENSE_READINGS` readings' worth of

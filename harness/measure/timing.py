@@ -22,7 +22,7 @@ from typing import Iterator, Protocol
 class Measurement:
     """Seconds one subject (test, group or cadence) took. `cpu_s` is None when unknown;
     `speed_s` is the machine's speed while it ran - the mean CPU seconds of one speed-probe
-    repetition (harness.calibration.SpeedProbe) - or None when no probe ran in that time."""
+    repetition (harness.measure.calibration.SpeedProbe) - or None when no probe ran in that time."""
 
     wall_s: float
     cpu_s: float | None = None

@@ -5,12 +5,12 @@ Active in a harness run (`--harness-run`) of a project that has selectors/budget
   (baselines/runtime/; without one, the provisional baseline learnt from the ledger's green runs
   of this fingerprint, else the nearest other machine's, estimated) and, where verdicts need it
   (`calibration_needed`), measure the calibration workload
-  (harness.baselines.session_reference); the reference goes to xdist workers through
+  (harness.records.baselines.session_reference); the reference goes to xdist workers through
   `workerinput`.
 - collection: every selected suite test without its own `timeout` marker gets
   `pytest.mark.timeout(budgets.timeout_for(...))` (pytest-timeout), so a hung test fails.
 - per test (in the process that runs it, xdist workers too): wall and CPU time of setup + call +
-  teardown and the machine's speed meanwhile (harness.timing with harness.calibration's
+  teardown and the machine's speed meanwhile (harness.measure.timing with harness.measure.calibration's
   SpeedProbe), handed to the controller as a user property and stored in report.json as the
   test's `timing`.
 - end (`pytest_harness_findings`, also for `harness merge`, which calls it on the merged
@@ -27,26 +27,20 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Iterable
 
 import pytest
 
-from harness.records import baselines
-from harness.config import budgets as budget_rules
-from harness.verdicts import budgets
-from harness.measure import calibration
-from harness.measure import contention
-from harness.config import owners as owners_file
-from harness.verdicts import escalation
-from harness.records import ledger
-from harness.records.measurements import measurements
-from harness.records import runfolder
 from harness.config import selectors
-from harness.measure import timing
+from harness.config import budgets as budget_rules
+from harness.config import owners as owners_file
+from harness.measure import calibration, contention, timing
 from harness.plugin.recorder import GROUP_PROPERTY, TIMING_PROPERTY
+from harness.records import baselines, ledger, runfolder
+from harness.records.measurements import measurements
+from harness.runs import pytest_process
+from harness.verdicts import budgets, escalation
 
 BASELINES_DIR = "baselines"
 RERUNS_DIR = "reruns"
@@ -317,10 +311,9 @@ def _rerun(root: Path, run_dir: Path, targets: list[str], index: int) -> list[bu
     artifacts = run_dir / RERUNS_DIR
     artifacts.mkdir(exist_ok=True)
     rerun_dir = runfolder.create_run_folder(artifacts, f"{'+'.join(targets)}-confirm{index + 1}")
-    command = [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-q",
-               "-p", "no:cacheprovider", f"--rootdir={root}",
-               "--harness-run", ",".join(targets), f"--harness-run-dir={rerun_dir}",
-               f"--harness-artifacts={artifacts}", "--harness-reruns=0"]
+    command = pytest_process.pytest_command(*pytest_process.QUIET, rootdir=root, targets=targets,
+                                            run_dir=rerun_dir, artifacts=artifacts,
+                                            extra=["--harness-reruns=0"])
     with open(rerun_dir / runfolder.PYTEST_LOG, "wb") as log:
         subprocess.run(command, cwd=root, stdout=log, stderr=subprocess.STDOUT)
     data = runfolder.read_report(rerun_dir) or {}

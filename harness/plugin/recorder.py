@@ -27,12 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.measure import environment
-from harness.records import ledger
-from harness.report import model as report
-from harness.runs import retention
-from harness.records import runfolder
 from harness.config import selectors
+from harness.measure import environment
+from harness.records import runfolder
+from harness.report import model as report
+from harness.runs import finish
 from harness.verdicts import validators
 
 _CONFIG = pytest.StashKey[selectors.HarnessConfig]()
@@ -423,13 +422,11 @@ class RunRecorder:
                                               pytest.ExitCode.USAGE_ERROR))
             final = self._build(status, exitstatus)
             self._apply_findings(final)
-            self._write_report(final)
-            runfolder.write_atomic(self.run_dir / runfolder.REPORT_MD, report.render_markdown(final))
-            self._write_html(final)
+            finish.write_reports(self.run_dir, final, self._warn)
             self._event("finished", status=final["status"], exit_code=final["exit_code"])
             self._events.close()
             self.final_report = final
-            self._record_and_prune(final)
+            finish.record(self.root, final, self.settings.retention, self._warn)
             session.exitstatus = final["exit_code"]
 
     def _build(self, status: str, exitstatus=None) -> dict:
@@ -468,29 +465,13 @@ class RunRecorder:
                 final["status"] = "error"
                 final["exit_code"] = report.exit_code("error")
 
-    def _write_html(self, final: dict) -> None:
-        from harness.report import html as html_report
-
-        try:
-            html_report.write(self.run_dir, final)
-        except Exception as exc:  # report.json/md are written; the page is a convenience
-            terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-            if terminal is not None:
-                terminal.write_line(f"harness: report.html failed: {type(exc).__name__}: {exc}",
-                                    red=True)
+    def _warn(self, message: str) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            terminal.write_line(f"harness: {message}", red=True)
 
     def _write_report(self, data: dict) -> None:
         runfolder.write_json_atomic(self.run_dir / runfolder.REPORT_JSON, data)
-
-    def _record_and_prune(self, final: dict) -> None:
-        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        try:
-            ledger.append(self.root / runfolder.LEDGER, report.ledger_entry(final))
-            retention.prune(self.root, self.settings.retention)
-        except Exception as exc:  # the report is written; say what failed and go on
-            if terminal is not None:
-                terminal.write_line(f"harness: ledger/retention failed: {type(exc).__name__}: {exc}",
-                                    red=True)
 
     def pytest_terminal_summary(self, terminalreporter):
         final = self.final_report

@@ -1,7 +1,7 @@
 """pytest side of scale-out: which part of a selection runs here, and on what hardware.
 
 Loaded with harness.plugin (its `pytest_plugins`). Options:
-  --harness-shard I/N     run shard I of N (harness.sharding's plan over the selected tests)
+  --harness-shard I/N     run shard I of N (harness.runs.sharding's plan over the selected tests)
   --accelerator cpu|cuda  default $HARNESS_ACCELERATOR, else cpu. Tests marked `cuda` (the GPU
                           variants of integration and parity) are deselected on cpu and, on cuda,
                           skipped with CUDA_SKIP_REASON where torch sees no CUDA device.

@@ -1,15 +1,15 @@
 """Recorded runtime baselines: baselines/runtime/<fingerprint-hash>.json, one file per machine.
 
 A file holds robust statistics over several recording runs (median, MAD, IQR, n, min, max) for
-every cadence, group and test that was timed, on both clocks (wall, cpu; see harness.timing),
-plus the machine speed measured alongside (harness.calibration: the session calibration and
+every cadence, group and test that was timed, on both clocks (wall, cpu; see harness.measure.timing),
+plus the machine speed measured alongside (harness.measure.calibration: the session calibration and
 the speed probe) so that the numbers can be carried to another machine, or to a busier moment
 on the same machine. Files are committed and
 meant to be read in a diff: sorted keys, indent 2, values rounded to 0.1 ms, written atomically.
 
     {
       "format": "ptycho-harness-runtime-baseline", "version": 1,
-      "fingerprint": {...harness.environment.fingerprint()...}, "fingerprint_hash": "3f2a9c01b4de",
+      "fingerprint": {...harness.measure.environment.fingerprint()...}, "fingerprint_hash": "3f2a9c01b4de",
       "cadences": {"per_pr": ENTRY}, "groups": {"integration": ENTRY}, "tests": {"<node id>": ENTRY}
     }
     ENTRY = {"cadence": "per_pr", "recorded_utc": "2025-10-19T21:58:00Z",
@@ -24,7 +24,7 @@ normal run never changes a baseline file.
 
 Provisional baselines (`provisional`): a fingerprint without a committed file learns its own
 from the ledger. Every judged run's ledger line carries its timings (`timing`, see
-harness.report.ledger_entry); once `min_runs` green runs (status passed) of this very
+harness.report.model.ledger_entry); once `min_runs` green runs (status passed) of this very
 fingerprint hold a subject, the newest `window` of them are summarised exactly as a recording
 is, and that subject is judged exactly against them. Lines of other fingerprints are never
 read, so runs on one machine never move another's baseline.
@@ -32,7 +32,7 @@ read, so runs on one machine never move another's baseline.
 Another machine's baseline is not scaled to this one: no short workload predicted the suite's
 groups across machines and conditions (benchmarks/bench_calibration.py), so its verdicts stay
 unscaled, marked estimated, and fail the gate only beyond a wide safety margin
-(harness.budgets, [defaults] estimated_factor).
+(harness.verdicts.budgets, [defaults] estimated_factor).
 """
 from __future__ import annotations
 
@@ -45,12 +45,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 
-from harness.measure import calibration
-from harness.measure import environment
-from harness.records import runfolder
 from harness.config.budgets import KINDS, SECTIONS, ProvisionalRule
 from harness.config.files import Fields, config_error, read_json
+from harness.measure import calibration, environment
 from harness.measure.timing import Measurement
+from harness.records import runfolder
 
 FORMAT = "ptycho-harness-runtime-baseline"
 VERSION = 1
@@ -261,7 +260,7 @@ def fingerprint_distance(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[in
 
 @dataclass(frozen=True)
 class Reference:
-    """What one session's timings are judged against (see harness.budgets.judge).
+    """What one session's timings are judged against (see harness.verdicts.budgets.judge).
 
     baseline: this machine's baseline: the committed file of this fingerprint, else the
       provisional one learnt from the ledger (`provisional_runs` > 0), else the nearest other

@@ -1,8 +1,8 @@
 """`harness brief`: the handoff brief (docs/handoff_brief.md) rendered from the configuration.
 
 Every table comes from selectors/groups.toml, selectors/harness.toml, selectors/budgets.toml
-and selectors/owners.toml as the harness itself reads them (harness.selectors, harness.budgets,
-harness.escalation), so the document cannot drift from what runs: a test regenerates it and
+and selectors/owners.toml as the harness itself reads them (harness.config.selectors, harness.verdicts.budgets,
+harness.verdicts.escalation), so the document cannot drift from what runs: a test regenerates it and
 compares it with the committed file (`harness brief --check` does the same). The only fixed
 prose is the backend selection contract, which is a property of the package, not of the
 harness configuration. The output is deterministic: no dates, no machine facts.
@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 from typing import Iterable
 
+from harness.config import selectors
 from harness.config import budgets as budgets_module
 from harness.config import owners as owners_file
 from harness.records import runfolder
-from harness.config import selectors
 
 BRIEF_FILE = "docs/handoff_brief.md"
 METRIC_BASELINES_FILE = "baselines/metrics.json"

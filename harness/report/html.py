@@ -11,8 +11,8 @@ and phase side by side with their metrics), runtime trend per group from the led
 
 Inputs: report.json's dict and the run folder (reconstruction PNGs under tests/, the ledger in
 the folder above). Structured data that later checks add to report.json is used when present:
-`budgets.verdicts` (harness.budgets.Verdict.as_dict() dicts) for the budget bars, else the
-guardrails of selectors/groups.toml; `escalations` (harness.escalation.Escalation.as_dict()
+`budgets.verdicts` (harness.verdicts.budgets.Verdict.as_dict() dicts) for the budget bars, else the
+guardrails of selectors/groups.toml; `escalations` (harness.verdicts.escalation.Escalation.as_dict()
 dicts) for owners and next steps. `findings` sections are always rendered as they are.
 """
 from __future__ import annotations
@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from harness.records import ledger
-from harness.records import runfolder
+from harness.records import ledger, runfolder
 from harness.report.model import scaleout_facts, shard_warning
 
 REPORT_HTML = "report.html"
@@ -753,8 +752,9 @@ def _guarded(render, *args) -> str:
         return f'<p class="empty">section not rendered: {_e(type(exc).__name__)}: {_e(exc)}</p>'
 
 
-def render(report: dict, run_dir: Path) -> str:
-    """The whole page as a string."""
+def render(report: dict, run_dir: Path, sections: Iterable[str] = ()) -> str:
+    """The whole page as a string. `sections`: a project's own HTML sections (the
+    pytest_harness_html_sections hook), placed after the slowest tests."""
     run_dir = Path(run_dir)
     try:
         bars = _budget_bars(report)
@@ -773,6 +773,7 @@ def render(report: dict, run_dir: Path) -> str:
         _guarded(_skipped, report),
         _section("Slowest tests", _guarded(_slowest, report), "slowest"),
         _section("Reconstructions", _guarded(_reconstructions, run_dir, report), "reconstructions"),
+        *sections,
         _section("Runtime trend per group", _guarded(_trends, report, run_dir, bars), "trends"),
         _guarded(_environment, report),
     ]
@@ -784,8 +785,8 @@ def render(report: dict, run_dir: Path) -> str:
             f"<body><main>{''.join(body)}</main></body></html>\n")
 
 
-def write(run_dir: Path, report: dict) -> Path:
+def write(run_dir: Path, report: dict, sections: Iterable[str] = ()) -> Path:
     """Render and write <run>/report.html atomically; returns its path."""
     path = Path(run_dir) / REPORT_HTML
-    runfolder.write_atomic(path, render(report, run_dir))
+    runfolder.write_atomic(path, render(report, run_dir, sections))
     return path

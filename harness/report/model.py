@@ -13,17 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.report.exitcodes import ExitCode
+
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("schemas") / "report.schema.json"  # package data
-EXIT_CODES = {
-    "passed": 0,
-    "failed": 1,        # a test failed or errored
-    "error": 2,         # usage, configuration or collection error; harness/pytest internal error
-    "invalid": 3,       # tests green, an artifact failed validation
-    "over_budget": 4,   # tests and artifacts green, a finding (budget, escalation) is a violation
-    "empty": 5,         # nothing selected (pytest's "no tests collected")
-    "interrupted": 130,  # Ctrl-C / SIGTERM: the report holds what had finished
-}
 FAILING_STATUSES = frozenset({"failed", "error", "invalid", "over_budget"})
 OUTCOMES = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
 # per-test outcome -> the counter it feeds
@@ -35,7 +28,7 @@ SEVERITIES = ("info", "warning", "violation")
 
 
 def exit_code(status: str) -> int:
-    return EXIT_CODES.get(status, EXIT_CODES["error"])
+    return int(ExitCode.of(status))
 
 
 def counts(tests: Iterable[dict]) -> dict[str, int]:
@@ -194,7 +187,7 @@ def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
     budgets = report.get("budgets")
     if isinstance(budgets, dict) and budgets.get("measurements"):
         # what the budget checks timed (cadence, groups, listed tests): the samples a
-        # provisional baseline of this fingerprint is learnt from (harness.baselines)
+        # provisional baseline of this fingerprint is learnt from (harness.records.baselines)
         entry["timing"] = budgets["measurements"]
         if (budgets.get("contention") or {}).get("contended"):
             entry["contended"] = True  # not a sample of this machine's normal speed
@@ -241,7 +234,7 @@ def scaleout_facts(report: dict[str, Any]) -> list[str]:
 
 
 def shard_warning(report: dict[str, Any]) -> str | None:
-    """A shard run's lopsided plan (harness.sharding.Plan.warning); a merged run carries it
+    """A shard run's lopsided plan (harness.runs.sharding.Plan.warning); a merged run carries it
     as a findings section instead."""
     shard = report.get("pytest", {}).get("shard")
     return shard.get("warning") if isinstance(shard, dict) else None

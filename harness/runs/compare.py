@@ -11,7 +11,7 @@ its tree (`PYTHONPATH`, which also reaches the console scripts the suite starts)
 
 Each pair gives one ratio per group (and for the cadence): HEAD's CPU seconds / BASE's, taken
 at equal machine speed (divided by the speed probe's ratio of the two runs, as the budget
-bands are: harness.calibration.probe_ratio), since the two runs of a pair may meet different
+bands are: harness.measure.calibration.probe_ratio), since the two runs of a pair may meet different
 load. A group's ratio is the geometric mean over the pairs, with a bootstrap interval (pairs
 resampled, seeded: the same runs give the same report). A group is
 
@@ -41,13 +41,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from harness.measure import calibration
-from harness.measure import environment
-from harness.report import model as report
-from harness.runs import retention
-from harness.records import runfolder
 from harness.config import selectors
+from harness.measure import calibration, environment
 from harness.measure.timing import Measurement
+from harness.records import runfolder
+from harness.report import model as report
+from harness.report.exitcodes import ExitCode
+from harness.runs import pytest_process, retention
 
 COMPARE_DIR = "compare"
 RUNS_DIR = "runs"
@@ -62,7 +62,7 @@ class CompareError(Exception):
     """A comparison that cannot start or continue: one `error:` line (exit 2, or 1 when a run's
     tests failed: `exit_code`)."""
 
-    def __init__(self, message: str, exit_code: int = report.EXIT_CODES["error"]):
+    def __init__(self, message: str, exit_code: int = ExitCode.ERROR):
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -230,10 +230,8 @@ def order(pairs: int) -> list[tuple[int, str]]:
 
 
 def arm_command(targets: Sequence[str], run_dir: Path, runs_root: Path) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-q",
-            "-p", "no:cacheprovider", "--harness-run", ",".join(targets),
-            f"--harness-run-dir={run_dir}", f"--harness-artifacts={runs_root}",
-            "--harness-reruns=0"]
+    return pytest_process.pytest_command(*pytest_process.QUIET, targets=targets, run_dir=run_dir,
+                                         artifacts=runs_root, extra=["--harness-reruns=0"])
 
 
 def arm_environment(tree: Path) -> dict[str, str]:
@@ -313,8 +311,8 @@ def compare(comparison: Comparison, run: RunArm, runs_root: Path,
             raise CompareError(
                 f"{run_dir}: the {arm} run of pair {pair} ended {final.get('status')!r} (exit "
                 f"{final.get('exit_code')}); its timings say nothing - fix the tests first",
-                report.EXIT_CODES["failed"] if final.get("status") == "failed"
-                else report.EXIT_CODES["error"])
+                ExitCode.FAILED if final.get("status") == "failed"
+                else ExitCode.ERROR)
         if not pair:
             continue
         entry["measurements"] = measure(final)
@@ -330,7 +328,7 @@ def result_document(comparison: Comparison, error: str | None = None,
     results = comparison.results()
     regressions = [r for r in results if r.regression]
     if error is not None:
-        status = "failed" if exit_code == report.EXIT_CODES["failed"] else "error"
+        status = "failed" if exit_code == ExitCode.FAILED else "error"
     else:
         status = "over_budget" if regressions else "passed"
     runs = [{key: value for key, value in run.items() if key != "measurements"}
@@ -533,7 +531,7 @@ def run_comparison(project_root: Path, settings: selectors.HarnessConfig, artifa
     finally:  # an interrupted comparison still leaves what it measured
         doc = result_document(comparison, error, code)
         if error is None and sys.exc_info()[0] is not None:
-            doc.update(status="interrupted", exit_code=report.EXIT_CODES["interrupted"])
+            doc.update(status="interrupted", exit_code=ExitCode.INTERRUPTED)
         write(folder, doc)
         retention.prune(root, settings.retention)
     return folder, doc

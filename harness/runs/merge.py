@@ -1,10 +1,10 @@
 """`harness merge RUN...`: join the shard runs of one cadence into one run folder.
 
 The shards (`harness run CADENCE --shard I/N`, one CI matrix job each) must be complete runs of
-the same targets and accelerator, of one plan (harness.sharding: same digest, so the same
+the same targets and accelerator, of one plan (harness.runs.sharding: same digest, so the same
 tests were split the same way) and together cover 1..N exactly once. The merged folder
 `<UTC stamp>-<cadence>-merged/` holds what a serial run of the cadence would have written:
-report.json built by harness.report from all shards' test records (groups, totals, status,
+report.json built by harness.report.model from all shards' test records (groups, totals, status,
 validation), the shards' logs/ and tests/ copied in (the report's paths stay valid),
 junit.xml with each shard's <testsuite>, report.md, report.html and one ledger line.
 
@@ -29,11 +29,10 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Callable
 
-from harness.records import ledger
-from harness.report import model as report
-from harness.runs import retention
-from harness.records import runfolder
 from harness.config import selectors
+from harness.records import runfolder
+from harness.report import model as report
+from harness.runs import finish, pytest_process
 
 MERGED_SUFFIX = "merged"
 FINDINGS_INPUT = ".findings-input.json"
@@ -141,7 +140,7 @@ def merged_report(shards: list[tuple[Path, dict]], run_id: str,
 
 
 def plan_findings(shards: list[tuple[Path, dict]]) -> list[dict]:
-    """A warning section when the shards' plan was lopsided (harness.sharding.Plan.warning): the
+    """A warning section when the shards' plan was lopsided (harness.runs.sharding.Plan.warning): the
     merged run's report.md is the CI job summary, where whoever sizes the matrix looks."""
     warning = report.shard_warning(shards[0][1])  # one plan: load_shards checked the digests
     if not warning:
@@ -200,8 +199,6 @@ def merge(run_dirs: list[Path], artifacts_root: Path, settings: selectors.Harnes
           findings: Findings | None = None) -> tuple[Path, dict]:
     """Write the merged run folder; returns (folder, report). `findings(report, run_dir)`
     returns the finding sections of the merged view (budgets, escalations): hook_findings."""
-    from harness.report import html as html_report
-
     shards = load_shards([Path(d) for d in run_dirs])
     label = shards[0][1]["selection"]["label"]
     run_dir = runfolder.create_run_folder(artifacts_root, f"{label}-{MERGED_SUFFIX}")
@@ -216,12 +213,12 @@ def merge(run_dirs: list[Path], artifacts_root: Path, settings: selectors.Harnes
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-merged looks like a run
         raise
+    def warn(message: str) -> None:
+        print(f"harness: {message}", file=sys.stderr)
+
     runfolder.write_atomic(run_dir / runfolder.EVENTS, "")
-    runfolder.write_json_atomic(run_dir / runfolder.REPORT_JSON, final)
-    runfolder.write_atomic(run_dir / runfolder.REPORT_MD, report.render_markdown(final))
-    html_report.write(run_dir, final)
-    ledger.append(artifacts_root / runfolder.LEDGER, report.ledger_entry(final))
-    retention.prune(artifacts_root, settings.retention)
+    finish.write_reports(run_dir, final, warn)
+    finish.record(artifacts_root, final, settings.retention, warn)
     return run_dir, final
 
 
@@ -236,10 +233,9 @@ def hook_findings(project_root: Path, reruns: int | None = None) -> Findings:
     def findings(merged: dict, run_dir: Path) -> list[dict]:
         source, target = Path(run_dir) / FINDINGS_INPUT, Path(run_dir) / FINDINGS_OUTPUT
         runfolder.write_json_atomic(source, merged)
-        command = [sys.executable, "-m", "pytest", "-p", "harness.plugin",
-                   "--collect-only", "-q", "-p", "no:cacheprovider", f"--rootdir={project_root}",
-                   "--harness-run", ",".join(merged["selection"]["targets"]),
-                   f"--harness-findings-of={source}"]
+        command = pytest_process.pytest_command(
+            "--collect-only", *pytest_process.QUIET, rootdir=project_root,
+            targets=merged["selection"]["targets"], extra=[f"--harness-findings-of={source}"])
         if merged["pytest"].get("accelerator"):
             command += ["--accelerator", merged["pytest"]["accelerator"]]
         if reruns is not None:

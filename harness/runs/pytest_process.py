@@ -28,6 +28,32 @@ from pathlib import Path
 from typing import BinaryIO
 
 _INTERNAL_ERROR = 3  # pytest.ExitCode.INTERNAL_ERROR, without importing pytest here
+PLUGIN = "harness.plugin"
+QUIET = ("-q", "-p", "no:cacheprovider")  # a session run by the harness, not by a person
+
+
+def harness_args(*options: str, targets=(), run_dir: Path | None = None,
+                 artifacts: Path | None = None, rootdir: Path | None = None,
+                 extra=()) -> list[str]:
+    """The one builder of a harness pytest session's arguments: `-p harness.plugin OPTIONS
+    [--rootdir] [--harness-run TARGETS] [--harness-run-dir] [--harness-artifacts] EXTRA`.
+    Paths are `--opt=path`: pytest must not take a path outside the project for a test path
+    when it looks for its rootdir."""
+    args = ["-p", PLUGIN, *options]
+    if rootdir is not None:
+        args.append(f"--rootdir={rootdir}")
+    if targets:
+        args += ["--harness-run", ",".join(dict.fromkeys(targets))]
+    if run_dir is not None:
+        args.append(f"--harness-run-dir={run_dir}")
+    if artifacts is not None:
+        args.append(f"--harness-artifacts={artifacts}")
+    return [*args, *extra]
+
+
+def pytest_command(*options: str, **kwargs) -> list[str]:
+    """`python -m pytest` + harness_args(...): a harness session in a subprocess."""
+    return [sys.executable, "-m", "pytest", *harness_args(*options, **kwargs)]
 START_METHODS = ("fork", "subprocess")
 START_ENV = "HARNESS_START"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from harness.config.selectors import RetentionPolicy
 from harness.records import runfolder
 from harness.report.model import FAILING_STATUSES
-from harness.config.selectors import RetentionPolicy
 
 
 @dataclass

@@ -129,7 +129,7 @@ class Plan:
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     def describe(self, index: int) -> dict:
-        """What report.json records about shard `index` (see harness.merge)."""
+        """What report.json records about shard `index` (see harness.runs.merge)."""
         loads = self.loads
         return {"spec": f"{index}/{self.count}", "index": index, "count": self.count,
                 "plan": self.digest, "tests": len(self.tests(index)),

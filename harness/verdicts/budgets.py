@@ -12,14 +12,14 @@ Estimated verdicts - a band around another machine's recorded median (unscaled) 
 `baseline_s` default - are advisory: outside the band but within `[defaults] estimated_factor`
 (F) of the baseline (baseline / F .. baseline x F) they are reported with the command that makes
 them exact and do not fail the gate; only beyond that margin are they findings. Exact verdicts
-(this fingerprint's committed or provisional baseline, harness.baselines) fail as before -
-except a too_slow band verdict on a run that other processes contended (harness.contention),
+(this fingerprint's committed or provisional baseline, harness.records.baselines) fail as before -
+except a too_slow band verdict on a run that other processes contended (harness.measure.contention),
 which is advisory too.
 
 The detector rule (`[defaults]` in budgets.toml) was chosen with benchmarks/bench_budget_detector.py:
 bands judge CPU time (time spent waiting for a core does not count); recorded seconds are carried
 to the speed the machine had while the subject ran - the speed probe's reading
-(harness.calibration.SpeedProbe), else the session calibration - also on the recording machine
+(harness.measure.calibration.SpeedProbe), else the session calibration - also on the recording machine
 (normalise_load); the half-width is max(k_mad * 1.4826 * MAD, rel_floor * median, abs_floor_s),
 at most rel_cap * median. With `confirm_reruns` > 0 a band/floor finding counts only when most
 of the runs - the first and the re-runs of its group - repeat it (`confirm`). Entry points: `judge(measurements, budgets, reference)`,

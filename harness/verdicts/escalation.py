@@ -6,39 +6,18 @@ violation, parity breach), an artifact that failed validation. Each becomes an E
 (plain data for report.md / report.json) naming the component, owner, contact, evidence and next
 step; findings of the same trigger, component and re-run target are reported together.
 
-Exit status of a run (`exit_code`):
-    0    green: tests, artifacts and budgets all fine
-    1    test failures (whatever else happened)
-    2    usage / configuration error (raised before or outside the run; not decided here)
-    3    artifact validation failures, no test failure
-    4    budget findings only (too slow, too fast, over a ceiling): tests and artifacts fine
-    130  interrupted (Ctrl-C / SIGTERM): the report holds what had finished
-(harness/report.py's EXIT_CODES also has 5: nothing selected.)
+A run's exit status: harness.report.exitcodes.ExitCode.
 """
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import asdict, dataclass
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Any, Iterable, Mapping
 
 from harness.config.owners import ARTIFACT, RUNTIME, Owners, Trigger
 from harness.verdicts import budgets
-EXIT_GREEN, EXIT_TESTS, EXIT_USAGE, EXIT_ARTIFACTS, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
-
-def exit_code(test_failures: int, validation_failures: int, budget_findings: int,
-              interrupted: bool) -> int:
-    """The run's exit status (codes in the module docstring): the most serious finding wins."""
-    if interrupted:
-        return EXIT_INTERRUPTED
-    if test_failures:
-        return EXIT_TESTS
-    if validation_failures:
-        return EXIT_ARTIFACTS
-    if budget_findings:
-        return EXIT_BUDGET
-    return EXIT_GREEN
 
 
 # ---------------------------------------------------------------- what happened in a run

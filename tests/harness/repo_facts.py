@@ -12,7 +12,8 @@ from unittest import mock
 
 import yaml
 
-from harness import cli
+from harness.cli import listing as cli_listing
+from harness.cli import common as cli_common
 from harness.config import selectors
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,9 +32,9 @@ def workflow() -> dict:
 def weekly_selection() -> tuple[str, ...]:
     """Node ids the weekly cadence selects on cpu, in collection order."""
     settings = selectors.load(REPO)
-    context = cli.Context(REPO, settings, REPO / settings.artifacts_root)
+    context = cli_common.Context(REPO, settings, REPO / settings.artifacts_root)
     with mock.patch.dict(os.environ):
         os.environ.pop("HARNESS_ACCELERATOR", None)  # cpu, as the scheduled CI jobs run
-        listing = cli._collect(context, settings.resolve([WEEKLY]))
+        listing = cli_listing._collect(context, settings.resolve([WEEKLY]))
     assert not listing["errors"], f"collecting the weekly cadence failed: {listing['errors']}"
     return tuple(test["nodeid"] for test in listing["tests"])

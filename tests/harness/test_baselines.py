@@ -221,7 +221,7 @@ def test_record_cadence_takes_each_runs_speed_from_the_calibrations_around_it(tm
 # ---------------------------------------------------------------- provisional baselines
 
 def ledger_line(cpu: float, fingerprint: dict = HERE, status: str = "passed", **extra) -> dict:
-    """A ledger line as harness.report.ledger_entry writes it for a judged run."""
+    """A ledger line as harness.report.model.ledger_entry writes it for a judged run."""
     timing = {"cadence": {"per_pr": {"wall_s": 60.0, "cpu_s": cpu * 2, "speed_s": None}},
               "group": {"integration": {"wall_s": cpu * 1.1, "cpu_s": cpu, "speed_s": None}}}
     return {"run_id": f"run-{cpu}", "cadence": "per_pr", "status": status,

@@ -1,4 +1,4 @@
-"""Budgets wired into harness runs (harness/budget_plugin.py): verdicts in report.json / report.md,
+"""Budgets wired into harness runs (harness/plugin/budgets.py): verdicts in report.json / report.md,
 exit 4 for budget-only findings, too_fast floors, timeouts, estimated baselines, escalation
 routing, and `harness baseline record|show`."""
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.records import baselines
-from harness.report import model as report
+from harness.report.exitcodes import ExitCode
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ TRAIN = "tests/suite/integration/test_integration.py::test_train_save_load_infer
 
 # budgets.toml for a synthetic project: no cadence/group entries unless a test adds them.
 # These runs time synthetic work; whatever else the test machine runs must not turn their
-# findings advisory (harness.contention), so contention needs more cores than there are.
+# findings advisory (harness.measure.contention), so contention needs more cores than there are.
 BUDGETS = """
 [defaults]
 confirm_reruns = 0
@@ -59,7 +59,7 @@ def budget_verdicts(data, **match):
 def test_tiny_ceiling_is_a_budget_finding_exit_4_with_numbers_and_owner(budgeted):
     budgeted.write("selectors/budgets.toml", BUDGETS + "[groups.integration]\nmax_s = 0.05\n")
     result = run(budgeted, "-n", "2")  # timed in the xdist workers, judged on the controller
-    assert result.ret == report.EXIT_CODES["over_budget"] == 4
+    assert result.ret == ExitCode.OVER_BUDGET == 4
     data = budgeted.report()
     assert data["status"] == "over_budget" and data["totals"]["failed"] == 0
     [ceiling] = budget_verdicts(data, kind="group", subject="integration", check="ceiling")
@@ -95,7 +95,7 @@ def test_a_hanging_test_fails_by_timeout_with_a_budget_verdict_and_its_log(budge
                    + '[tests."tests/suite/backend_selection/*"]\nmax_s = 0.3\n')
     budgeted.write("tests/suite/backend_selection/test_backend_selection.py", HANGS)
     result = run(budgeted)
-    assert result.ret == report.EXIT_CODES["failed"]  # a test failed: 1 wins over budgets
+    assert result.ret == ExitCode.FAILED  # a test failed: 1 wins over budgets
     data = budgeted.report()
     [verdict] = budget_verdicts(data, check="timeout")
     assert verdict["subject"].endswith("::test_dispatch") and verdict["allowed"] == [0.0, 1.0]

@@ -362,7 +362,7 @@ def test_timeouts_grow_on_a_busier_machine_but_never_shrink():
     quieter = reference("test", "t.py::a", wall=40.0, session_calibration=0.05)
     assert budgets.timeout_for("t.py::a", None, b, busier) == pytest.approx(240.0)
     assert budgets.timeout_for("t.py::a", None, b, quieter) == pytest.approx(120.0)
-    # another machine's recording is not scaled (harness.baselines): its own slowest run
+    # another machine's recording is not scaled (harness.records.baselines): its own slowest run
     other = reference("test", "t.py::a", wall=40.0, exact=False, session_calibration=0.2)
     assert budgets.timeout_for("t.py::a", None, b, other) == pytest.approx(120.0)
 

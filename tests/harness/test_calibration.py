@@ -42,7 +42,7 @@ def test_no_scaling_on_the_recording_machine_unless_load_normalisation_is_on():
 
 
 def test_other_machines_are_never_scaled():
-    """No short workload predicts the suite's groups across machines (see harness.baselines):
+    """No short workload predicts the suite's groups across machines (see harness.records.baselines):
     another machine's seconds are used as recorded, and its verdicts are estimated."""
     other = Reference(None, exact=False, calibration_s=0.05)
     assert other.scale_for(entry(0.1), None, normalise_load=True) == (1.0, "none")

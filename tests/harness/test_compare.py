@@ -8,10 +8,10 @@ import pytest
 
 from harness.measure import calibration
 from harness.runs import compare
-from harness.report import model as report
 from harness.records import runfolder
 from harness.runs.compare import Comparison
 from harness.measure.timing import Measurement
+from harness.report.exitcodes import ExitCode
 
 # The group's test does a fixed amount of CPU work, so that an A/A comparison measures that
 # work and not a few milliseconds of noise;
@@ -71,7 +71,7 @@ def fake_runs(head_factor=1.0, fail_at=None):
         calls.append((pair, arm))
         status = "failed" if (pair, arm) == fail_at else "passed"
         cpu = 10.0 * (head_factor if arm == "head" else 1.0) * (1 + 0.01 * pair)
-        return {"status": status, "exit_code": report.EXIT_CODES[status], "wall_seconds": cpu,
+        return {"status": status, "exit_code": ExitCode.of(status), "wall_seconds": cpu,
                 "cpu": cpu}
 
     return run, calls
@@ -110,7 +110,7 @@ def test_a_run_with_failing_tests_stops_the_comparison(tmp_path):
     started = comparison(3)
     with pytest.raises(compare.CompareError, match="head run of pair 2 ended 'failed'") as caught:
         compare.compare(started, run, tmp_path / "runs", measure)
-    assert caught.value.exit_code == report.EXIT_CODES["failed"]
+    assert caught.value.exit_code == ExitCode.FAILED
     assert calls == compare.order(3)[:3]  # nothing ran after the broken run
     doc = compare.result_document(started, str(caught.value), caught.value.exit_code)
     assert doc["status"] == "failed" and doc["exit_code"] == 1 and doc["pairs_done"] == 1

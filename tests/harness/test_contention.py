@@ -1,4 +1,4 @@
-"""harness/contention.py: the CPU time other processes took from a run's cores, on a fake
+"""harness/measure/contention.py: the CPU time other processes took from a run's cores, on a fake
 /proc (exact arithmetic) and on this machine's real one (an own child is own work, a detached
 neighbour is foreign)."""
 import os

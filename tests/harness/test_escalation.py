@@ -9,7 +9,6 @@ from harness.config import budgets as budget_rules
 from harness.verdicts import budgets
 from harness.config import owners as owners_file
 from harness.verdicts import escalation
-from harness.report import model as report
 from harness.config import selectors
 from harness.verdicts.escalation import ArtifactProblem, Failure
 from harness.config.selectors import ConfigError
@@ -153,19 +152,3 @@ def test_bad_owner_entries_name_file_entry_and_fix(old, new, message):
     with pytest.raises(ConfigError) as caught:
         edited(old, new)
     assert str(caught.value).startswith("selectors/owners.toml: ") and message in str(caught.value)
-
-
-@pytest.mark.parametrize("tests, artifacts, budget, interrupted, code", [
-    (0, 0, 0, False, 0), (2, 0, 0, False, 1), (2, 1, 3, False, 1), (0, 1, 0, False, 3),
-    (0, 1, 5, False, 3), (0, 0, 5, False, 4), (1, 1, 1, True, 130), (0, 0, 0, True, 130),
-])
-def test_exit_code_policy(tests, artifacts, budget, interrupted, code):
-    assert escalation.exit_code(tests, artifacts, budget, interrupted) == code
-
-
-def test_exit_codes_agree_with_the_report():
-    assert {name: report.EXIT_CODES[name] for name in
-            ("passed", "failed", "error", "invalid", "over_budget", "interrupted")} == {
-        "passed": escalation.EXIT_GREEN, "failed": escalation.EXIT_TESTS,
-        "error": escalation.EXIT_USAGE, "invalid": escalation.EXIT_ARTIFACTS,
-        "over_budget": escalation.EXIT_BUDGET, "interrupted": escalation.EXIT_INTERRUPTED}

@@ -159,7 +159,7 @@ def toml_budget_value(root):
 
 
 def _baseline(root: Path) -> Path:
-    """A valid recorded baseline (harness.baselines' own writer) plus what a run needs."""
+    """A valid recorded baseline (harness.records.baselines' own writer) plus what a run needs."""
     (root / "selectors/budgets.toml").write_text(BUDGETS)
     (root / "tests/suite/integration").mkdir(parents=True, exist_ok=True)
     (root / "tests/suite/integration/test_ok.py").write_text("def test_ok():\n    pass\n")

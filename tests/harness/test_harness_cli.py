@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness.report import model as report
+from harness.report.exitcodes import ExitCode
 from waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,7 +124,7 @@ def test_run_report_validate_history(suite):
                 "import pytest\n" + IMAGE.replace("def test_writes_png",
                                                   "@pytest.mark.persistent_artifacts\ndef test_writes_png"))
     done = suite.harness("run", "per_pr", "--", "-p", "no:randomly")
-    assert done.returncode == report.EXIT_CODES["failed"], done.stdout + done.stderr
+    assert done.returncode == ExitCode.FAILED, done.stdout + done.stderr
     assert "FAILED tests/suite/integration/test_broken.py::test_broken" in done.stdout
     [run] = suite.runs()
     assert (run / "pytest.log").read_text().count("passed") >= 1
@@ -142,7 +142,7 @@ def test_run_report_validate_history(suite):
                      and "writes_png" in t["nodeid"]) / "reconstructed_amplitude.png"
     png.write_bytes(png.read_bytes()[:2000])  # truncated: still > 1 KB, no longer decodes
     invalid = suite.harness("validate", run.name)
-    assert invalid.returncode == report.EXIT_CODES["invalid"]
+    assert invalid.returncode == ExitCode.INVALID
     assert "decodes" in invalid.stdout
 
     second = suite.harness("run", "backend_selection")
@@ -220,7 +220,7 @@ def stop_mid_run_and_check_the_report(suite, stop_signal: signal.Signals) -> Non
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == report.EXIT_CODES["interrupted"], process.stderr.read()
+    assert process.returncode == ExitCode.INTERRUPTED, process.stderr.read()
     data = suite.report()
     assert data["status"] == "interrupted" and data["exit_code"] == 130
     finished = {t["nodeid"].split("::")[-1]: t["outcome"] for t in data["tests"]}
@@ -296,7 +296,7 @@ def test_crashed_worker_is_reported(suite):
     suite.write("tests/suite/integration/test_crash.py",
                 "import os\n\ndef test_crashes():\n    os._exit(3)\n")
     done = suite.harness("run", "per_pr", "-n", "2")
-    assert done.returncode == report.EXIT_CODES["failed"], done.stdout + done.stderr
+    assert done.returncode == ExitCode.FAILED, done.stdout + done.stderr
     data = suite.report()
     crash = next(t for t in data["tests"] if t["nodeid"].endswith("test_crashes"))
     assert crash["outcome"] == "failed" and crash["crashed"] and "crashed" in crash["message"]

@@ -6,6 +6,7 @@ import pytest
 
 from harness.measure import environment
 from harness.report import model as report
+from harness.report.exitcodes import ExitCode
 
 
 def record(outcome, validation=()):
@@ -32,9 +33,11 @@ def test_status_precedence(kwargs, status):
 
 
 def test_exit_codes_are_documented_values():
-    assert report.EXIT_CODES == {"passed": 0, "failed": 1, "error": 2, "invalid": 3,
-                                 "over_budget": 4, "empty": 5, "interrupted": 130}
-    assert report.exit_code("running") == 2
+    assert {code.status: int(code) for code in ExitCode} == {
+        "passed": 0, "failed": 1, "error": 2, "invalid": 3, "over_budget": 4, "empty": 5,
+        "interrupted": 130}
+    assert ExitCode.of("over_budget") is ExitCode.OVER_BUDGET
+    assert report.exit_code("running") == ExitCode.ERROR == 2
 
 
 def test_findings_only_escalate_a_green_run():

@@ -8,6 +8,7 @@ import pytest
 
 from harness.report import model as report
 from harness.records import runfolder
+from harness.report.exitcodes import ExitCode
 
 # PNGs are written with Pillow: noise is incompressible, so 64x64 RGB is well above 1 KB.
 MIXED = '''
@@ -62,7 +63,7 @@ def run_tests(project, *args):
 def test_report_contents_of_a_failing_run(suite):
     suite.write("tests/suite/integration/test_mixed.py", MIXED)
     result = run_tests(suite, "--harness-run", "per_pr")
-    assert result.ret == report.EXIT_CODES["failed"]
+    assert result.ret == ExitCode.FAILED
     [run] = suite.runs()
     assert run.name.endswith("-per_pr")
     data = suite.report(run)
@@ -144,7 +145,7 @@ def test_invalid_artifact_gives_exit_3_and_is_kept(suite):
                 "from test_mixed import png\n\ndef test_flat(artifact_dir):\n"
                 "    png(artifact_dir / 'flat.png', flat=True)\n")
     result = run_tests(suite, "--harness-run", "integration", "-k", "flat or passes_with")
-    assert result.ret == report.EXIT_CODES["invalid"]
+    assert result.ret == ExitCode.INVALID
     data = suite.report()
     assert data["status"] == "invalid"
     [failure] = data["validation"]["failures"]
@@ -159,14 +160,14 @@ def test_invalid_artifact_gives_exit_3_and_is_kept(suite):
 def test_nothing_selected_is_status_empty(project):
     project.write("tests/unit/test_unit.py", "def test_unit():\n    pass\n")
     result = run_tests(project, "--harness-run", "per_pr")
-    assert result.ret == report.EXIT_CODES["empty"]
+    assert result.ret == ExitCode.EMPTY
     assert project.report()["status"] == "empty"
 
 
 def test_collection_error_is_status_error(suite):
     suite.write("tests/suite/misc/test_orphan.py", "def test_orphan():\n    pass\n")
     result = run_tests(suite, "--harness-run", "weekly")
-    assert result.ret == report.EXIT_CODES["error"]
+    assert result.ret == ExitCode.ERROR
     data = suite.report()
     assert data["status"] == "error"
     [error] = data["collection_errors"]
@@ -183,7 +184,7 @@ def pytest_harness_findings(config, report):
 ''')
     result = run_tests(suite, "--harness-run", "per_pr")
     data = suite.report()
-    assert data["status"] == status and result.ret == report.EXIT_CODES[status]
+    assert data["status"] == status and result.ret == ExitCode.of(status)
     [finding] = data["findings"]
     assert finding["source"] == "budgets" and finding["items"][0].startswith("integration took")
     assert "### Runtime budgets (budgets, " in (suite.runs()[-1] / "report.md").read_text()

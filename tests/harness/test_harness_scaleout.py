@@ -10,7 +10,6 @@ import pytest
 import repo_facts
 
 from harness.records import baselines
-from harness.report import model as report
 from harness.runs import sharding
 from harness.plugin.scaleout import CUDA_SKIP_REASON
 

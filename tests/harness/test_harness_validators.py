@@ -110,7 +110,7 @@ def test_fails():
 
 
 def test_validate_checks_each_test_log_like_the_plugin_checks_logs(suite):
-    from harness import cli
+    from harness.cli import reports as cli_reports
 
     suite.write("tests/suite/integration/test_logging.py", LOGGING_TESTS)
     suite.edit_toml("harness.toml", "log_allow = []", 'log_allow = ["^ERROR expected:"]')
@@ -120,7 +120,7 @@ def test_validate_checks_each_test_log_like_the_plugin_checks_logs(suite):
     (run / logs["test_quiet"]).write_text("  \n")  # truncated to nothing
 
     def failed_checks():
-        results = cli.run_folder_checks(run, selectors.load(suite.path))
+        results = cli_reports.run_folder_checks(run, selectors.load(suite.path))
         # "line N: ..." -> "...": N depends on the log's header
         return {result.path: (result.rule, re.sub(r"^line \d+: ", "", result.message))
                 for result in results if not result.ok}
@@ -231,7 +231,7 @@ def test_an_unchanged_valid_checkpoint_is_not_loaded_again(tmp_path, monkeypatch
     ({"hyper_parameters": {"width": 3, "depth": 9}}, TinyModule, "rebuild"),
     ({"hyper_parameters": {"width": 5}}, TinyModule, "state-dict"),  # weights are 3 wide
     ({}, "no_such_package.Module", "module-class"),
-    ({}, "harness.validators.NoSuchClass", "module-class"),
+    ({}, "harness.verdicts.validators.NoSuchClass", "module-class"),
 ])
 def test_checkpoint_rules(tmp_path, kwargs, module_class, rule):
     path = save_checkpoint(tmp_path / "last.ckpt", **kwargs)

@@ -16,6 +16,7 @@ from repo_facts import REPO
 from repo_facts import workflow as _workflow
 
 from harness import cli
+from harness.cli import run as cli_run
 from harness.records import runfolder
 from harness.config import selectors
 from harness.runs import sharding
@@ -76,7 +77,7 @@ def test_weekly_is_sharded_and_merged_with_what_the_harness_accepts():
     merge = next(r for r in _runs(merge_job) if r.startswith("harness merge"))
     pattern = merge.replace("${{ env.WEEKLY_SHARDS }}", str(count)).split()[-1]
     # the shard run folder's label, as `harness run` names it
-    label, _ = cli._scaleout_args(argparse.Namespace(shard=f"1/{count}", accelerator=None),
+    label, _ = cli_run._scaleout_args(argparse.Namespace(shard=f"1/{count}", accelerator=None),
                                   "weekly")
     folder = f"shards/{uploaded}/20251019T215800Z-{label}"
     assert fnmatch.fnmatch(folder, pattern), (folder, pattern)

@@ -1,4 +1,4 @@
-"""harness.pytest_process: `harness run` forks its pytest process, or starts it as
+"""harness.runs.pytest_process: `harness run` forks its pytest process, or starts it as
 `python -m pytest` (where fork is missing, or --harness-start subprocess); both behave alike.
 The starting side runs in a subprocess here, as in the CLI (a single-threaded process; forking
 a test worker is not)."""
