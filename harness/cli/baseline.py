@@ -16,7 +16,10 @@ def cmd_baseline(args, console: Console) -> int:
     `baseline show`: the only writers of baselines/runtime/ (a run never changes a baseline
     file). Groups record their group and test entries; a cadence its cadence entry too;
     adopt writes the provisional baseline learnt from the ledger."""
+    # imported here, like each command's own modules: `harness run` loads only what it needs
+    # before it forks pytest (harness/runs/pytest_process.py)
     from harness.records import baselines
+    from harness.records import baseline_diff
     from harness.records import measurements
     from harness.config import budgets
     from harness.measure import environment
@@ -39,7 +42,7 @@ def cmd_baseline(args, console: Console) -> int:
                           "record CADENCE --runs 5, or run a cadence "
                           f"{rule.min_runs} times)", highlight=False)
             return 0
-        console.print(baselines.diff_table(None, reference.baseline))
+        console.print(baseline_diff.diff_table(None, reference.baseline))
         if reference.provisional:
             where = (f"provisional baseline of this machine from {reference.provisional_runs} "
                      f"green runs in {ledger_path} (not committed: `harness baseline adopt` "
@@ -56,7 +59,7 @@ def cmd_baseline(args, console: Console) -> int:
                                         write_file=not args.dry_run)
         except ValueError as exc:
             raise UsageProblem(f"{ledger_path}: {exc}") from None
-        console.print(baselines.diff_table(recording.old, recording.new))
+        console.print(baseline_diff.diff_table(recording.old, recording.new))
         console.print(("dry run: would write " if args.dry_run else "wrote ")
                       + f"{recording.path} (commit it)", highlight=False)
         return 0
@@ -93,7 +96,7 @@ def cmd_baseline(args, console: Console) -> int:
                                              fingerprint, write_file=not args.dry_run)
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
-    console.print(baselines.diff_table(recording.old, recording.new))
+    console.print(baseline_diff.diff_table(recording.old, recording.new))
     console.print(("dry run: would write " if args.dry_run else "wrote ") + str(recording.path),
                   highlight=False)
     return 0

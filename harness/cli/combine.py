@@ -19,7 +19,7 @@ def cmd_merge(args, console: Console) -> int:
     runs = [_run_folder(argparse.Namespace(run=name), ctx) for name in args.runs]
     try:
         run_dir, final = merge.merge(runs, ctx.artifacts, ctx.settings,
-                                     findings=merge.hook_findings(ctx.project_root, args.reruns))
+                                     hooks=merge.hook_findings(ctx.project_root, args.reruns))
     except merge.MergeError as exc:
         raise UsageProblem(str(exc)) from None
     report.render_rich(final, console)

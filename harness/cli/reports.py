@@ -39,7 +39,10 @@ def cmd_report(args, console: Console) -> int:
         if args.format == "html":
             from harness.report import html as html_report
 
-            print(html_report.write(run_dir, final))
+            from harness.runs import merge
+
+            sections = merge.html_sections_of(ctx.project_root, final, run_dir)
+            print(html_report.write(run_dir, final, sections))
         elif args.format == "markdown":
             print(report.render_markdown(final))
         elif args.format == "json":

@@ -123,7 +123,24 @@ class Budgets:
 
 
 def load(project_root: Path = Path(".")) -> Budgets:
-    return parse(read_toml(Path(project_root) / BUDGETS_FILE), BUDGETS_FILE)
+    """selectors/budgets.toml of `project_root`, parsed once per process while the file is
+    unchanged (the selectors' guardrails and the budget plugin both read it)."""
+    path = Path(project_root) / BUDGETS_FILE
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None  # read_toml says what is wrong
+    if key is None or key not in _LOADED:
+        budgets = parse(read_toml(path), BUDGETS_FILE)
+        if key is None:
+            return budgets
+        _LOADED.clear()
+        _LOADED[key] = budgets
+    return _LOADED[key]
+
+
+_LOADED: dict[tuple, Budgets] = {}  # Budgets is frozen: sharing one is safe
 
 
 def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:

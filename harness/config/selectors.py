@@ -14,18 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.config import budgets
+from harness.config import budgets, owners
 from harness.config.files import ConfigError
 
 GROUPS_FILE = "selectors/groups.toml"
 HARNESS_FILE = "selectors/harness.toml"
-OWNERS = (
-    "test harness",
-    "backend implementation",
-    "config bridge",
-    "dispatcher",
-    "checkpoint persistence",
-)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -103,6 +96,7 @@ class HarnessConfig:
     artifacts_root: str
     retention: RetentionPolicy
     threads_per_worker: int
+    package_logger: str  # the logger whose debug records the per-test logs get ('' = none)
     validation: ValidationSettings
 
     def in_suite(self, nodeid: str) -> bool:
@@ -190,13 +184,14 @@ def load(project_root: Path) -> HarnessConfig:
     groups_doc = _read_toml(project_root, GROUPS_FILE)
 
     guardrails = guardrails_of(project_root)
+    known_owners = owners.component_names(project_root)
     h = _Checker(HARNESS_FILE)
     h.keys(settings, "", {"artifacts", "retention", "run", "validation", "cadences"}, {"cadences"})
     artifacts_root = _artifacts_root(h, settings)
     retention = h.table(settings, "retention", optional=True)
     h.keys(retention, "retention", {"keep_last", "keep_failing", "keep_failing_max"})
     run = h.table(settings, "run", optional=True)
-    h.keys(run, "run", {"threads_per_worker"})
+    h.keys(run, "run", {"threads_per_worker", "package_logger"})
     validation = h.table(settings, "validation", optional=True)
     h.keys(validation, "validation",
            {"checkpoint_module_class", "png_min_bytes", "png_sizes", "log_allow"})
@@ -238,8 +233,9 @@ def load(project_root: Path) -> HarnessConfig:
                 "persistent_artifacts"},
                {"description", "owner", "cadences"})
         owner = g.string(table, where + ".owner", "owner")
-        if owner not in OWNERS:
-            g.fail(where + ".owner", f"unknown owner {owner!r}", "use one of " + ", ".join(OWNERS))
+        if known_owners is not None and owner not in known_owners:
+            g.fail(where + ".owner", f"unknown owner {owner!r}", "use one of "
+                   + ", ".join(known_owners) + f": the components of {owners.OWNERS_FILE}")
         group_cadences = g.string_list(table, where + ".cadences", "cadences")
         for cadence in group_cadences:
             if cadence not in cadences:
@@ -307,6 +303,7 @@ def load(project_root: Path) -> HarnessConfig:
             keep_failing_max=keep_failing_max,
         ),
         threads_per_worker=threads,
+        package_logger=h.string(run, "run.package_logger", "package_logger", ""),
         validation=ValidationSettings(
             checkpoint_module_class=h.string(
                 validation, "validation.checkpoint_module_class", "checkpoint_module_class",

@@ -1,8 +1,8 @@
 """The pytest plugin of the harness: `-p harness.plugin`, or `pytest_plugins = ["harness.plugin"]`
 in a conftest (the top-level conftest.py does). Loading this package loads its plugins:
 
-- recorder: selectors, group markers, the `artifact_dir` fixture and, with `--harness-run`, the
-  run folder (report.json, report.md, report.html, junit.xml, logs, ledger line, retention);
+- recorder: selectors, group markers and, with `--harness-run`, the run folder (report.json, report.md, report.html, junit.xml, logs, ledger line, retention);
+- artifacts: the `artifact_dir` fixture (validated, kept or removed per test);
 - scaleout: `--harness-shard`, `--accelerator` and the `cuda` marker;
 - budgets: runtime budgets, baselines, timeouts and escalations (a pytest_harness_findings
   implementation);
@@ -13,8 +13,8 @@ its own and sections of report.html.
 """
 from harness.plugin import hookspecs
 
-pytest_plugins = ["harness.plugin.recorder", "harness.plugin.scaleout", "harness.plugin.budgets",
-                  "harness.plugin.findings"]
+pytest_plugins = ["harness.plugin.recorder", "harness.plugin.artifacts", "harness.plugin.scaleout",
+                  "harness.plugin.budgets", "harness.plugin.findings"]
 
 
 def pytest_addhooks(pluginmanager):

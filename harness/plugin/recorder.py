@@ -18,9 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -29,10 +27,12 @@ import pytest
 
 from harness.config import selectors
 from harness.measure import environment
+from harness.plugin.session import (_MAX_MESSAGE, _is_worker, _phase_outcome, _short_message,
+                                    _signals_deferred, _sigterm_to_interrupt, _worker_id,
+                                    _write_test_log, cap_threads)
 from harness.records import runfolder
 from harness.report import model as report
 from harness.runs import finish
-from harness.verdicts import validators
 
 _CONFIG = pytest.StashKey[selectors.HarnessConfig]()
 _SELECTION = pytest.StashKey["selectors.Selection | None"]()
@@ -45,10 +45,6 @@ ARTIFACTS_PROPERTY = "harness_artifacts"
 VALIDATION_PROPERTY = "harness_validation"
 TIMING_PROPERTY = "harness_timing"  # {wall_s, cpu_s, ...}: harness.plugin.budgets measures it
 PERSISTENT_MARKER = "persistent_artifacts"
-PACKAGE_LOGGER = "ptycho"
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                    "TF_NUM_INTEROP_THREADS")
-_MAX_MESSAGE = 500
 
 
 def pytest_addoption(parser):
@@ -92,9 +88,10 @@ def pytest_configure(config):
     if selection is None:
         return
     threads = cap_threads(config, settings)
-    package_logger = logging.getLogger(PACKAGE_LOGGER)
-    config.stash[_LOG_LEVEL] = package_logger.level
-    package_logger.setLevel(logging.DEBUG)  # its debug records reach the per-test logs
+    if settings.package_logger:  # [run] package_logger of selectors/harness.toml
+        package_logger = logging.getLogger(settings.package_logger)
+        config.stash[_LOG_LEVEL] = package_logger.level
+        package_logger.setLevel(logging.DEBUG)  # its debug records reach the per-test logs
     if _is_worker(config) or config.option.collectonly:
         return
     recorder = RunRecorder(config, settings, selection, threads)
@@ -186,50 +183,7 @@ class CollectionLister:
 
 def pytest_unconfigure(config):
     if _LOG_LEVEL in config.stash:
-        logging.getLogger(PACKAGE_LOGGER).setLevel(config.stash[_LOG_LEVEL])
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    test_report = yield
-    item.stash.setdefault(_PHASES, {})[test_report.when] = test_report.outcome
-    return test_report
-
-
-@pytest.fixture
-def artifact_dir(request):
-    """A folder for the test's artifacts: `<run>/tests/<test>/` in a harness run (validated at
-    the end of the test, kept if the test failed, an artifact is invalid or the test/group/
-    cadence is persistent, removed otherwise); a tmp folder outside a harness run."""
-    run_dir = _run_dir(request.config)
-    if run_dir is None:
-        yield request.getfixturevalue("tmp_path")
-        return
-    item = request.node
-    folder = runfolder.artifact_dir_for(run_dir, _test_name(request.config, item.nodeid))
-    folder.mkdir(parents=True, exist_ok=True)
-    yield folder
-    _archive(request.config, item, folder, run_dir)
-
-
-def _archive(config, item, folder: Path, run_dir: Path) -> None:
-    settings = config.stash[_CONFIG]
-    selection = config.stash[_SELECTION]
-    results = validators.validate_tree(folder, settings.validation, relative_to=run_dir)
-    if results:
-        item.user_properties.append((VALIDATION_PROPERTY, [r.to_dict() for r in results]))
-    phases = item.stash.get(_PHASES, {})
-    unfinished = phases.get("setup") == "passed" and "call" not in phases  # interrupted
-    group = settings.groups.get(dict(item.user_properties).get(GROUP_PROPERTY))
-    keep = ("failed" in phases.values() or unfinished
-            or any(not r.ok for r in results)
-            or item.get_closest_marker(PERSISTENT_MARKER) is not None
-            or (group is not None and group.persistent_artifacts)
-            or selection.persistent_artifacts)
-    if keep and any(folder.iterdir()):
-        item.user_properties.append((ARTIFACTS_PROPERTY, folder.relative_to(run_dir).as_posix()))
-    else:
-        shutil.rmtree(folder, ignore_errors=True)
+        logging.getLogger(config.stash[_CONFIG].package_logger).setLevel(config.stash[_LOG_LEVEL])
 
 
 def _test_name(config, nodeid: str) -> str:
@@ -238,34 +192,12 @@ def _test_name(config, nodeid: str) -> str:
     return nodeid[len(suite_root) + 1:] if nodeid.startswith(suite_root + "/") else nodeid
 
 
-def _is_worker(config) -> bool:
-    return hasattr(config, "workerinput")
-
-
 def _run_dir(config) -> Path | None:
     if _is_worker(config):
         value = config.workerinput.get("harness_run_dir")
         return Path(value) if value else None
     recorder = config.stash.get(_RECORDER, None)
     return recorder.run_dir if recorder is not None else None
-
-
-def cap_threads(config, settings) -> int:
-    """Threads per test process: the configured number, else cores / xdist workers. Set in the
-    environment (xdist workers inherit it; TF/OpenMP read it at import) and in torch if it is
-    already imported."""
-    if _is_worker(config):
-        workers = int(config.workerinput.get("workercount", 1))
-    else:
-        workers = int(getattr(config.option, "numprocesses", 0) or 0)
-    threads = settings.threads_per_worker or max(1, (os.cpu_count() or 1) // max(1, workers))
-    for name in THREAD_VARIABLES:
-        current = os.environ.get(name, "")
-        if not (current.isdigit() and 0 < int(current) <= threads):
-            os.environ[name] = str(threads)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
-    return threads
 
 
 class RunRecorder:
@@ -422,7 +354,8 @@ class RunRecorder:
                                               pytest.ExitCode.USAGE_ERROR))
             final = self._build(status, exitstatus)
             self._apply_findings(final)
-            finish.write_reports(self.run_dir, final, self._warn)
+            finish.write_reports(self.run_dir, final, self._warn,
+                                 _html_sections(self.config, final, self.run_dir))
             self._event("finished", status=final["status"], exit_code=final["exit_code"])
             self._events.close()
             self.final_report = final
@@ -493,74 +426,13 @@ class RunRecorder:
             self._events.close()
 
 
+def _html_sections(config, final: dict, run_dir: Path) -> list[str]:
+    from harness.plugin import findings  # imported by pytest as a plugin first (assertion rewriting)
+
+    return findings.html_sections(config, final, run_dir)
+
+
 def _scaleout_info(config) -> dict:
     from harness.plugin import scaleout  # imported by pytest as a plugin first (assertion rewriting)
 
     return scaleout.info(config)
-
-
-def _phase_outcome(test_report, crashed: bool) -> str | None:
-    if crashed:
-        return "failed"
-    xfail = hasattr(test_report, "wasxfail")
-    if test_report.when == "call":
-        if xfail:
-            return "xfailed" if test_report.skipped else "xpassed"
-        return test_report.outcome
-    if test_report.failed:
-        return "error"
-    if test_report.skipped:
-        return "xfailed" if xfail else "skipped"
-    return None
-
-
-def _worker_id(test_report) -> str | None:
-    gateway = getattr(getattr(test_report, "node", None), "gateway", None)
-    return getattr(gateway, "id", None)
-
-
-def _short_message(test_report) -> str:
-    crash = getattr(test_report.longrepr, "reprcrash", None)
-    if crash is not None and crash.message:
-        text = crash.message
-    elif isinstance(test_report.longrepr, tuple) and len(test_report.longrepr) == 3:
-        text = str(test_report.longrepr[2])  # skip: (file, line, reason)
-    else:
-        lines = [line for line in test_report.longreprtext.splitlines() if line.strip()]
-        text = lines[-1] if lines else test_report.outcome
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE - 3] + "..."
-
-
-def _write_test_log(path: Path, record: dict) -> None:
-    parts = [f"test: {record['nodeid']}", f"group: {record['group']}",
-             f"outcome: {record['outcome']}", f"seconds: {record['seconds']}"]
-    if record["worker"]:
-        parts.append(f"worker: {record['worker']}")
-    parts.append("")
-    for title, content in record["sections"]:
-        parts += [f"----- {title} -----", content.rstrip("\n"), ""]
-    if not record["sections"]:
-        parts += ["(no captured output)", ""]
-    for when, text in record["failures"]:
-        parts += [f"----- failure ({when}) -----", text.rstrip("\n"), ""]
-    runfolder.write_atomic(path, "\n".join(parts))
-
-
-def _sigterm_to_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-class _signals_deferred:
-    """Ignore SIGINT/SIGTERM while the final report is written, so a second Ctrl-C cannot
-    leave it half-written (main thread only; elsewhere signals are not ours to handle)."""
-
-    def __enter__(self):
-        self.saved = None
-        if threading.current_thread() is threading.main_thread():
-            self.saved = {sig: signal.signal(sig, signal.SIG_IGN)
-                          for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def __exit__(self, *exc):
-        for sig, handler in (self.saved or {}).items():
-            signal.signal(sig, handler)

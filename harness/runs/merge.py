@@ -37,7 +37,8 @@ from harness.runs import finish, pytest_process
 MERGED_SUFFIX = "merged"
 FINDINGS_INPUT = ".findings-input.json"
 FINDINGS_OUTPUT = ".findings-output.json"
-Findings = Callable[[dict, Path], list[dict]]
+# (merged report, its run folder) -> (finding sections, report.html sections)
+ProjectHooks = Callable[[dict, Path], tuple[list[dict], list[str]]]
 
 
 class MergeError(Exception):
@@ -196,9 +197,10 @@ def merge_junit(shards: list[tuple[Path, dict]], target: Path) -> None:
 
 
 def merge(run_dirs: list[Path], artifacts_root: Path, settings: selectors.HarnessConfig,
-          findings: Findings | None = None) -> tuple[Path, dict]:
-    """Write the merged run folder; returns (folder, report). `findings(report, run_dir)`
-    returns the finding sections of the merged view (budgets, escalations): hook_findings."""
+          hooks: ProjectHooks | None = None) -> tuple[Path, dict]:
+    """Write the merged run folder; returns (folder, report). `hooks(report, run_dir)` returns
+    the finding sections of the merged view (budgets, escalations) and the project's
+    report.html sections: hook_findings."""
     shards = load_shards([Path(d) for d in run_dirs])
     label = shards[0][1]["selection"]["label"]
     run_dir = runfolder.create_run_folder(artifacts_root, f"{label}-{MERGED_SUFFIX}")
@@ -208,48 +210,61 @@ def merge(run_dirs: list[Path], artifacts_root: Path, settings: selectors.Harnes
             _copy_tree(shard_dir / runfolder.TESTS_DIR, run_dir / runfolder.TESTS_DIR)
         merge_junit(shards, run_dir / runfolder.JUNIT_XML)
         final = merged_report(shards, run_dir.name, settings)
-        report.apply_findings(final, (findings(final, run_dir) if findings else [])
-                              + plan_findings(shards))
+        findings, html_sections = hooks(final, run_dir) if hooks else ([], [])
+        report.apply_findings(final, findings + plan_findings(shards))
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-merged looks like a run
         raise
+
     def warn(message: str) -> None:
         print(f"harness: {message}", file=sys.stderr)
 
     runfolder.write_atomic(run_dir / runfolder.EVENTS, "")
-    finish.write_reports(run_dir, final, warn)
+    finish.write_reports(run_dir, final, warn, html_sections)
     finish.record(artifacts_root, final, settings.retention, warn)
     return run_dir, final
 
 
-# ---------------------------------------------------------------- findings of the merged view
+# ---------------------------------------------------------------- the project's hooks
 
-def hook_findings(project_root: Path, reruns: int | None = None) -> Findings:
-    """A `findings` callable for merge(): runs `pytest -p harness.plugin --collect-only
-    --harness-findings-of FILE --harness-run TARGETS` in `project_root`, which calls the
-    pytest_harness_findings hook on the merged report and writes the sections back.
+def _hook_process(project_root: Path, final: dict, run_dir: Path, option: str,
+                  extra: list[str]) -> dict:
+    """Runs `pytest -p harness.plugin --collect-only OPTION=FILE --harness-run TARGETS` in
+    `project_root` on `final` (written to FILE in the run folder); the plugin
+    (harness.plugin.findings) calls the project's hooks and writes what they returned back:
+    {"findings": [...], "html_sections": [...]}."""
+    source, target = Path(run_dir) / FINDINGS_INPUT, Path(run_dir) / FINDINGS_OUTPUT
+    runfolder.write_json_atomic(source, final)
+    command = pytest_process.pytest_command(
+        "--collect-only", *pytest_process.QUIET, rootdir=project_root,
+        targets=final["selection"]["targets"], extra=[f"{option}={source}", *extra])
+    if final["pytest"].get("accelerator"):
+        command += ["--accelerator", final["pytest"]["accelerator"]]
+    try:
+        done = subprocess.run(command, cwd=project_root, capture_output=True, text=True)
+        try:
+            return json.loads(target.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+            raise MergeError(f"the harness hooks did not run (pytest exit {done.returncode}: "
+                             f"{(lines or ['no output'])[-1]})") from None
+    finally:
+        source.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
+
+
+def hook_findings(project_root: Path, reruns: int | None = None) -> ProjectHooks:
+    """The `hooks` callable for merge(): pytest_harness_findings (budgets, escalations) and
+    pytest_harness_html_sections on the merged report, in a pytest process of the project.
     `reruns`: confirmation re-runs of band/floor findings (`--harness-reruns`; None: the
     configured default, as in a serial run - they run the groups concerned here)."""
-    def findings(merged: dict, run_dir: Path) -> list[dict]:
-        source, target = Path(run_dir) / FINDINGS_INPUT, Path(run_dir) / FINDINGS_OUTPUT
-        runfolder.write_json_atomic(source, merged)
-        command = pytest_process.pytest_command(
-            "--collect-only", *pytest_process.QUIET, rootdir=project_root,
-            targets=merged["selection"]["targets"], extra=[f"--harness-findings-of={source}"])
-        if merged["pytest"].get("accelerator"):
-            command += ["--accelerator", merged["pytest"]["accelerator"]]
-        if reruns is not None:
-            command.append(f"--harness-reruns={reruns}")
-        try:
-            done = subprocess.run(command, cwd=project_root, capture_output=True, text=True)
-            try:
-                sections = json.loads(target.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-                raise MergeError(f"the findings hook did not run (pytest exit {done.returncode}: "
-                                 f"{(lines or ['no output'])[-1]})") from None
-        finally:
-            source.unlink(missing_ok=True)
-            target.unlink(missing_ok=True)
-        return sections
-    return findings
+    def hooks(merged: dict, run_dir: Path) -> tuple[list[dict], list[str]]:
+        extra = [] if reruns is None else [f"--harness-reruns={reruns}"]
+        done = _hook_process(project_root, merged, run_dir, "--harness-findings-of", extra)
+        return done["findings"], done["html_sections"]
+    return hooks
+
+
+def html_sections_of(project_root: Path, final: dict, run_dir: Path) -> list[str]:
+    """The project's report.html sections of a finished run (`harness report --format html`)."""
+    return _hook_process(project_root, final, run_dir, "--harness-html-of", [])["html_sections"]

@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness.records import baselines
-from harness.measure import calibration
-from harness.measure import environment
-from harness.records.baselines import Baseline, Reference, Stats
-from harness.measure.calibration import Calibration
 from harness.config.selectors import ConfigError
+from harness.measure import calibration, environment
+from harness.measure.calibration import Calibration
 from harness.measure.timing import Measurement
+from harness.records import baseline_diff, baselines
+from harness.records.baselines import Baseline, Reference, Stats
 
 HERE = {
     "python": "3.11", "implementation": "CPython", "system": "Linux", "machine": "x86_64",
@@ -191,11 +190,11 @@ def test_record_cadence_runs_calibrates_writes_and_diffs(tmp_path):
         calibrate=lambda: Calibration((0.1,), (0.1,)))
     assert recording.old.as_dict() == old.as_dict()
     assert baselines.load(recording.path).entry("group", "integration").cpu.median == 33.0
-    changes = {(c.kind, c.subject): c for c in baselines.diff(recording.old, recording.new)}
+    changes = {(c.kind, c.subject): c for c in baseline_diff.diff(recording.old, recording.new)}
     assert changes["group", "integration"].status == "changed"
     assert changes["group", "integration"].relative("cpu") == pytest.approx(0.1)
     console = Console(record=True, width=200)
-    console.print(baselines.diff_table(recording.old, recording.new))
+    console.print(baseline_diff.diff_table(recording.old, recording.new))
     text = console.export_text()
     assert "integration" in text and "+10.0%" in text and "30.000" in text and "33.000" in text
 
@@ -205,7 +204,7 @@ def test_dry_run_writes_nothing_and_runs_must_be_positive(tmp_path):
                                          calibrate=lambda: Calibration((0.1,), (0.1,)),
                                          write_file=False)
     assert recording.old is None and not recording.path.exists()
-    assert [c.status for c in baselines.diff(None, recording.new)] == ["added", "added"]
+    assert [c.status for c in baseline_diff.diff(None, recording.new)] == ["added", "added"]
     with pytest.raises(ValueError, match="at least 1"):
         baselines.record_cadence("per_pr", 0, lambda: run(30.0), tmp_path, HERE)
 
@@ -302,7 +301,7 @@ def test_adopt_writes_the_provisional_baseline_and_keeps_other_subjects(tmp_path
     written = baselines.load(adopted.path)
     assert written.entry("group", "integration").cpu.median == 11.0
     assert written.entry("group", "parity") == previous.entry("group", "parity")
-    assert [c.status for c in baselines.diff(adopted.old, adopted.new)] == ["added", "added"]
+    assert [c.status for c in baseline_diff.diff(adopted.old, adopted.new)] == ["added", "added"]
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable cores")

@@ -7,11 +7,12 @@ import subprocess
 import pytest
 
 from harness.measure import calibration
-from harness.runs import compare
-from harness.records import runfolder
-from harness.runs.compare import Comparison
 from harness.measure.timing import Measurement
+from harness.records import runfolder
+from harness.report import comparison_page
 from harness.report.exitcodes import ExitCode
+from harness.runs import compare
+from harness.runs.compare import Comparison
 
 # The group's test does a fixed amount of CPU work, so that an A/A comparison measures that
 # work and not a few milliseconds of noise;
@@ -114,7 +115,7 @@ def test_a_run_with_failing_tests_stops_the_comparison(tmp_path):
     assert calls == compare.order(3)[:3]  # nothing ran after the broken run
     doc = compare.result_document(started, str(caught.value), caught.value.exit_code)
     assert doc["status"] == "failed" and doc["exit_code"] == 1 and doc["pairs_done"] == 1
-    assert "Stopped:" in compare.render_markdown(doc)
+    assert "Stopped:" in comparison_page.render_markdown(doc)
 
 
 # ---------------------------------------------------------------- the CLI on a git repository

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from harness.report.exitcodes import ExitCode
+from harness.report.types import RunReport
 from waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,6 +84,10 @@ def test_machine_readable_list_history_validate_and_version(suite):
     jsonschema.Draft202012Validator.check_schema(schema)
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(suite.report()))
     assert errors == [], [error.message for error in errors]
+    # the typed report reads and writes the same JSON (keys in the same order)
+    typed = RunReport.from_json(suite.report())
+    assert typed.to_json() == suite.report() and list(typed.to_json()) == list(suite.report())
+    assert typed.groups["backend_selection"].counts.passed == typed.totals.passed > 0
     checked = json.loads(suite.harness("validate", "--json").stdout)
     assert checked["failed"] == 0 and checked["checks"] == len(checked["results"]) > 0
     # github-action-benchmark's customSmallerIsBetter: name, unit, value per entry

@@ -16,13 +16,24 @@ import pytest
 from PIL import Image
 
 from harness import cli
+from harness.report import charts, figures
 from harness.report import html as html_report
 from harness.records import ledger
 from harness.report import model as report
 from harness.records import runfolder
 from harness.config import selectors
+from tests.suite import report_gallery  # the suite's gallery: a pytest_harness_html_sections hook
 
 REPO = Path(__file__).resolve().parents[2]
+
+def render(final: dict, run: Path) -> str:
+    """report.html as a run of this project renders it: with the suite's reconstruction gallery."""
+    return html_report.render(final, run, report_gallery.pytest_harness_html_sections(None, final, run))
+
+
+def write(run: Path, final: dict) -> Path:
+    return html_report.write(run, final, report_gallery.pytest_harness_html_sections(None, final, run))
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -129,7 +140,7 @@ def run_dir(tmp_path):
 def test_html_content_is_complete_and_self_contained(run_dir):
     final = synthetic_report(run_dir)
     started = time.perf_counter()
-    path = html_report.write(run_dir, final)
+    path = write(run_dir, final)
     elapsed = time.perf_counter() - started
     text = path.read_text(encoding="utf-8")
     assert path == run_dir / "report.html" and elapsed < 2.0
@@ -177,7 +188,7 @@ def test_budget_bars_prefer_recorded_verdicts(run_dir):
         {"kind": "cadence", "subject": "weekly", "check": "ceiling", "clock": "wall",
          "measured_s": 55.0, "baseline_s": None, "allowed": [0.0, 170.0], "margin_s": 115.0,
          "status": "ok", "estimated": False, "basis": "ceiling max_s=170"}]}
-    text = html_report.render(final, run_dir)
+    text = render(final, run_dir)
     assert "band 31.5–40.3 s cpu" in text and "max 41.0 s wall" in text
     assert "44.10 s cpu" in text  # the band's (cpu) time is shown under the group's wall time
     assert text.count('height="4" rx="2"') == 1  # two clocks: a thin wall bar over the cpu one
@@ -193,10 +204,10 @@ def test_no_reconstructions_and_broken_inputs_degrade_gracefully(tmp_path):
     final["budgets"] = {"verdicts": "not a list"}
     (run / "tests" / "x").mkdir(parents=True)
     (run / "tests" / "x" / "reconstructed_amplitude.png").write_bytes(b"not a png")
-    text = html_report.render(final, run)
+    text = render(final, run)
     assert "missing or not a PNG" in text
     shutil.rmtree(run / "tests")
-    text = html_report.render(final, run)
+    text = render(final, run)
     assert "no reconstructions in this run" in text
     assert "TESTS FAILED" in text
 
@@ -206,8 +217,8 @@ def test_a_png_too_big_to_embed_is_linked_from_the_run_folder(run_dir):
     amplitude = next(run_dir.rglob("reconstructed_amplitude.png"))
     noise = np.random.default_rng(0).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)
     Image.fromarray(noise).save(amplitude)  # noise does not compress: ~3 MB
-    assert amplitude.stat().st_size > html_report.MAX_EMBED_BYTES
-    text = html_report.render(final, run_dir)
+    assert amplitude.stat().st_size > figures.MAX_EMBED_BYTES
+    text = render(final, run_dir)
     href = amplitude.relative_to(run_dir).as_posix()
     assert f'<a href="{href}">amplitude: open the PNG</a>' in text and (run_dir / href).is_file()
     assert "over the 2 MB inline limit: linked, not embedded" in text
@@ -220,11 +231,11 @@ def test_trend_of_an_older_run_leaves_out_the_runs_after_it(run_dir):
     older = dict(synthetic_report(run_dir), run_id="20251011T000000Z-weekly")
     entries, _ = ledger.read(run_dir.parent / runfolder.LEDGER)
     entries.append(dict(entries[0], run_id="20251011T000000Z-weekly-2"))  # same second, later
-    points = html_report.trend_points(older, entries)
+    points = charts.trend_points(older, entries)
     assert [p["run_id"] for p in points] == ["20251010T000000Z-weekly", "20251011T000000Z-weekly"]
-    assert "2 run(s) of <b>weekly</b>" in html_report.render(older, run_dir)
+    assert "2 run(s) of <b>weekly</b>" in render(older, run_dir)
     # the newest run still sees every earlier one
-    assert len(html_report.trend_points(synthetic_report(run_dir), entries)) == 5
+    assert len(charts.trend_points(synthetic_report(run_dir), entries)) == 5
 
 
 def test_harness_report_format_html_writes_the_page(run_dir, monkeypatch, capsys):
@@ -234,14 +245,17 @@ def test_harness_report_format_html_writes_the_page(run_dir, monkeypatch, capsys
     code = cli.main(["report", str(run_dir), "--format", "html"])
     assert code == 0
     assert capsys.readouterr().out.strip().endswith("report.html")
-    assert "TESTS FAILED" in (run_dir / "report.html").read_text()
+    page = (run_dir / "report.html").read_text()
+    assert "TESTS FAILED" in page
+    # the re-render asks the project's hooks too: the suite's gallery is on the page
+    assert 'id="reconstructions"' in page and page.count("data:image/png;base64,") == 6
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (`apt-get install "
                     "chromium`; .ci/run installs it): the screenshot test needs it")
 def test_screenshot_in_headless_chromium(run_dir, tmp_path):
     final = synthetic_report(run_dir)
-    page = html_report.write(run_dir, final)
+    page = write(run_dir, final)
     shot = tmp_path / "report.png"
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -277,6 +291,6 @@ def test_slowest_tests_have_their_own_trend(tmp_path):
             "tests": {slow: seconds}})
     final = dict(synthetic_report(run), tests=[
         {"nodeid": slow, "group": "integration", "outcome": "passed", "seconds": 44.0}])
-    page = html_report.render(final, run)
+    page = render(final, run)
     section = page[page.index("Slowest tests over time"):]
     assert escape(slow) in section and "last 44.00 s" in section and "3 runs" in section

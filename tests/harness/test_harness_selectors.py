@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import selectors
+from harness.config import owners, selectors
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def config_root(tmp_path: Path) -> Path:
     (tmp_path / "selectors").mkdir()
-    for name in ("groups.toml", "harness.toml"):
+    for name in ("groups.toml", "harness.toml", "owners.toml"):
         shutil.copy(REPO / "selectors" / name, tmp_path / "selectors" / name)
     return tmp_path
 
@@ -33,7 +33,7 @@ def test_shipped_groups_match_the_handoff_plan():
     for name, group in config.groups.items():
         assert group.marker == name
         assert group.paths == (f"tests/suite/{name}",)
-        assert group.owner in selectors.OWNERS
+        assert group.owner in owners.component_names(REPO)
         assert group.budget, f"{name} has no guardrails"
     assert config.suite_root == "tests/suite"
     # guardrails come from selectors/budgets.toml, the one place budgets are configured
@@ -85,7 +85,8 @@ def test_collection_scope_of_a_selection(config_root: Path):
      "(use one of per_pr, nightly, weekly)"),
     ("groups.toml", 'owner = "dispatcher"', 'owner = "nobody"',
      "selectors/groups.toml: groups.backend_selection.owner: unknown owner 'nobody' (use one of "
-     "test harness, backend implementation, config bridge, dispatcher, checkpoint persistence)"),
+     "test harness, backend implementation, config bridge, dispatcher, checkpoint persistence: "
+     "the components of selectors/owners.toml)"),
     ("groups.toml", 'marker = "parity"', 'marker = "parity"\npathz = []',
      "selectors/groups.toml: groups.parity.pathz: unknown key (allowed: cadences, "
      "description, marker, node_ids, owner, paths, persistent_artifacts)"),
