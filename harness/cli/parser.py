@@ -18,12 +18,28 @@ from harness.verdicts import validators
 
 
 def _version() -> str:
+    """`<version> (<distribution>)` of the installed distribution that holds the harness."""
     from importlib import metadata
 
-    try:
-        return metadata.version("ptycho-regression")
-    except metadata.PackageNotFoundError:   # run from a checkout that is not installed
-        return "unknown"
+    names = metadata.packages_distributions().get("harness") or []
+    for name in names:
+        try:
+            return f"{metadata.version(name)} ({name})"
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"   # run from a checkout that is not installed
+
+
+class _VersionAction(argparse.Action):
+    """--version, looked up only when asked (reading the installed distributions takes time)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show the harness version and exit"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"harness {_version()}")
+        parser.exit()
 
 
 def positive_int(text: str) -> int:
@@ -58,8 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 green, 1 test failures, 2 usage/config/collection error, "
                "3 artifact validation failures, 4 budget findings only, 5 nothing "
                "selected, 130 interrupted")
-    parser.add_argument("--version", action="version",
-                        version=f"harness {_version()} (ptycho-regression)")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     listing = commands.add_parser("list", parents=[common],

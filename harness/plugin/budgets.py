@@ -40,11 +40,11 @@ from harness.plugin.recorder import GROUP_PROPERTY, TIMING_PROPERTY
 from harness.records import baselines, ledger, runfolder
 from harness.records.measurements import measurements
 from harness.runs import pytest_process
+from harness.report.budget_sections import _budget_section, _escalation_section, _failures, _problems
 from harness.verdicts import budgets, escalation
 
 BASELINES_DIR = "baselines"
 RERUNS_DIR = "reruns"
-SOURCE = "budgets"
 _STATE = pytest.StashKey["Session"]()
 _TIME = pytest.StashKey[timing.Measurement]()
 _WORKER_KEY = "harness_budget_reference"
@@ -325,32 +325,6 @@ def _verdict_from(data: dict) -> budgets.Verdict:
     return budgets.Verdict(**{**data, "allowed": (lo or 0.0, math.inf if hi is None else hi)})
 
 
-def _failures(report: dict, run_dir: Path | None) -> list[escalation.Failure]:
-    """Failed / errored tests with their failure text: the log's failure part (pytest's
-    longrepr, with its "E " lines) when the log is there, else the short message."""
-    failures = []
-    for test in report.get("tests", []):
-        if test["outcome"] not in ("failed", "error"):
-            continue
-        text = test.get("message") or ""
-        log = (run_dir / test["log"]) if run_dir and test.get("log") else None
-        if log is not None and log.is_file():
-            content = log.read_text(encoding="utf-8", errors="replace")
-            marker = content.find("----- failure")
-            if marker >= 0:
-                text = content[marker:]
-        failures.append(escalation.Failure(test["nodeid"], test.get("group"), text,
-                                           test.get("log")))
-    return failures
-
-
-def _problems(report: dict) -> list[escalation.ArtifactProblem]:
-    groups = {t["nodeid"]: t["group"] for t in report.get("tests", [])}
-    return [escalation.ArtifactProblem(v["path"], f"[{v.get('rule')}] {v.get('message')}",
-                                       v.get("nodeid"), groups.get(v.get("nodeid")))
-            for v in report.get("validation", {}).get("failures", [])]
-
-
 def _kept(measured: dict[str, dict[str, timing.Measurement]],
           budget: budget_rules.Budgets) -> dict[str, dict[str, dict]]:
     """What the run's ledger line keeps for provisional baselines: the cadence, every group
@@ -365,74 +339,3 @@ def _kept(measured: dict[str, dict[str, timing.Measurement]],
     return {kind: {subject: {key: rounded(key, value) for key, value in asdict(m).items()}
                    for subject, m in subjects.items() if kept(kind, subject)}
             for kind, subjects in measured.items()}
-
-
-def describe_reference(reference: baselines.Reference,
-                       estimated_factor: float | None = None) -> str:
-    margin = ("" if estimated_factor is None else
-              f"; estimated verdicts fail the gate only beyond x{estimated_factor:g} of their "
-              "baseline, inside that they are advisory")
-    if reference.baseline is None:
-        return ("reference: no recorded baseline (baselines/runtime/ is empty, no provisional "
-                "one yet): bands use baseline_s defaults of selectors/budgets.toml, marked "
-                f"estimated{margin}")
-    speed = ("" if reference.calibration_s is None
-             else f", session calibration {reference.calibration_s:.4f} s")
-    if reference.provisional:
-        fallback = ("" if reference.fallback is None else
-                    f"; subjects it lacks: baseline {reference.fallback.fingerprint_hash} of "
-                    f"another machine, estimated{margin}")
-        return (f"reference: PROVISIONAL baseline of this machine "
-                f"({reference.baseline.fingerprint_hash}) from its {reference.provisional_runs} "
-                f"newest green ledger runs, exact{speed} (commit it: `harness baseline adopt`)"
-                f"{fallback}")
-    if reference.exact:
-        return f"reference: baseline {reference.baseline.fingerprint_hash} from this machine{speed}"
-    return (f"reference: baseline {reference.baseline.fingerprint_hash} from the nearest "
-            f"machine, not scaled (verdicts estimated{margin}); exact after "
-            "enough green runs here (provisional baseline) or `harness baseline record`")
-
-
-TITLE = "Runtime budgets"
-
-
-def _title_mark(reference: baselines.Reference) -> str:
-    """What the reference is, in the section's title (shown even where the section is folded)."""
-    if reference.provisional:
-        return " · PROVISIONAL baseline of this machine"
-    if reference.exact:
-        return ""
-    return " · estimated (no baseline of this machine yet)"
-
-
-def _budget_section(verdicts: list[budgets.Verdict], reference: baselines.Reference,
-                    notes: list[str], measured: dict,
-                    estimated_factor: float | None = None,
-                    contended: contention.Contention | None = None) -> dict:
-    findings = [v for v in verdicts if v.finding]
-    advice = [v for v in verdicts if v.advice]
-    items = [describe_reference(reference, estimated_factor), *notes]
-    if contended is not None:
-        items.insert(1, contended.describe())
-    items += [f"{v.summary()} — {v.basis}" for v in findings + advice]
-    items += [v.summary() for v in verdicts if v.status == "ok"]
-    return {"source": SOURCE, "title": TITLE + _title_mark(reference),
-            "severity": "violation" if findings else "warning" if advice else "info",
-            "items": items,
-            "attach": {"budgets": {
-                "baseline": reference.baseline.fingerprint_hash if reference.baseline else None,
-                "exact": reference.exact, "provisional_runs": reference.provisional_runs,
-                "calibration_s": reference.calibration_s,
-                "findings": len(findings), "advisories": len(advice),
-                "contention": contended.as_dict() if contended else None,
-                "verdicts": [v.as_dict() for v in verdicts], "measurements": measured}}}
-
-
-def _escalation_section(found: list[escalation.Escalation]) -> dict:
-    items = [f"{e.title} -> {e.component} (owner {e.owner}; contact {e.contact}); subjects "
-             f"{', '.join(e.subjects)}; next step: {e.next_step}; evidence: "
-             f"{' · '.join(line.strip() for line in e.evidence)}" for e in found]
-    return {"source": "escalation", "title": "Escalations",
-            "severity": "violation" if found else "info",
-            "items": items or ["nothing to escalate"],
-            "attach": {"escalations": [e.as_dict() for e in found]}}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.report.exitcodes import ExitCode
+from harness.report.types import Counts, GroupSummary, RunReport, Selection
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("schemas") / "report.schema.json"  # package data
@@ -103,34 +104,33 @@ def build(*, run_id: str, selection, config, tests: list[dict], collection_error
     totals = counts(tests)
     totals["not_run"] = max(0, (collected or 0) - len(tests))
     validation = [dict(v, nodeid=t["nodeid"]) for t in tests for v in t.get("validation", [])]
-    return {
-        "schema": SCHEMA_VERSION,
-        "run_id": run_id,
-        "status": status,
-        "exit_code": exit_code(status),
-        "selection": {"label": selection.label, "targets": list(selection.targets),
-                      "groups": list(selection.groups)},
-        "started_utc": started_utc,
-        "finished_utc": finished_utc,
-        "wall_seconds": round(wall_seconds, 3),
-        "commit": environment.get("git", {}).get("commit"),
-        "environment": environment,
-        "fingerprint": fingerprint,
-        "fingerprint_hash": fingerprint_hash,
-        "pytest": pytest_info,
-        "totals": totals,
-        "guardrails": {name: {"budget": budget, "text": guardrails_text(budget)}
-                       for name, budget in selection.budgets.items()},
-        "groups": groups,
-        "tests": sorted(tests, key=lambda t: t["nodeid"]),
-        "validation": {"checked": len(validation),
-                       "failures": [v for v in validation if not v["ok"]]},
-        "collection_errors": collection_errors,
-        "crashed_workers": crashed_workers,
-        "findings": [],
-        "files": {"junit": "junit.xml", "markdown": "report.md", "events": "events.jsonl",
-                  "logs": "logs/", "artifacts": "tests/"},
-    }
+    return RunReport(
+        schema=SCHEMA_VERSION,
+        run_id=run_id,
+        status=status,
+        exit_code=exit_code(status),
+        selection=Selection(selection.label, list(selection.targets), list(selection.groups)),
+        started_utc=started_utc,
+        finished_utc=finished_utc,
+        wall_seconds=round(wall_seconds, 3),
+        commit=environment.get("git", {}).get("commit"),
+        environment=environment,
+        fingerprint=fingerprint,
+        fingerprint_hash=fingerprint_hash,
+        pytest=pytest_info,
+        totals=Counts.from_json(totals),
+        guardrails={name: {"budget": budget, "text": guardrails_text(budget)}
+                    for name, budget in selection.budgets.items()},
+        groups={name: GroupSummary.from_json(group) for name, group in groups.items()},
+        tests=sorted(tests, key=lambda t: t["nodeid"]),
+        validation={"checked": len(validation),
+                    "failures": [v for v in validation if not v["ok"]]},
+        collection_errors=collection_errors,
+        crashed_workers=crashed_workers,
+        findings=[],
+        files={"junit": "junit.xml", "markdown": "report.md", "events": "events.jsonl",
+               "logs": "logs/", "artifacts": "tests/"},
+    ).to_json()
 
 
 def apply_findings(report: dict[str, Any], findings: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -251,15 +251,15 @@ def _md_cell(text: Any) -> str:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    status = report["status"]
-    totals = report.get("totals", {})
-    commit = (report.get("commit") or "unknown")[:12]
+    typed = RunReport.from_json(report)
+    status, totals = typed.status, typed.totals
+    commit = (typed.commit or "unknown")[:12]
     warning = shard_warning(report)
     lines = [
-        f"## {_ICON.get(status, '')} Regression harness: `{report['selection']['label']}` — {status}",
+        f"## {_ICON.get(status, '')} Regression harness: `{typed.selection.label}` — {status}",
         "",
-        " · ".join([f"Run `{report['run_id']}`", f"commit `{commit}`",
-                    f"{report.get('wall_seconds', 0):.1f} s", f"exit {report.get('exit_code')}",
+        " · ".join([f"Run `{typed.run_id}`", f"commit `{commit}`",
+                    f"{typed.wall_seconds:.1f} s", f"exit {typed.exit_code}",
                     *scaleout_facts(report)]),
         "",
         *([f"> **Warning:** {warning}", ""] if warning else []),
@@ -267,19 +267,19 @@ def render_markdown(report: dict[str, Any]) -> str:
         "(bad) | guardrails |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for name, g in report.get("groups", {}).items():
-        c = g["counts"]
+    for name, g in typed.groups.items():
+        c = g.counts
         lines.append(
-            f"| {name} | {g['owner']} | {_ICON.get(g['verdict'], '')} {g['verdict']} | "
-            f"{c['passed']} | {c['failed']} | {c['errors']} | {c['skipped']} | {g['seconds']:.2f} | "
-            f"{g['artifacts_validated']} ({g['validation_failures']}) | "
-            f"{_md_cell(g['guardrails_text'] or '-')} |")
-    lines.append(f"| **total** | | | {totals.get('passed', 0)} | {totals.get('failed', 0)} | "
-                 f"{totals.get('errors', 0)} | {totals.get('skipped', 0)} | | "
-                 f"{report.get('validation', {}).get('checked', 0)} "
-                 f"({len(report.get('validation', {}).get('failures', []))}) | |")
-    if totals.get("not_run"):
-        lines += ["", f"**{totals['not_run']} selected test(s) did not run.**"]
+            f"| {name} | {g.owner} | {_ICON.get(g.verdict, '')} {g.verdict} | "
+            f"{c.passed} | {c.failed} | {c.errors} | {c.skipped} | {g.seconds:.2f} | "
+            f"{g.artifacts_validated} ({g.validation_failures}) | "
+            f"{_md_cell(g.guardrails_text or '-')} |")
+    lines.append(f"| **total** | | | {totals.passed} | {totals.failed} | "
+                 f"{totals.errors} | {totals.skipped} | | "
+                 f"{typed.validation.get('checked', 0)} "
+                 f"({len(typed.validation.get('failures', []))}) | |")
+    if totals.not_run:
+        lines += ["", f"**{totals.not_run} selected test(s) did not run.**"]
     for name, guard in report.get("guardrails", {}).items():
         lines += ["", f"Cadence guardrails ({name}): {guard['text']}"]
     problems = [t for t in report.get("tests", []) if t["outcome"] in ("failed", "error")]
