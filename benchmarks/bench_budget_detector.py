@@ -50,10 +50,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _suite import Burner  # noqa: E402
 from harness.records import baselines  # noqa: E402
-from harness.config import budgets as budget_rules
-from harness.verdicts import budgets
-from harness.measure import calibration
-from harness.measure import environment
+from harness.config import budgets as budget_rules  # noqa: E402
+from harness.verdicts import budgets  # noqa: E402
+from harness.measure import calibration  # noqa: E402
+from harness.measure import environment  # noqa: E402
 from harness.measure.timing import Measurement, stopwatch  # noqa: E402
 
 GROUP = "detector_workload"

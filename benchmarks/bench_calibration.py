@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _suite import CONDITIONS, harness, newest_report, scratch_clone, tree_env  # noqa: E402
 from _timing import RESULTS, write_results  # noqa: E402
 from harness.records import baselines  # noqa: E402
-from harness.measure import environment
+from harness.measure import environment  # noqa: E402
 
 THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 STEPS = 20

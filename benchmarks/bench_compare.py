@@ -13,7 +13,7 @@ Targets (issue 15): A/A 0 false alarms in 10 runs; the injected +15 % caught in 
 measured than the targets name; the pairs of all trials are then also resampled: `--resamples`
 draws of N pairs (without replacement, each pair as measured, ratios at equal machine speed)
 from the A/A pairs and from the injected pairs, judged by the same rule
-(harness.runs.compare.verdict_of). The measured trials and the resampled rates are reported apart.
+(harness.verdicts.comparison.verdict_of). The measured trials and the resampled rates are reported apart.
 
     python benchmarks/bench_compare.py [--trials 3] [--pairs 6] [--group backend_selection]
                                        [--slowdown 0.15] [--resamples 1000]
@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _suite import CONDITIONS, harness, inject_slowdown, scratch_clone  # noqa: E402
 from _timing import write_results  # noqa: E402
+from harness.records import runfolder  # noqa: E402
 from harness.runs import compare  # noqa: E402
-from harness.records import runfolder
+from harness.verdicts import comparison  # noqa: E402
 
 
 def trial(tree: Path, sha: str, pairs: int, threshold: float, cadence: str) -> dict:
@@ -75,7 +76,7 @@ def resample(pairs_pool: list[dict[str, float]], pairs: int, draws: int, thresho
         chosen = rng.sample(pairs_pool, pairs)
         slower = False
         for subject in subjects:
-            verdict = compare.verdict_of([p[subject] for p in chosen], threshold,
+            verdict = comparison.verdict_of([p[subject] for p in chosen], threshold,
                                          seed=draw, resamples=500)[2]
             if verdict != "same":
                 flagged[subject][verdict] += 1

@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _suite import CONDITIONS, harness, inject_slowdown, newest_report, scratch_clone  # noqa: E402
 from _timing import write_results  # noqa: E402
 from harness.runs import compare  # noqa: E402
-from harness.measure import environment
-from harness.records import runfolder
+from harness.measure import environment  # noqa: E402
+from harness.records import runfolder  # noqa: E402
 
 
 def describe(report: dict) -> dict:

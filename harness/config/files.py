@@ -4,15 +4,19 @@ errors that name the file, the key and the fix, e.g.
     selectors/budgets.toml: groups.parity.max_s: must be a positive number (got 'x')
 
 Every problem is one ConfigError (defined here, the bottom of the harness); a CLI prints it as one
-line on stderr and exits 2.
+line on stderr and exits 2. Two typed readers: Fields (budgets.toml, owners.toml, the baseline
+JSON files) and Checker (groups.toml, harness.toml; its errors end with a separate fix).
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a group or cadence name
 
 
 class ConfigError(Exception):
@@ -124,3 +128,79 @@ class Fields:
         if required and not value:
             raise self.fail(name, "must not be empty")
         return tuple(value)
+
+
+def read_project_toml(project_root: Path, relative: str) -> dict[str, Any]:
+    """`relative` (selectors/groups.toml, ...) of `project_root`; errors name it as `relative`."""
+    path = project_root / relative
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{relative}: file not found in {project_root} "
+                          "(restore it from version control)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{relative}: not valid TOML: {exc} (fix the syntax)") from None
+
+
+class Checker:
+    """Typed accessors for selectors/groups.toml and harness.toml that raise one ConfigError
+    `file: entry: what (fix)` (the older sibling of Fields, whose errors carry no separate fix)."""
+
+    _MISSING = object()
+
+    def __init__(self, filename: str):
+        self.filename = filename
+
+    def fail(self, where: str, what: str, fix: str):
+        prefix = f"{self.filename}: {where}: " if where else f"{self.filename}: "
+        raise ConfigError(f"{prefix}{what} ({fix})")
+
+    def keys(self, table: dict, where: str, allowed: set[str], required: set[str] = frozenset()):
+        for key in table:
+            if key not in allowed:
+                entry = f"{where}.{key}" if where else key
+                self.fail(entry, "unknown key", "allowed: " + ", ".join(sorted(allowed)))
+        for key in sorted(required - set(table)):
+            entry = f"{where}.{key}" if where else key
+            self.fail(entry, "missing", "add it")
+
+    def name(self, name: str, where: str):
+        if not _NAME.match(name):
+            self.fail(where, f"{name!r} is not a valid name", "use letters, digits and underscores")
+
+    def table(self, parent: dict, key: str, optional: bool = False, where: str = "") -> dict:
+        entry = f"{where}.{key}" if where else key
+        value = parent.get(key, {} if optional else self._MISSING)
+        if value is self._MISSING:
+            self.fail(entry, "missing", f"add a [{entry}] table")
+        if not isinstance(value, dict):
+            self.fail(entry, f"expected a table, got {type(value).__name__}", f"write it as [{entry}]")
+        return value
+
+    def _get(self, table: dict, entry: str, key: str, default, types, type_name: str):
+        value = table.get(key, self._MISSING)
+        if value is self._MISSING:
+            if default is self._MISSING:
+                self.fail(entry, "missing", "add it")
+            return default
+        # bool is an int in Python: refuse it where a number is expected
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            self.fail(entry, f"expected {type_name}, got {value!r}", f"write a {type_name}")
+        return value
+
+    def string(self, table, entry, key, default=_MISSING) -> str:
+        return self._get(table, entry, key, default, (str,), "string")
+
+    def boolean(self, table, entry, key, default=_MISSING) -> bool:
+        return self._get(table, entry, key, default, (bool,), "boolean (true/false)")
+
+    def integer(self, table, entry, key, default=_MISSING) -> int:
+        return self._get(table, entry, key, default, (int,), "integer")
+
+    def string_list(self, table, entry, key, default=_MISSING) -> list[str]:
+        value = self._get(table, entry, key, default, (list,), "list of strings")
+        for item in value:
+            if not isinstance(item, str):
+                self.fail(entry, f"expected a list of strings, got item {item!r}", "quote each entry")
+        return list(value)

@@ -13,6 +13,7 @@ from harness.report import comparison_page
 from harness.report.exitcodes import ExitCode
 from harness.runs import compare
 from harness.runs.compare import Comparison
+from harness.verdicts import comparison as ab
 
 # The group's test does a fixed amount of CPU work, so that an A/A comparison measures that
 # work and not a few milliseconds of noise;
@@ -37,11 +38,11 @@ def test_abba_order_alternates_which_side_runs_first():
 def test_pair_ratio_is_taken_at_equal_machine_speed():
     base, head = Measurement(10.0, 8.0, 0.0002), Measurement(12.0, 12.0, 0.0003)
     expected = 1.5 / calibration.probe_ratio(0.0003, 0.0002)
-    assert compare.pair_ratio(base, head) == pytest.approx(expected)
-    assert compare.pair_ratio(base, head, normalise_load=False) == pytest.approx(1.5)
-    assert compare.pair_ratio(base, head, clock="wall", normalise_load=False) == pytest.approx(1.2)
-    assert compare.pair_ratio(Measurement(1.0, None), Measurement(2.0, 1.0)) == pytest.approx(2.0)
-    assert compare.pair_ratio(Measurement(0.0, 0.0), head) is None
+    assert ab.pair_ratio(base, head) == pytest.approx(expected)
+    assert ab.pair_ratio(base, head, normalise_load=False) == pytest.approx(1.5)
+    assert ab.pair_ratio(base, head, clock="wall", normalise_load=False) == pytest.approx(1.2)
+    assert ab.pair_ratio(Measurement(1.0, None), Measurement(2.0, 1.0)) == pytest.approx(2.0)
+    assert ab.pair_ratio(Measurement(0.0, 0.0), head) is None
 
 
 @pytest.mark.parametrize("head, verdict", [
@@ -51,11 +52,11 @@ def test_pair_ratio_is_taken_at_equal_machine_speed():
     ([0.50, 0.52, 0.49, 0.51, 0.50, 0.48], "faster"),   # half the work: skipped?
 ])
 def test_verdicts_need_the_ratio_beyond_the_threshold_and_the_interval_clear_of_one(head, verdict):
-    result = compare.judge("group", "integration", pairs([1.0] * 6, head), threshold=0.10)
+    result = ab.judge("group", "integration", pairs([1.0] * 6, head), threshold=0.10)
     assert result.verdict == verdict and result.regression is (verdict == "slower")
     assert result.interval[0] <= result.ratio <= result.interval[1]
     assert len(result.ratios) == 6 and result.clock == "cpu"
-    again = compare.judge("group", "integration", pairs([1.0] * 6, head), threshold=0.10)
+    again = ab.judge("group", "integration", pairs([1.0] * 6, head), threshold=0.10)
     assert again == result  # seeded bootstrap: the same runs give the same report
 
 
