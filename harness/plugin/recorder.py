@@ -27,9 +27,9 @@ import pytest
 
 from harness.config import selectors
 from harness.measure import environment
-from harness.plugin.session import (_MAX_MESSAGE, _is_worker, _phase_outcome, _short_message,
-                                    _signals_deferred, _sigterm_to_interrupt, _worker_id,
-                                    _write_test_log, cap_threads)
+from harness.plugin.session import (_MAX_MESSAGE, CollectionLister, _grouping_error, _is_worker,
+                                    _phase_outcome, _short_message, _signals_deferred,
+                                    _sigterm_to_interrupt, _worker_id, _write_test_log, cap_threads)
 from harness.records import runfolder
 from harness.report import model as report
 from harness.runs import finish
@@ -84,7 +84,7 @@ def pytest_configure(config):
     config.stash[_SELECTION] = selection
     listing = config.getoption("harness_collect_json")
     if listing and not _is_worker(config):
-        config.pluginmanager.register(CollectionLister(Path(listing).resolve()), "harness-lister")
+        config.pluginmanager.register(CollectionLister(Path(listing).resolve(), GROUP_PROPERTY), "harness-lister")
     if selection is None:
         return
     threads = cap_threads(config, settings)
@@ -147,38 +147,6 @@ def pytest_collection_modifyitems(session, config, items):
         config.hook.pytest_deselected(items=deselected)
     for error in errors:
         config.hook.pytest_collectreport(report=error)
-
-
-def _grouping_error(settings, nodeid: str, names: list[str]) -> pytest.CollectReport:
-    if names:
-        what = (f"{nodeid} belongs to {len(names)} selector groups ({', '.join(names)}); "
-                "a regression test must be in exactly one (drop a marker or narrow the paths/node_ids "
-                f"in {selectors.GROUPS_FILE})")
-    else:
-        paths = ", ".join(p for g in settings.groups.values() for p in g.paths) or "-"
-        markers = ", ".join(g.marker for g in settings.groups.values() if g.marker) or "-"
-        what = (f"{nodeid} is under {settings.suite_root}/ but belongs to no selector group "
-                f"(move it under one of: {paths}; or mark it with one of: {markers}; "
-                f"or list it in {selectors.GROUPS_FILE})")
-    return pytest.CollectReport(nodeid, "failed", longrepr=what, result=[])
-
-
-class CollectionLister:
-    """`--harness-collect-json FILE`: the selected ids with their groups, and collection errors
-    (what `harness list` shows)."""
-
-    def __init__(self, target: Path):
-        self.target = target
-        self.errors: list[dict] = []
-
-    def pytest_collectreport(self, report):
-        if report.failed:
-            self.errors.append({"nodeid": report.nodeid, "message": report.longreprtext.strip()})
-
-    def pytest_collection_finish(self, session):
-        tests = [{"nodeid": item.nodeid, "group": dict(item.user_properties).get(GROUP_PROPERTY)}
-                 for item in session.items]
-        runfolder.write_json_atomic(self.target, {"tests": tests, "errors": self.errors})
 
 
 def pytest_unconfigure(config):

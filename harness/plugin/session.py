@@ -1,6 +1,7 @@
 """Helpers of the run recorder that are not hooks: the thread cap of a test process, a test's
-outcome, message and log from pytest's reports, and SIGTERM as KeyboardInterrupt (deferred
-while the final report is written)."""
+outcome, message and log from pytest's reports, SIGTERM as KeyboardInterrupt (deferred while
+the final report is written), the grouping error of a test, and the collection lister of
+`harness list`."""
 from __future__ import annotations
 
 import os
@@ -9,7 +10,10 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 
+
+from harness.config import selectors
 from harness.records import runfolder
 
 
@@ -105,3 +109,35 @@ class _signals_deferred:
     def __exit__(self, *exc):
         for sig, handler in (self.saved or {}).items():
             signal.signal(sig, handler)
+
+
+def _grouping_error(settings, nodeid: str, names: list[str]) -> pytest.CollectReport:
+    if names:
+        what = (f"{nodeid} belongs to {len(names)} selector groups ({', '.join(names)}); "
+                "a regression test must be in exactly one (drop a marker or narrow the paths/node_ids "
+                f"in {selectors.GROUPS_FILE})")
+    else:
+        paths = ", ".join(p for g in settings.groups.values() for p in g.paths) or "-"
+        markers = ", ".join(g.marker for g in settings.groups.values() if g.marker) or "-"
+        what = (f"{nodeid} is under {settings.suite_root}/ but belongs to no selector group "
+                f"(move it under one of: {paths}; or mark it with one of: {markers}; "
+                f"or list it in {selectors.GROUPS_FILE})")
+    return pytest.CollectReport(nodeid, "failed", longrepr=what, result=[])
+
+
+class CollectionLister:
+    """`--harness-collect-json FILE`: the selected ids with their groups, and collection errors
+    (what `harness list` shows)."""
+
+    def __init__(self, target: Path, group_property: str):
+        self.target, self.group_property = target, group_property
+        self.errors: list[dict] = []
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.errors.append({"nodeid": report.nodeid, "message": report.longreprtext.strip()})
+
+    def pytest_collection_finish(self, session):
+        tests = [{"nodeid": item.nodeid, "group": dict(item.user_properties).get(self.group_property)}
+                 for item in session.items]
+        runfolder.write_json_atomic(self.target, {"tests": tests, "errors": self.errors})
