@@ -160,24 +160,25 @@ def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
     that counts: readers skip shard lines) and a merged run's `merged_from: [run ids]`; a
     judged run's `timing` keeps its budget measurements (kind -> subject -> wall_s, cpu_s,
     speed_s) for provisional baselines."""
+    typed = RunReport.from_json(report)
     entry = {
         "schema": SCHEMA_VERSION,
-        "run_id": report["run_id"],
-        "cadence": report["selection"]["label"],
-        "targets": report["selection"]["targets"],
-        "status": report["status"],
-        "exit_code": report["exit_code"],
-        "commit": report["commit"],
-        "started_utc": report["started_utc"],
-        "finished_utc": report["finished_utc"],
-        "wall_seconds": report["wall_seconds"],
-        "workers": report["pytest"].get("workers", 0),
-        "fingerprint": report["fingerprint"],
-        "fingerprint_hash": report["fingerprint_hash"],
-        "totals": report["totals"],
-        "groups": {name: {"verdict": g["verdict"], "seconds": g["seconds"],
-                          "span_seconds": g["span_seconds"], "counts": g["counts"]}
-                   for name, g in report["groups"].items()},
+        "run_id": typed.run_id,
+        "cadence": typed.selection.label,
+        "targets": typed.selection.targets,
+        "status": typed.status,
+        "exit_code": typed.exit_code,
+        "commit": typed.commit,
+        "started_utc": typed.started_utc,
+        "finished_utc": typed.finished_utc,
+        "wall_seconds": typed.wall_seconds,
+        "workers": typed.pytest.get("workers", 0),
+        "fingerprint": typed.fingerprint,
+        "fingerprint_hash": typed.fingerprint_hash,
+        "totals": typed.totals.to_json(),
+        "groups": {name: {"verdict": g.verdict, "seconds": g.seconds,
+                          "span_seconds": g.span_seconds, "counts": g.counts.to_json()}
+                   for name, g in typed.groups.items()},
         # per-test trends (harness history --tests): the slowest tests of the run, bounded so
         # that the ledger stays small
         "tests": {t["nodeid"]: t["seconds"] for t in sorted(
