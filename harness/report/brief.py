@@ -240,10 +240,10 @@ def render(project_root: Path) -> str:
         f"provisional baseline exists, and by `harness compare BASE_REF` (A/B on one machine).",
         f"- **Contended runs**: a run measures the CPU time other processes took from its cores "
         f"(/proc/stat busy time minus its own process tree). From "
-        f"{band.contention_cores:g} cores on average the run is contended: a neighbour costs "
-        f"CPU time too, so an exact `too_slow` band is advisory (with the evidence, and "
-        f"`harness compare` as the check that holds under load), `too_fast` still fails, and "
-        f"the run is no sample for a provisional baseline.",
+        f"{band.contention_cores:g} cores on average the run is contended: a neighbour slows "
+        f"work on both clocks, so every slow verdict (`too_slow`, `over_ceiling`) is advisory "
+        f"(with the evidence, and `harness compare` as the check that holds under load), "
+        f"`too_fast` still fails, and the run is no sample for a provisional baseline.",
         f"- Per-test timeout: max({_seconds(budget.timeouts.min_s)}, {budget.timeouts.factor:g} × "
         f"the test's reference time), else {_seconds(budget.timeouts.default_s)}.",
         "",

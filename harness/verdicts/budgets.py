@@ -12,9 +12,9 @@ Estimated verdicts - a band around another machine's recorded median (unscaled) 
 `baseline_s` default - are advisory: outside the band but within `[defaults] estimated_factor`
 (F) of the baseline (baseline / F .. baseline x F) they are reported with the command that makes
 them exact and do not fail the gate; only beyond that margin are they findings. Exact verdicts
-(this fingerprint's committed or provisional baseline, harness.records.baselines) fail as before -
-except a too_slow band verdict on a run that other processes contended (harness.measure.contention),
-which is advisory too.
+(this fingerprint's committed or provisional baseline, harness.records.baselines) fail as before.
+On a run that other processes contended (harness.measure.contention) every slow verdict -
+too_slow or over_ceiling, exact or estimated - is advisory; too_fast still fails.
 
 The detector rule (`[defaults]` in budgets.toml) was chosen with benchmarks/bench_budget_detector.py:
 bands judge CPU time (time spent waiting for a core does not count); recorded seconds are carried
@@ -39,6 +39,7 @@ from harness.records.baselines import Entry, Measurements, Reference, Stats
 
 # pytest-timeout's failure text is "Timeout (>12.0s) from pytest-timeout."
 _TIMEOUT_FAILURE = re.compile(r"Timeout \(>[0-9.]+s\) from pytest-timeout")
+SLOW_STATUSES = ("too_slow", "over_ceiling")  # what a neighbour on the cores can cause
 
 
 @dataclass(frozen=True)
@@ -190,17 +191,17 @@ def _estimated_rule(verdict: Verdict, factor: float) -> Verdict:
 
 
 def _contended_rule(verdict: Verdict, contention: Contention | None) -> Verdict:
-    """A neighbour only ever slows work down: on a contended run an exact too_slow band
-    verdict is advisory, with the evidence and the comparison that holds under load; too_fast
-    (work skipped) still fails, and so does an estimated verdict beyond its x2 safety margin
-    (a neighbour costs ~13 %, not 2x)."""
-    if contention is None or not contention.contended or verdict.status != "too_slow" \
-            or verdict.estimated:
+    """A neighbour only ever slows work down, on both clocks (wall: it holds a core; CPU:
+    shared caches, memory bandwidth, a hyperthread sibling): on a contended run every slow
+    verdict - too_slow and over_ceiling, exact or estimated - is advisory, with the evidence
+    and the comparison that holds under load. too_fast (work skipped) still fails."""
+    if contention is None or not contention.contended or verdict.advisory \
+            or verdict.status not in SLOW_STATUSES:
         return verdict
     return replace(verdict, advisory=True, basis=(
-        f"{verdict.basis}; advisory: {contention.describe()} - a neighbour costs CPU time too; "
-        "confirm on a quiet machine, or with `harness compare BASE_REF`, which interleaves both "
-        "commits on the same machine"))
+        f"{verdict.basis}; advisory: {contention.describe()} - a neighbour slows work on "
+        "both clocks; confirm on a quiet machine, or with `harness compare BASE_REF`, which "
+        "interleaves both commits on the same machine"))
 
 
 def judge(measurements: Measurements, budgets: Budgets,
@@ -210,7 +211,7 @@ def judge(measurements: Measurements, budgets: Budgets,
     or wall seconds}}. Cadences and groups are judged whenever they have an entry or a
     recorded baseline; tests only when budgets.toml has an entry for them (node id or glob):
     judging hundreds of small tests would make some noise cross a limit on every run. On a
-    `contention`-ed machine a too_slow band verdict is advisory (`_contended_rule`)."""
+    `contention`-ed machine slow verdicts are advisory (`_contended_rule`)."""
     unknown = set(measurements) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown measurement kind(s) {sorted(unknown)} (use {', '.join(KINDS)})")
@@ -224,10 +225,11 @@ def judge(measurements: Measurements, budgets: Budgets,
             entry, exact = reference.entry(kind, subject)
             if limits and limits.max_s is not None:
                 recorded = entry.wall.median if entry else limits.baseline_s
-                verdicts.append(_verdict(
+                verdicts.append(_contended_rule(_verdict(
                     kind, subject, "ceiling", "wall", m.wall_s, recorded, 0.0, limits.max_s,
                     False, f"ceiling max_s={limits.max_s:g} s from {budgets.source} "
-                           f"[{limits.where}] (wall time, never scaled)", "over_ceiling"))
+                           f"[{limits.where}] (wall time, never scaled)", "over_ceiling"),
+                    contention))
             if entry is not None or (limits and limits.baseline_s is not None):
                 verdicts.append(_contended_rule(
                     _band(kind, subject, m, limits, entry, budgets, reference, exact), contention))

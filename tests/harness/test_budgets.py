@@ -443,6 +443,23 @@ def test_a_contended_run_makes_too_slow_advisory_and_never_too_fast(measured, fo
         assert verdict.advice and "CONTENDED" in verdict.basis and "harness compare" in verdict.basis
 
 
+def test_on_a_contended_run_ceilings_and_estimated_verdicts_are_advisory_too():
+    """Seen: 1.37-1.45 foreign cores took per_pr to 146-165 s wall (ceiling 90 s) and the
+    integration group beyond x2 of its wall-clock baseline_s default."""
+    slow = {"cadence": {"per_pr": Measurement(146.0, 70.0)},
+            "group": {"integration": Measurement(80.0, 70.0)}}
+    quiet = budgets.judge(slow, shipped())
+    assert [(v.subject, v.check, v.status) for v in quiet if v.finding] == [
+        ("per_pr", "ceiling", "over_ceiling"), ("integration", "band", "too_slow")]
+    busy = budgets.judge(slow, shipped(), contention=contended_by(1.4))
+    assert not [v for v in busy if v.finding]
+    assert all("CONTENDED" in v.basis for v in busy if v.advice) and len(
+        [v for v in busy if v.advice]) == 2
+    skipped = budgets.judge({"group": {"integration": Measurement(1.0, 1.0)}}, shipped(),
+                            contention=contended_by(1.4))
+    assert [(v.status, v.finding) for v in skipped] == [("too_fast", True)]
+
+
 def test_the_contention_threshold_is_a_checked_setting():
     assert shipped().band.contention_cores == 0.25
     strict = edited("contention_cores = 0.25", "contention_cores = 1.5")
