@@ -687,6 +687,10 @@ def cmd_history(args, console: Console) -> int:
     console.print(trend)
     if args.tests:
         console.print(_test_trend(entries, args.tests))
+    if any("mutation" in e for e in entries):   # harness mutate runs: the score trend
+        from harness.mutation import render as mutation_render
+
+        console.print(mutation_render.trend_table(entries))
     return 0
 
 
@@ -890,6 +894,11 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", action="store_true",
                        help="show which run folders would be deleted, delete nothing")
     prune.set_defaults(handler=cmd_prune)
+
+    # harness mutate: mutation score per component (harness/mutation/)
+    from harness.mutation import command as mutation_command
+
+    mutation_command.add_parser(commands, common)
     return parser
 
 

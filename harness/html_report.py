@@ -744,6 +744,15 @@ def _environment(report: dict) -> str:
             'files: report.json, report.md, junit.xml, logs/, tests/</footer>')
 
 
+def _mutation(report: dict, run_dir: Path) -> str:
+    """harness mutate: the mutation score per component (nothing for other runs)."""
+    if not report.get("mutation"):
+        return ""
+    from harness.mutation import render as mutation_render
+
+    return mutation_render.html_section(report, run_dir)
+
+
 def _guarded(render, *args) -> str:
     """A section whose input is broken says so; the rest of the page still renders."""
     try:
@@ -769,6 +778,7 @@ def render(report: dict, run_dir: Path) -> str:
         _section("Escalations and findings", findings or '<p class="empty">no findings</p>',
                  "findings"),
         _section("What broke", _guarded(_failures, report), "failures"),
+        _guarded(_mutation, report, run_dir),
         _guarded(_skipped, report),
         _section("Slowest tests", _guarded(_slowest, report), "slowest"),
         _section("Reconstructions", _guarded(_reconstructions, run_dir, report), "reconstructions"),

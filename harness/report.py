@@ -309,6 +309,10 @@ def render_markdown(report: dict[str, Any]) -> str:
                   "| --- | --- | ---: |"]
         lines += [f"| {name} | `{s['nodeid']}` | {s['seconds']:.2f} |" for name, s in slow]
         lines += ["", "</details>"]
+    if report.get("mutation"):   # harness mutate: scores per component, survivors
+        from harness.mutation import render as mutation_render
+
+        lines += mutation_render.markdown_lines(report)
     lines += ["", f"Environment: {_short_env(report.get('environment', {}))} · "
                   f"fingerprint `{report.get('fingerprint_hash')}`", ""]
     return "\n".join(lines)
