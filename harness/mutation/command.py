@@ -57,7 +57,7 @@ def _report(*, run_id: str, status: str, started: str, wall: float, env: dict,
         "started_utc": started, "finished_utc": runfolder.utc_iso(), "wall_seconds": round(wall, 3),
         "commit": env.get("git", {}).get("commit"), "environment": env,
         "fingerprint": fingerprint, "fingerprint_hash": environment.fingerprint_hash(fingerprint),
-        "pytest": {"args": [], "exitstatus": None, "workers": workers, "threads_per_worker":
+        "pytest": {"args": [], "exitstatus": None, "workers": 0, "threads_per_worker":
                    mutation.get("threads"), "shard": shard},
         "totals": {**report.counts([]), "not_run": 0}, "guardrails": {}, "groups": {},
         "tests": [], "validation": {"checked": 0, "failures": []}, "collection_errors": [],
@@ -87,7 +87,7 @@ def finish(ctx_root: Path, artifacts: Path, run_dir: Path, cfg: mconfig.Mutation
     errors = [m for m in mutants if m["outcome"] == engine.ERROR]
     status = "interrupted" if interrupted else score.status_of(summary, errors)
     mutation = {"tool": _tool_version(), "operators": list(cfg.settings.operators),
-                "threads": cfg.settings.threads, "components": summary, "mutants": mutants}
+                "threads": cfg.settings.threads, "workers": workers, "components": summary, "mutants": mutants}
     if merged_from:
         mutation["merged_from"] = merged_from
     if shard is None:
@@ -149,6 +149,8 @@ def run(args, console, project_root: Path, artifacts: Path) -> int:
                           f"{' '.join(c.test_targets(cfg.harness))}", highlight=False)
         return 0
     targets = {c.name: c.test_targets(cfg.harness) for c in chosen}
+    if args.workers is not None and args.workers < 1:
+        raise MutateProblem(f"--workers {args.workers}: must be >= 1")
     workers = args.workers or cfg.settings.workers
     label = LABEL if shard is None else f"{LABEL}-shard{shard['index']}of{shard['count']}"
     run_dir = runfolder.create_run_folder(artifacts, label)
@@ -226,7 +228,7 @@ def merge(args, console, project_root: Path, artifacts: Path) -> int:
     data = finish(project_root, artifacts, run_dir, cfg, names, mutants, baselines,
                   started=min(d["started_utc"] for _, d, _ in parts),
                   wall=sum(d["wall_seconds"] for _, d, _ in parts),
-                  workers=max(d["pytest"]["workers"] for _, d, _ in parts), shard=None,
+                  workers=max(d["mutation"].get("workers", 1) for _, d, _ in parts), shard=None,
                   merged_from=[d["run_id"] for _, d, _ in parts])
     _summary(console, data, run_dir)
     return data["exit_code"]

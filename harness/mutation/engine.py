@@ -44,6 +44,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 _COPY_IGNORED = (".git", "__pycache__", ".nox", ".pytest_cache", "node_modules", "*.egg-info",
                  ".mutation-artifacts")
 _DIFF_CONTEXT = 1
+HARNESS_HOME = Path(__file__).resolve().parents[2]   # the folder holding this harness package
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,10 @@ def test_command(component: Component, targets: list[str]) -> list[str]:
 def test_environment(workspace: Path, component: Component, settings: Settings) -> dict:
     env = dict(os.environ)
     env.update({name: str(settings.threads) for name in THREAD_VARIABLES})
-    env["PYTHONPATH"] = os.pathsep.join([str(workspace), *filter(None, [env.get("PYTHONPATH")])])
+    # the copy first; then this harness (for -p harness.mutation.importguard in a project
+    # that does not vendor it), then what was there
+    env["PYTHONPATH"] = os.pathsep.join([str(workspace), str(HARNESS_HOME),
+                                         *filter(None, [env.get("PYTHONPATH")])])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["HARNESS_ARTIFACTS"] = str(workspace / ".mutation-artifacts")
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
