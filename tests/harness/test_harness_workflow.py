@@ -41,6 +41,16 @@ def test_every_cadence_runs_on_its_trigger():
     assert f"'{crons[1]}'" in jobs["weekly_shard"]["if"]
 
 
+def _planned_matrix(plan_job: dict, variable: str, count: int) -> list:
+    """The shard matrix a plan job prints (its one step, run here with `variable` = count)."""
+    (plan_step,) = plan_job["steps"]
+    printed = subprocess.run(["bash", "-c", plan_step["run"].replace('>> "$GITHUB_OUTPUT"', "")],
+                             env={**os.environ, variable: str(count)}, capture_output=True,
+                             text=True, check=True).stdout.strip()
+    assert plan_job["outputs"]["shards"] == f"${{{{ steps.{plan_step['id']}.outputs.shards }}}}"
+    return json.loads(printed.split("=", 1)[1])
+
+
 def test_weekly_is_sharded_and_merged_with_what_the_harness_accepts():
     data = _workflow()
     shard_job, merge_job = data["jobs"]["weekly_shard"], data["jobs"]["weekly_merge"]
@@ -49,12 +59,7 @@ def test_weekly_is_sharded_and_merged_with_what_the_harness_accepts():
     plan_job = data["jobs"]["weekly_plan"]
     assert shard_job["needs"] == "weekly_plan" and plan_job["if"] == shard_job["if"]
     assert shard_job["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.weekly_plan.outputs.shards) }}"
-    (plan_step,) = plan_job["steps"]
-    printed = subprocess.run(["bash", "-c", plan_step["run"].replace('>> "$GITHUB_OUTPUT"', "")],
-                             env={**os.environ, "WEEKLY_SHARDS": str(count)}, capture_output=True,
-                             text=True, check=True).stdout.strip()
-    assert plan_job["outputs"]["shards"] == f"${{{{ steps.{plan_step['id']}.outputs.shards }}}}"
-    matrix = json.loads(printed.split("=", 1)[1])
+    matrix = _planned_matrix(plan_job, "WEEKLY_SHARDS", count)
     assert matrix == list(range(1, count + 1)) and shard_job["strategy"]["fail-fast"] is False
     command = next(r for r in _runs(shard_job) if r.startswith("harness run weekly"))
     for index in matrix:
@@ -166,11 +171,7 @@ def test_the_weekly_mutation_score_is_sharded_and_merged_with_what_harness_mutat
     assert "inputs.cadence == 'mutation'" in shard_job["if"]
     assert "mutation" in data["on"]["workflow_dispatch"]["inputs"]["cadence"]["options"]
     count = int(data["env"]["MUTATION_SHARDS"])
-    (plan_step,) = plan_job["steps"]
-    printed = subprocess.run(["bash", "-c", plan_step["run"].replace('>> "$GITHUB_OUTPUT"', "")],
-                             env={**os.environ, "MUTATION_SHARDS": str(count)},
-                             capture_output=True, text=True, check=True).stdout.strip()
-    assert json.loads(printed.split("=", 1)[1]) == list(range(1, count + 1))
+    assert _planned_matrix(plan_job, "MUTATION_SHARDS", count) == list(range(1, count + 1))
     assert shard_job["strategy"]["matrix"]["shard"] == \
         "${{ fromJSON(needs.mutation_plan.outputs.shards) }}"
     parser = cli.build_parser()

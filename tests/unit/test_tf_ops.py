@@ -85,3 +85,14 @@ def test_merge_channels_matches_reference():
     offsets = RNG.uniform(-3, 3, size=(3, 4, 2))
     _close(ops.merge_channels(patches, offsets), reference.merge_channels(patches, offsets),
            atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("M", [5, 12, 16])
+def test_reassemble_matches_reference_for_crops_other_than_half_the_patch(M):
+    """M = N/2 (the test above) hides a crop end written as `start - M` (a negative index that
+    happens to land on start + M only when N == 2M): other crop sizes, odd and even."""
+    patches = _complex(4, 16, 16)
+    positions = RNG.uniform(4, 32, size=(4, 2))
+    canvas = (40, 36)
+    _close(ops.reassemble(patches, positions, canvas, M, chunk=3),
+           reference.reassemble(patches, positions, canvas, M), atol=1e-5, rtol=1e-4)
