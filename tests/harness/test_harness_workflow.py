@@ -51,6 +51,19 @@ def _planned_matrix(plan_job: dict, variable: str, count: int) -> list:
     return json.loads(printed.split("=", 1)[1])
 
 
+def _handed_over(shard_job: dict, merge_job: dict, shard_name: str) -> str:
+    """The merge job downloads what shard 1 uploads and runs after every shard; returns the
+    name shard 1's upload gets."""
+    upload = next(s for s in shard_job["steps"] if s.get("uses", "").startswith(
+        "actions/upload-artifact"))
+    download = next(s for s in merge_job["steps"] if s.get("uses", "").startswith(
+        "actions/download-artifact"))
+    uploaded = upload["with"]["name"].replace("${{ matrix.shard }}", "1")
+    assert fnmatch.fnmatch(uploaded, download["with"]["pattern"])
+    assert merge_job["needs"] == shard_name and "always()" in merge_job["if"]
+    return uploaded
+
+
 def test_weekly_is_sharded_and_merged_with_what_the_harness_accepts():
     data = _workflow()
     shard_job, merge_job = data["jobs"]["weekly_shard"], data["jobs"]["weekly_merge"]
@@ -67,13 +80,7 @@ def test_weekly_is_sharded_and_merged_with_what_the_harness_accepts():
             "${{ env.WEEKLY_SHARDS }}", str(count)).split("--shard ")[1]
         assert sharding.parse_spec(spec) == sharding.ShardSpec(index, count)
 
-    upload = next(s for s in shard_job["steps"] if s.get("uses", "").startswith(
-        "actions/upload-artifact"))
-    download = next(s for s in merge_job["steps"] if s.get("uses", "").startswith(
-        "actions/download-artifact"))
-    uploaded = upload["with"]["name"].replace("${{ matrix.shard }}", "1")
-    assert fnmatch.fnmatch(uploaded, download["with"]["pattern"])
-    assert merge_job["needs"] == "weekly_shard" and "always()" in merge_job["if"]
+    uploaded = _handed_over(shard_job, merge_job, "weekly_shard")
 
     merge = next(r for r in _runs(merge_job) if r.startswith("harness merge"))
     pattern = merge.replace("${{ env.WEEKLY_SHARDS }}", str(count)).split()[-1]
@@ -181,13 +188,7 @@ def test_the_weekly_mutation_score_is_sharded_and_merged_with_what_harness_mutat
             "${{ env.MUTATION_SHARDS }}", str(count))
         args = parser.parse_args(spec.split()[1:])
         assert sharding.parse_spec(args.shard) == sharding.ShardSpec(index, count)
-    upload = next(s for s in shard_job["steps"] if s.get("uses", "").startswith(
-        "actions/upload-artifact"))
-    download = next(s for s in merge_job["steps"] if s.get("uses", "").startswith(
-        "actions/download-artifact"))
-    uploaded = upload["with"]["name"].replace("${{ matrix.shard }}", "1")
-    assert fnmatch.fnmatch(uploaded, download["with"]["pattern"])
-    assert merge_job["needs"] == "mutation_shard" and "always()" in merge_job["if"]
+    uploaded = _handed_over(shard_job, merge_job, "mutation_shard")
     merge = next(r for r in _runs(merge_job) if r.startswith("harness mutate --merge"))
     pattern = merge.replace("${{ env.MUTATION_SHARDS }}", str(count)).split()[-1]
     # the shard run folder's name, as harness mutate makes it
