@@ -368,6 +368,10 @@ def render_rich(report: dict[str, Any], console) -> None:
                       f"{finding['severity']})")
         for item in finding["items"]:
             console.print(f"  - {item}", highlight=False, markup=False)
+    if report.get("mutation"):   # harness mutate: scores per component
+        from harness.mutation import render as mutation_render
+
+        console.print(mutation_render.rich_table(report))
     slow = slowest_tests(report)
     if slow:
         slowest = Table(title="slowest tests", title_justify="left", box=None, pad_edge=False)

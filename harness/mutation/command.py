@@ -103,6 +103,8 @@ def finish(ctx_root: Path, artifacts: Path, run_dir: Path, cfg: mconfig.Mutation
                    mutation=mutation, found=found, escalations=escalations)
     if merged_from:
         data["merged_from"] = merged_from
+    runfolder.write_atomic(run_dir / runfolder.JUNIT_XML, junit_xml(mutants, wall))
+    data["files"]["junit"] = runfolder.JUNIT_XML
     runfolder.write_json_atomic(run_dir / runfolder.REPORT_JSON, data)
     runfolder.write_atomic(run_dir / runfolder.REPORT_MD, report.render_markdown(data))
     from harness import html_report
@@ -123,6 +125,34 @@ def _trend(artifacts: Path, summary: dict[str, dict]) -> dict[str, list]:
     earlier = [e for e in entries if e.get("cadence") == LABEL and not e.get("shard")]
     return {name: [*render.trend(earlier, name, render.TREND_RUNS - 1), comp["score"]]
             for name, comp in summary.items()}
+
+
+def junit_xml(mutants: list[dict], wall: float) -> str:
+    """One <testcase> per mutant (classname: its component) for CI test reporters: a survivor
+    is a <failure> carrying its diff, an equivalent one <skipped> with the reason, an untestable
+    one an <error>; killed and timed-out mutants pass (the suite noticed them)."""
+    import xml.etree.ElementTree as ElementTree
+
+    suite = ElementTree.Element("testsuite", name=LABEL, tests=str(len(mutants)),
+                                time=f"{wall:.3f}")
+    counts = {"failures": 0, "errors": 0, "skipped": 0}
+    for mutant in mutants:
+        case = ElementTree.SubElement(suite, "testcase", classname=mutant["component"],
+                                      name=f"{mutant['id']} ({mutant['file']}:{mutant['line']})",
+                                      time=f"{mutant['seconds']:.3f}")
+        if mutant["outcome"] == engine.SURVIVED and mutant.get("equivalent"):
+            ElementTree.SubElement(case, "skipped", message=f"equivalent: {mutant['equivalent']}")
+            counts["skipped"] += 1
+        elif mutant["outcome"] == engine.SURVIVED:
+            failure = ElementTree.SubElement(case, "failure", message="mutant survived: no "
+                                             "guarding test failed")
+            failure.text = mutant.get("diff", "")
+            counts["failures"] += 1
+        elif mutant["outcome"] == engine.ERROR:
+            ElementTree.SubElement(case, "error", message=str(mutant.get("killed_by")))
+            counts["errors"] += 1
+    suite.attrib.update({key: str(value) for key, value in counts.items()})
+    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def _line(result: engine.Result) -> str:

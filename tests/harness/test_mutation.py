@@ -122,6 +122,10 @@ def test_break_it_a_swallowed_assertion_drops_the_score_and_the_report_names_the
     assert "100.0 % → 50.0 %" in markdown
     html = (run / "report.html").read_text()
     assert 'id="mutation"' in html and "<code>tinycalc.py:6</code>" in html and "x &gt;= 0" in html
+    # junit.xml: a survivor is a failure carrying its diff; `harness validate` accepts the run
+    junit = (run / "junit.xml").read_text()
+    assert junit.count("<testcase") == 4 and 'failures="2"' in junit and "x &gt;= 0" in junit
+    assert cli.main(["validate"]) == 0
     # the ledger keeps each run's scores, and `harness history` shows their trend
     lines = tiny.ledger_lines()
     assert [line["mutation"]["calc"]["score"] for line in lines] == [1.0, 0.5]

@@ -96,3 +96,26 @@ def test_reassemble_matches_reference_for_crops_other_than_half_the_patch(M):
     canvas = (40, 36)
     _close(ops.reassemble(patches, positions, canvas, M, chunk=3),
            reference.reassemble(patches, positions, canvas, M), atol=1e-5, rtol=1e-4)
+
+
+def test_reassemble_on_odd_and_crop_sized_canvases_matches_reference():
+    """An odd canvas (its centre is H // 2, W // 2, not H / 2) and a canvas exactly the crop's
+    size (zero padding is allowed, only negative padding is refused)."""
+    patches = _complex(3, 16, 16)
+    cases = (((37, 35), 8, RNG.uniform(6, 30, size=(3, 2))),
+             ((8, 8), 8, 4.0 + RNG.uniform(-0.5, 0.5, size=(3, 2))))
+    for canvas, M, positions in cases:
+        _close(ops.reassemble(patches, positions, canvas, M, chunk=2),
+               reference.reassemble(patches, positions, canvas, M), atol=1e-5, rtol=1e-4)
+
+
+def test_reassemble_refuses_a_zero_crop():
+    with pytest.raises(ValueError, match="M must be"):
+        ops.reassemble(_complex(1, 16, 16), np.zeros((1, 2)), (20, 20), 0)
+
+
+def test_coverage_at_exactly_the_threshold_counts_as_not_covered():
+    eps = reference.COVERAGE_EPS
+    out = ops._divide_by_coverage(tf.constant([2 + 0j, 2 + 0j, 2 + 0j], tf.complex64),
+                                  tf.constant([eps, 2 * eps, 0.0], tf.float32))
+    _close(out, [0, 1 / eps, 0], rtol=1e-5)
