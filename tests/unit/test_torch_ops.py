@@ -157,3 +157,36 @@ def test_merge_channels_is_differentiable():
     patches = _first(_complex(2, 8, 8, 4)).requires_grad_(True)
     ops.merge_channels(patches, RNG.uniform(-2, 2, size=(2, 4, 2))).abs().sum().backward()
     assert torch.isfinite(torch.view_as_real(patches.grad)).all()
+
+
+@pytest.mark.parametrize("M", [1, 5, 12, 16])
+def test_reassemble_matches_reference_for_crops_other_than_half_the_patch(M):
+    """M = N/2 (the tests above) hides crop arithmetic that is right only when N == 2M."""
+    patches = _complex(4, 16, 16)
+    positions = RNG.uniform(4, 32, size=(4, 2))
+    out = ops.reassemble(torch.from_numpy(patches), positions, (40, 36), M)
+    _close(out, reference.reassemble(patches, positions, (40, 36), M), atol=1e-6, rtol=1e-6)
+
+
+def test_reassemble_windows_cut_by_every_edge_of_an_odd_canvas_match_reference():
+    """One patch hanging over each corner of an odd (39, 35) canvas: the window pixels on the
+    first and last rows and columns are kept, those beyond them dropped."""
+    patches = _complex(4, 16, 16)
+    positions = np.array([[1.25, 2.5], [32.75, 1.5], [2.0, 36.25], [33.5, 37.75]])
+    out = ops.reassemble(torch.from_numpy(patches), positions, (39, 35), 8)
+    expected = reference.reassemble(patches, positions, (39, 35), 8)
+    _close(out, expected, atol=1e-6, rtol=1e-6)
+    assert np.count_nonzero(expected[0]) and np.count_nonzero(expected[-1])
+    assert np.count_nonzero(expected[:, 0]) and np.count_nonzero(expected[:, -1])
+
+
+def test_reassemble_refuses_a_zero_crop():
+    with pytest.raises(ValueError, match="M must be"):
+        ops.reassemble(torch.from_numpy(_complex(1, 16, 16)), np.zeros((1, 2)), (20, 20), 0)
+
+
+def test_coverage_at_exactly_the_threshold_counts_as_not_covered():
+    eps = reference.COVERAGE_EPS
+    out = ops._divide_by_coverage(torch.tensor([2 + 0j, 2 + 0j, 2 + 0j], dtype=torch.complex128),
+                                  torch.tensor([eps, 2 * eps, 0.0], dtype=torch.float64))
+    _close(out, [0, 1 / eps, 0], rtol=1e-9)
