@@ -19,6 +19,7 @@ and error (the test command could not run, or exit 5: no test collected).
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import queue
@@ -268,7 +269,15 @@ def run_mutant(workspace: Path, mutant: Mutant, component: Component, targets: l
     from cosmic_ray.mutating import use_mutation
 
     path = workspace / mutant.file
-    with use_mutation(path, _operator(mutant.operator), mutant.occurrence) as (original, mutated):
+    with contextlib.ExitStack() as stack:
+        try:
+            original, mutated = stack.enter_context(
+                use_mutation(path, _operator(mutant.operator), mutant.occurrence))
+        except Exception as exc:  # noqa: BLE001 - an operator that cannot handle this node
+            # (cosmic-ray 8.7's ExceptionReplacer on some `except (a.B, C)` raises
+            # AttributeError): the file is restored, the mutant is an error, the run goes on
+            return Result(mutant, ERROR, 0.0, killed_by=f"cosmic-ray could not apply "
+                          f"{mutant.operator} here: {type(exc).__name__}: {exc}")
         if mutated is None:
             return Result(mutant, ERROR, 0.0, killed_by="cosmic-ray made no mutation at this "
                                                          "occurrence (the source changed?)")

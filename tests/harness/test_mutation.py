@@ -256,3 +256,23 @@ def test_the_report_json_of_a_mutation_run_follows_the_schema(tiny, monkeypatch)
     assert mutate(tiny, monkeypatch) == 0
     schema = json.loads((REPO / "harness" / "schemas" / "report.schema.json").read_text())
     jsonschema.validate(tiny.report(), schema)
+
+
+def test_a_mutation_cosmic_ray_cannot_apply_is_an_error_and_the_run_goes_on(tiny, monkeypatch):
+    """cosmic-ray 8.7's ExceptionReplacer raises AttributeError on a dotted name in a tuple,
+    `except (KeyError, a.B):` (seen on ptycho/archive.py:133); that
+    mutant is reported as an error (not scored), the others are still tested."""
+    tiny.write("tinycalc.py", "import json\n\n\ndef parse(text):\n    try:\n"
+                              "        return json.loads(text)\n    except (KeyError, json.JSONDecodeError):\n"
+                              "        return None\n    except ValueError:\n        return 0\n")
+    tiny.write("tests/test_calc.py", "import tinycalc\n\n\ndef test_parse():\n"
+                                     "    assert tinycalc.parse('[1]') == [1]\n"
+                                     "    assert tinycalc.parse('{') is None\n")
+    tiny.edit_toml("components.toml", '''operators = ["core/ReplaceBinaryOperator_Mul_Div", "core/ReplaceComparisonOperator_Gt_GtE",
+             "core/NumberReplacer"]''', 'operators = ["core/ExceptionReplacer"]')
+    assert mutate(tiny, monkeypatch) == 4       # the one scored mutant survived: 0 %
+    report = tiny.report()
+    outcomes = sorted((m["line"], m["outcome"]) for m in mutation_of(report)["mutants"])
+    assert outcomes == [(7, "error"), (7, "killed"), (9, "survived")]
+    untested = next(f for f in report["findings"] if f["title"] == "Mutants that could not be tested")
+    assert "tinycalc.py:7 core/ExceptionReplacer: cosmic-ray could not apply" in untested["items"][0]
