@@ -320,3 +320,20 @@ def test_a_member_whose_data_fails_its_checksum_names_the_file(tmp_path):
     path.write_bytes(data[:start + 2] + b"F" + data[start + 3:])   # "format" -> "Format"
     with pytest.raises(ArchiveError, match=r"manifest.json cannot be read \(Bad CRC-32"):
         archive.read_metadata(path)
+
+
+def test_extraction_up_to_exactly_the_size_policy_and_a_corrupt_member(tmp_path, monkeypatch):
+    """The byte count starts at zero: a payload of exactly the allowed size extracts; a member
+    whose data fails its checksum is an ArchiveError naming the file, not a zipfile error."""
+    path = _write_zip(tmp_path / "wts.h5.zip", entries={"model.bin": bytes(100_000)})
+    monkeypatch.setenv("PTYCHO_MAX_ARCHIVE_GB", str(100_000 / 2 ** 30))
+    assert (archive.extract_archive(path, "tensorflow", tmp_path / "x").folder
+            / "model.bin").stat().st_size == 100_000
+    monkeypatch.delenv("PTYCHO_MAX_ARCHIVE_GB")
+    payload = b"weights-" * 64
+    path = _write_zip(tmp_path / "bad.zip", entries={"model.bin": payload})
+    data = path.read_bytes()
+    start = data.index(payload)
+    path.write_bytes(data[:start] + b"W" + data[start + 1:])
+    with pytest.raises(ArchiveError, match=r"bad.zip.*Bad CRC-32"):
+        archive.extract_archive(path, "tensorflow", tmp_path / "y")
