@@ -140,7 +140,7 @@ def trend_table(entries: list[dict]):
         table.add_column(column)
     for name in names:
         values = trend(with_scores, name, limit=len(with_scores))
-        last = scores_of(with_scores[-1]).get(name) or {}
+        last = next(scores_of(e)[name] for e in reversed(with_scores) if name in scores_of(e))
         table.add_row(name, str(len(values)), _trend_text(values[-TREND_RUNS:]),
                       pct(values[-1] if values else None), pct(last.get("target")))
     return table
