@@ -896,9 +896,9 @@ def build_parser() -> argparse.ArgumentParser:
     prune.set_defaults(handler=cmd_prune)
 
     # harness mutate: mutation score per component (harness/mutation/)
-    from harness.mutation import command as mutation_command
+    from harness.mutation import arguments as mutation_arguments
 
-    mutation_command.add_parser(commands, common)
+    mutation_arguments.add_parser(commands, common)
     return parser
 
 

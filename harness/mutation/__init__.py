@@ -15,5 +15,6 @@ Modules:
     score     per-component scores, findings, escalations, report.json's `mutation`
     render    report.md lines, the report.html section, the history trend table
     command   the `harness mutate` subcommand (run, shard, merge)
+    arguments its command line (light: the CLI's parser imports nothing heavy)
     importguard  a pytest plugin that fails a test process that imported a forbidden framework
 """
