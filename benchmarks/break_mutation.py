@@ -6,9 +6,9 @@ The committed HEAD is checked out twice into temporary git worktrees. In the fir
 `python -m harness mutate COMPONENT` runs as committed; in the second, the component's unit
 test file first has every plain assertion swallowed (`assert X` -> `assert True or X`; the
 `pytest.raises` checks stay), the way a test that catches its own AssertionError goes blind.
-The script checks that the score drops, that the new survivors are listed in report.md with
-file:line and their diff, and that the run exits 4 (below the component's target); results in
-benchmarks/results/break_mutation.json.
+The script checks that the score drops and that the new survivors are listed in report.md with
+file:line and their diff (the run exits 4 only when the drop takes the component below its
+target); results in benchmarks/results/break_mutation.json.
 """
 from __future__ import annotations
 
@@ -77,8 +77,9 @@ def main(argv=None) -> int:
         intact = run(args.component, Path(work), broken=False)
         broken = run(args.component, Path(work), broken=True)
     new = sorted(set(broken["survivors"]) - set(intact["survivors"]))
-    caught = (broken["score"] < intact["score"] and broken["named_in_report_md"]
-              and broken["exit"] == 4 and bool(new))
+    # caught: the score drops and report.md names every new survivor; the exit code turns 4
+    # only where the drop takes the component below its target
+    caught = broken["score"] < intact["score"] and broken["named_in_report_md"] and bool(new)
     for name, result in (("intact", intact), ("broken", broken)):
         print(f"{name}: score {100 * result['score']:.1f} % ({result['killed']} killed, "
               f"{result['survived']} survived, {result['timed_out']} timed out of "
