@@ -30,3 +30,10 @@ weekly = _cadence("weekly")
 def tests(session: nox.Session) -> None:
     """The whole test suite (unit, harness self-tests, regression suite) with plain pytest."""
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def mutation(session: nox.Session) -> None:
+    """harness mutate: mutation score per component (selectors/components.toml); arguments after
+    -- go to `harness mutate` (`nox -s mutation -- archive dispatcher`, `-- --shard 1/2`)."""
+    session.run("python", "-m", "harness", "mutate", *session.posargs)

@@ -9,6 +9,7 @@ from harness.cli.baseline import cmd_baseline
 from harness.cli.combine import cmd_compare, cmd_merge
 from harness.cli.common import USAGE_ERROR
 from harness.cli.listing import cmd_list
+from harness.cli.mutate import add_parser as add_mutate_parser
 from harness.cli.reports import (cmd_brief, cmd_check_ckpt, cmd_export, cmd_history, cmd_prune,
                                  cmd_report, cmd_validate)
 from harness.cli.run import cmd_run
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", action="store_true",
                        help="show which run folders would be deleted, delete nothing")
     prune.set_defaults(handler=cmd_prune)
+    add_mutate_parser(commands, common)  # harness mutate: mutation score per component
     return parser
 
 

@@ -18,6 +18,7 @@ from harness.config import selectors
 from harness.records import ledger, runfolder
 from harness.report import export
 from harness.report import model as report
+from harness.report import mutation as mutation_report
 from harness.runs import retention
 from harness.verdicts import validators
 
@@ -223,6 +224,8 @@ def cmd_history(args, console: Console) -> int:
     console.print(trend)
     if args.tests:
         console.print(_test_trend(entries, args.tests))
+    if any("mutation" in e for e in entries):   # harness mutate runs: the score trend
+        console.print(mutation_report.trend_table(entries))
     return 0
 
 

@@ -26,6 +26,7 @@ from harness.report.figures import escape as _e
 from harness.report.figures import section as _section
 from harness.report.model import _short_env, scaleout_facts, shard_warning
 from harness.report.style import CSS, STATUS_STYLE, VERDICT_CLASS, _pill, _seconds
+from harness.report import mutation as mutation_report
 
 REPORT_HTML = "report.html"
 SLOWEST = 10
@@ -204,6 +205,7 @@ def render(report: dict, run_dir: Path, sections: Iterable[str] = ()) -> str:
         _section("Escalations and findings", findings or '<p class="empty">no findings</p>',
                  "findings"),
         _section("What broke", _guarded(_failures, report), "failures"),
+        _guarded(mutation_report.html_section, report, run_dir),
         _guarded(_skipped, report),
         _section("Slowest tests", _guarded(_slowest, report), "slowest"),
         *sections,

@@ -13,8 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from harness.report import mutation as mutation_report
 from harness.report.exitcodes import ExitCode
 from harness.report.types import Counts, GroupSummary, RunReport, Selection
+from harness.verdicts import mutation as mutation_verdicts
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("schemas") / "report.schema.json"  # package data
@@ -197,6 +199,8 @@ def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
         entry["shard"] = shard["spec"]
     if report.get("merged_from"):
         entry["merged_from"] = list(report["merged_from"])
+    if report.get("mutation"):  # harness mutate: the scores per component, for their trend
+        entry["mutation"] = mutation_verdicts.ledger_field(report["mutation"])
     return entry
 
 
@@ -307,6 +311,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                   "| --- | --- | ---: |"]
         lines += [f"| {name} | `{s['nodeid']}` | {s['seconds']:.2f} |" for name, s in slow]
         lines += ["", "</details>"]
+    if report.get("mutation"):   # harness mutate: scores per component, survivors
+        lines += mutation_report.markdown_lines(report)
     lines += ["", f"Environment: {_short_env(report.get('environment', {}))} · "
                   f"fingerprint `{report.get('fingerprint_hash')}`", ""]
     return "\n".join(lines)
@@ -362,6 +368,8 @@ def render_rich(report: dict[str, Any], console) -> None:
                       f"{finding['severity']})")
         for item in finding["items"]:
             console.print(f"  - {item}", highlight=False, markup=False)
+    if report.get("mutation"):   # harness mutate: scores per component
+        console.print(mutation_report.rich_table(report))
     slow = slowest_tests(report)
     if slow:
         slowest = Table(title="slowest tests", title_justify="left", box=None, pad_edge=False)

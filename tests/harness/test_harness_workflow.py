@@ -39,10 +39,33 @@ def test_every_cadence_runs_on_its_trigger():
     # each schedule starts exactly one cadence (weekly: its plan job, then the shards)
     for cron in crons:
         starts = [name for name, job in jobs.items() if f"'{cron}'" in job.get("if", "")
-                  and name != "weekly_plan"]
+                  and name != "weekly_plan" and not name.startswith("mutation")]
         assert len(starts) == 1, (cron, starts)
     assert f"'{crons[0]}'" in jobs["nightly"]["if"]
     assert f"'{crons[1]}'" in jobs["weekly_shard"]["if"]
+
+
+def _planned_matrix(plan_job: dict, variable: str, count: int) -> list:
+    """The shard matrix a plan job prints (its one step, run here with `variable` = count)."""
+    (plan_step,) = plan_job["steps"]
+    printed = subprocess.run(["bash", "-c", plan_step["run"].replace('>> "$GITHUB_OUTPUT"', "")],
+                             env={**os.environ, variable: str(count)}, capture_output=True,
+                             text=True, check=True).stdout.strip()
+    assert plan_job["outputs"]["shards"] == f"${{{{ steps.{plan_step['id']}.outputs.shards }}}}"
+    return json.loads(printed.split("=", 1)[1])
+
+
+def _handed_over(shard_job: dict, merge_job: dict, shard_name: str) -> str:
+    """The merge job downloads what shard 1 uploads and runs after every shard; returns the
+    name shard 1's upload gets."""
+    upload = next(s for s in shard_job["steps"] if s.get("uses", "").startswith(
+        "actions/upload-artifact"))
+    download = next(s for s in merge_job["steps"] if s.get("uses", "").startswith(
+        "actions/download-artifact"))
+    uploaded = upload["with"]["name"].replace("${{ matrix.shard }}", "1")
+    assert fnmatch.fnmatch(uploaded, download["with"]["pattern"])
+    assert merge_job["needs"] == shard_name and "always()" in merge_job["if"]
+    return uploaded
 
 
 def test_weekly_is_sharded_and_merged_with_what_the_harness_accepts():
@@ -53,12 +76,7 @@ def test_weekly_is_sharded_and_merged_with_what_the_harness_accepts():
     plan_job = data["jobs"]["weekly_plan"]
     assert shard_job["needs"] == "weekly_plan" and plan_job["if"] == shard_job["if"]
     assert shard_job["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.weekly_plan.outputs.shards) }}"
-    (plan_step,) = plan_job["steps"]
-    printed = subprocess.run(["bash", "-c", plan_step["run"].replace('>> "$GITHUB_OUTPUT"', "")],
-                             env={**os.environ, "WEEKLY_SHARDS": str(count)}, capture_output=True,
-                             text=True, check=True).stdout.strip()
-    assert plan_job["outputs"]["shards"] == f"${{{{ steps.{plan_step['id']}.outputs.shards }}}}"
-    matrix = json.loads(printed.split("=", 1)[1])
+    matrix = _planned_matrix(plan_job, "WEEKLY_SHARDS", count)
     assert matrix == list(range(1, count + 1)) and shard_job["strategy"]["fail-fast"] is False
     command = next(r for r in _runs(shard_job) if r.startswith("harness run weekly"))
     for index in matrix:
@@ -66,13 +84,7 @@ def test_weekly_is_sharded_and_merged_with_what_the_harness_accepts():
             "${{ env.WEEKLY_SHARDS }}", str(count)).split("--shard ")[1]
         assert sharding.parse_spec(spec) == sharding.ShardSpec(index, count)
 
-    upload = next(s for s in shard_job["steps"] if s.get("uses", "").startswith(
-        "actions/upload-artifact"))
-    download = next(s for s in merge_job["steps"] if s.get("uses", "").startswith(
-        "actions/download-artifact"))
-    uploaded = upload["with"]["name"].replace("${{ matrix.shard }}", "1")
-    assert fnmatch.fnmatch(uploaded, download["with"]["pattern"])
-    assert merge_job["needs"] == "weekly_shard" and "always()" in merge_job["if"]
+    uploaded = _handed_over(shard_job, merge_job, "weekly_shard")
 
     merge = next(r for r in _runs(merge_job) if r.startswith("harness merge"))
     pattern = merge.replace("${{ env.WEEKLY_SHARDS }}", str(count)).split()[-1]
@@ -96,7 +108,7 @@ def test_every_job_installs_through_one_action_and_uploads_its_run_folder():
     assert any(run.startswith('pip install -e ".[dev]"') and
                "pytest-github-actions-annotate-failures" in run for run in installs), installs
     for name, job in _workflow()["jobs"].items():
-        if name == "weekly_plan":   # prints the shard matrix; installs nothing
+        if name in ("weekly_plan", "mutation_plan"):   # print a shard matrix; install nothing
             continue
         uses = {step.get("uses", "").split("@")[0]: step for step in job["steps"]}
         assert "./.github/actions/setup" in uses and "actions/setup-python" not in uses, name
@@ -106,7 +118,8 @@ def test_every_job_installs_through_one_action_and_uploads_its_run_folder():
 
 
 # the jobs that write a cadence's ledger line (a shard's line is left out of every trend)
-LEDGER_JOBS = {"per_pr": "per_pr", "nightly": "nightly", "weekly_merge": "weekly"}
+LEDGER_JOBS = {"per_pr": "per_pr", "nightly": "nightly", "weekly_merge": "weekly",
+               "mutation_merge": "mutation"}
 
 
 def _step(job: dict, action: str) -> tuple[int, dict]:
@@ -123,14 +136,15 @@ def test_the_ledger_is_restored_before_and_saved_after_every_cadence_run():
     data = _workflow()
     ledger = f"{data['env']['HARNESS_ARTIFACTS']}/{runfolder.LEDGER}"
     writers = {name for name, job in data["jobs"].items() if any(
-        run.startswith(("harness run", "harness merge")) and "--shard" not in run
+        run.startswith(("harness run", "harness merge", "harness mutate")) and "--shard" not in run
         for run in _runs(job))}
     assert writers == set(LEDGER_JOBS)
     prefixes = set()
     for name, cadence in LEDGER_JOBS.items():
         job = data["jobs"][name]
         (harness_at,) = [index for index, step in enumerate(job["steps"])
-                         if step.get("run", "").startswith(("harness run", "harness merge"))]
+                         if step.get("run", "").startswith(("harness run", "harness merge",
+                                                            "harness mutate"))]
         restore_at, restore = _step(job, "actions/cache/restore")
         save_at, save = _step(job, "actions/cache/save")
         assert restore_at < harness_at < save_at, name
@@ -153,8 +167,37 @@ def test_the_ledger_is_restored_before_and_saved_after_every_cadence_run():
 def test_shard_jobs_never_save_the_ledger():
     """A shard's ledger holds only its shard line: saved, it would be the newest cache and the
     next run would restore a ledger without the history."""
-    for step in _workflow()["jobs"]["weekly_shard"]["steps"]:
-        assert not step.get("uses", "").startswith("actions/cache"), step
+    for job in ("weekly_shard", "mutation_shard"):
+        for step in _workflow()["jobs"][job]["steps"]:
+            assert not step.get("uses", "").startswith("actions/cache"), step
+
+
+def test_the_weekly_mutation_score_is_sharded_and_merged_with_what_harness_mutate_accepts():
+    data = _workflow()
+    jobs = data["jobs"]
+    plan_job, shard_job, merge_job = (jobs["mutation_plan"], jobs["mutation_shard"],
+                                      jobs["mutation_merge"])
+    weekly_cron = data["on"]["schedule"][1]["cron"]
+    assert f"'{weekly_cron}'" in shard_job["if"] and plan_job["if"] == shard_job["if"]
+    assert "inputs.cadence == 'mutation'" in shard_job["if"]
+    assert "mutation" in data["on"]["workflow_dispatch"]["inputs"]["cadence"]["options"]
+    count = int(data["env"]["MUTATION_SHARDS"])
+    assert _planned_matrix(plan_job, "MUTATION_SHARDS", count) == list(range(1, count + 1))
+    assert shard_job["strategy"]["matrix"]["shard"] == \
+        "${{ fromJSON(needs.mutation_plan.outputs.shards) }}"
+    parser = cli.build_parser()
+    command = next(r for r in _runs(shard_job) if r.startswith("harness mutate"))
+    for index in range(1, count + 1):
+        spec = command.replace("${{ matrix.shard }}", str(index)).replace(
+            "${{ env.MUTATION_SHARDS }}", str(count))
+        args = parser.parse_args(spec.split()[1:])
+        assert sharding.parse_spec(args.shard) == sharding.ShardSpec(index, count)
+    uploaded = _handed_over(shard_job, merge_job, "mutation_shard")
+    merge = next(r for r in _runs(merge_job) if r.startswith("harness mutate --merge"))
+    pattern = merge.replace("${{ env.MUTATION_SHARDS }}", str(count)).split()[-1]
+    # the shard run folder's name, as harness mutate makes it
+    folder = f"shards/{uploaded}/20251019T215800Z-mutation-shard1of{count}"
+    assert fnmatch.fnmatch(folder, pattern), (folder, pattern)
 
 
 def test_compare_runs_for_perf_pull_requests_and_on_demand():

@@ -229,3 +229,111 @@ def test_params_json_values_are_checked_before_params_cfg_takes_them(tmp_path, c
         archive.extract_archive(path, "tensorflow", tmp_path / "x")
     assert str(path) in str(caught.value) and "params.json" in str(caught.value)
     assert params.cfg == before
+
+
+# ---- added for the mutation score (harness mutate archive): each kills surviving mutants
+
+def test_saving_into_a_new_nested_folder_and_again_into_the_same_one(tmp_path):
+    out = tmp_path / "a" / "b" / "c"
+    archive.save_archive(out, "tensorflow", _payload, 1.0, 1.0)
+    archive.save_archive(out, "tensorflow", _payload, 2.0, 1.0)       # the folder exists now
+    assert archive.read_metadata(out)[1]["intensity_scale"] == 2.0
+
+
+def test_members_in_shared_nested_folders_round_trip(tmp_path):
+    names = ["deep/er/one.txt", "deep/er/two.txt"]
+
+    def payload(staging):
+        for name in names:
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_text(name)
+        return names
+
+    archive.save_archive(tmp_path / "out", "pytorch", payload, 1.0, 1.0)
+    loaded = archive.extract_archive(tmp_path / "out", "pytorch", tmp_path / "x")
+    assert [(loaded.folder / name).read_text() for name in names] == names
+
+
+def test_archive_json_is_canonical_and_strict(tmp_path):
+    """Sorted keys (two archives of the same model compare byte for byte, apart from the
+    timestamp) and no NaN / Infinity, which strict JSON parsers refuse."""
+    params.cfg["N"] = 32
+    path = archive.save_archive(tmp_path / "out", "tensorflow", _payload, 1.0, 1.0)
+    with zipfile.ZipFile(path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        params_doc = json.loads(zf.read("params.json"))
+    assert list(manifest) == sorted(manifest)
+    assert list(params_doc["cfg"]) == sorted(params_doc["cfg"]) and len(params_doc["cfg"]) > 5
+    with pytest.raises(ValueError, match="JSON compliant"):
+        archive.save_archive(tmp_path / "nan", "tensorflow", _payload, float("nan"), 1.0)
+
+
+@pytest.mark.parametrize("name", ["../evil.bin", "manifest.json", "params.json"])
+def test_payload_member_names_must_be_plain_and_not_reserved(tmp_path, name):
+    def payload(staging):
+        (staging / name).write_bytes(b"x")
+        return [name]
+
+    with pytest.raises(ValueError, match="not a plain relative path"):
+        archive.save_archive(tmp_path / "out", "tensorflow", payload, 1.0, 1.0)
+
+
+@pytest.mark.parametrize("manifest, message", [
+    (_good_manifest(models=["autoencoder"]), "manifest models"),
+    (_good_manifest(models="autoencoder diffraction_to_obj"), "manifest models"),
+    (_good_manifest(members=["model.bin", 7]), "manifest members"),
+    (_good_manifest(members="model.bin"), "manifest members"),
+])
+def test_manifest_models_and_members_are_checked(tmp_path, manifest, message):
+    path = _write_zip(tmp_path / "a.zip", manifest=manifest)
+    with pytest.raises(ArchiveError, match=message):
+        archive.read_metadata(path)
+
+
+def test_a_zero_intensity_scale_or_norm_factor_is_refused(tmp_path):
+    for key in ("intensity_scale", "norm_factor"):
+        doc = {"cfg": GOOD_CFG, "intensity_scale": 2.0, "norm_factor": 3.0, key: 0.0}
+        path = _write_zip(tmp_path / f"{key}.zip", params_doc=doc)
+        with pytest.raises(ArchiveError, match=f"'{key}' must be a positive number, got 0.0"):
+            archive.read_metadata(path)
+
+
+def test_an_optional_cfg_value_is_a_json_scalar_or_null():
+    for ok in (None, "run.npz", 3, 2.5):
+        assert archive._cfg_value_problem(ok, None) is None
+    for bad in ([1], {"a": 1}, True):
+        assert "must be a string, a number or null" in archive._cfg_value_problem(bad, None)
+
+
+def test_package_version_without_installed_metadata_is_unknown(monkeypatch):
+    def missing(name):
+        raise archive.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(archive.metadata, "version", missing)
+    assert archive._package_version() == "unknown"
+
+
+def test_a_member_whose_data_fails_its_checksum_names_the_file(tmp_path):
+    path = _write_zip(tmp_path / "wts.h5.zip")
+    data = path.read_bytes()
+    start = data.index(b'"format"')                       # manifest.json, stored uncompressed
+    path.write_bytes(data[:start + 2] + b"F" + data[start + 3:])   # "format" -> "Format"
+    with pytest.raises(ArchiveError, match=r"manifest.json cannot be read \(Bad CRC-32"):
+        archive.read_metadata(path)
+
+
+def test_extraction_up_to_exactly_the_size_policy_and_a_corrupt_member(tmp_path, monkeypatch):
+    """The byte count starts at zero: a payload of exactly the allowed size extracts; a member
+    whose data fails its checksum is an ArchiveError naming the file, not a zipfile error."""
+    path = _write_zip(tmp_path / "wts.h5.zip", entries={"model.bin": bytes(100_000)})
+    monkeypatch.setenv("PTYCHO_MAX_ARCHIVE_GB", str(100_000 / 2 ** 30))
+    assert (archive.extract_archive(path, "tensorflow", tmp_path / "x").folder
+            / "model.bin").stat().st_size == 100_000
+    monkeypatch.delenv("PTYCHO_MAX_ARCHIVE_GB")
+    payload = b"weights-" * 64
+    path = _write_zip(tmp_path / "bad.zip", entries={"model.bin": payload})
+    data = path.read_bytes()
+    start = data.index(payload)
+    path.write_bytes(data[:start] + b"W" + data[start + 1:])
+    with pytest.raises(ArchiveError, match=r"bad.zip.*Bad CRC-32"):
+        archive.extract_archive(path, "tensorflow", tmp_path / "y")

@@ -221,3 +221,55 @@ def test_merge_channels_averages_inconsistent_views():
     views = np.stack([np.full((8, 8), 1.0), np.full((8, 8), 3.0)], -1)[None].astype(np.complex64)
     merged = reference.merge_channels(views, np.zeros((1, 2, 2)))
     np.testing.assert_allclose(merged, 2.0)
+
+
+# ---- added for the mutation score (harness mutate reference): each kills surviving mutants
+
+def test_central_disk_is_centred_on_the_middle_pixel_for_odd_sizes():
+    """r is measured from (n_rows // 2, n_cols // 2): for odd sizes the disk is symmetric about
+    the middle pixel (n / 2 would put its centre between pixels)."""
+    mask = reference.central_disk(9, 7)
+    assert mask[4, 3]
+    np.testing.assert_array_equal(mask, mask[::-1, :])
+    np.testing.assert_array_equal(mask, mask[:, ::-1])
+    rows, cols = np.meshgrid(np.arange(9) - 4, np.arange(7) - 3, indexing="ij")
+    np.testing.assert_array_equal(mask, np.hypot(rows, cols) < 9 / 4)
+
+
+def test_normalize_diffraction_refuses_all_zero_patterns_and_accepts_faint_ones():
+    with pytest.raises(ValueError, match="all zero"):
+        reference.normalize_diffraction(np.zeros((2, 8, 8), np.float32))
+    faint = np.full((2, 8, 8), 1e-3, np.float32)          # energy 64e-6 per pattern, far below 1
+    Xn, factor = reference.normalize_diffraction(faint)
+    assert reference.mean_pattern_energy(Xn) == pytest.approx(4 ** 2, rel=1e-5)
+    assert factor == pytest.approx(np.sqrt(16 / 64e-6), rel=1e-5)
+
+
+def test_coverage_at_exactly_the_threshold_counts_as_not_covered():
+    eps = reference.COVERAGE_EPS
+    out = reference._divide_by_coverage(np.array([2 + 0j, 2 + 0j, 2 + 0j]),
+                                        np.array([eps, 2 * eps, 0.0]))
+    assert out[0] == 0 and out[2] == 0
+    assert out[1] == pytest.approx(1 / eps)
+
+
+def test_reassemble_accepts_every_crop_size_from_1_to_N_and_refuses_0():
+    patches = complex_images(2, 8, 8)
+    positions = np.array([[8.25, 7.5], [9.0, 10.75]])
+    for M in (1, 5, 8):
+        np.testing.assert_allclose(reference.reassemble(patches, positions, (16, 16), M),
+                                   naive_reassemble(patches, positions, (16, 16), M), atol=1e-5)
+    with pytest.raises(ValueError, match="M must be"):
+        reference.reassemble(patches, positions, (16, 16), 0)
+
+
+def test_reassemble_windows_cut_by_every_canvas_edge_match_the_definition():
+    """One patch hanging over each corner of a (40, 36) canvas: the window is clipped at the top,
+    left, bottom and right edges, and what stays inside matches the definition."""
+    patches = complex_images(4, 16, 16)
+    positions = np.array([[1.25, 2.5], [33.75, 1.5], [2.0, 37.25], [33.5, 38.75]])
+    out = reference.reassemble(patches, positions, (40, 36), 8)
+    expected = naive_reassemble(patches, positions, (40, 36), 8)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    assert np.count_nonzero(expected[0]) and np.count_nonzero(expected[:, 0])
+    assert np.count_nonzero(expected[-1]) and np.count_nonzero(expected[:, -1])

@@ -85,3 +85,53 @@ def test_merge_channels_matches_reference():
     offsets = RNG.uniform(-3, 3, size=(3, 4, 2))
     _close(ops.merge_channels(patches, offsets), reference.merge_channels(patches, offsets),
            atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("M", [1, 5, 12, 16])
+def test_reassemble_matches_reference_for_crops_other_than_half_the_patch(M):
+    """M = N/2 (the test above) hides a crop end written as `start - M` (a negative index that
+    happens to land on start + M only when N == 2M): other crop sizes, odd and even."""
+    patches = _complex(4, 16, 16)
+    positions = RNG.uniform(4, 32, size=(4, 2))
+    canvas = (40, 36)
+    _close(ops.reassemble(patches, positions, canvas, M, chunk=3),
+           reference.reassemble(patches, positions, canvas, M), atol=1e-5, rtol=1e-4)
+
+
+def test_reassemble_on_odd_and_crop_sized_canvases_matches_reference():
+    """An odd canvas (its centre is H // 2, W // 2, not H / 2) and a canvas exactly the crop's
+    size (zero padding is allowed, only negative padding is refused)."""
+    patches = _complex(3, 16, 16)
+    cases = (((37, 35), 8, RNG.uniform(6, 30, size=(3, 2))),
+             ((8, 8), 8, 4.0 + RNG.uniform(-0.5, 0.5, size=(3, 2))))
+    for canvas, M, positions in cases:
+        _close(ops.reassemble(patches, positions, canvas, M, chunk=2),
+               reference.reassemble(patches, positions, canvas, M), atol=1e-5, rtol=1e-4)
+
+
+def test_reassemble_refuses_a_zero_crop():
+    with pytest.raises(ValueError, match="M must be"):
+        ops.reassemble(_complex(1, 16, 16), np.zeros((1, 2)), (20, 20), 0)
+
+
+def test_coverage_at_exactly_the_threshold_counts_as_not_covered():
+    eps = reference.COVERAGE_EPS
+    out = ops._divide_by_coverage(tf.constant([2 + 0j, 2 + 0j, 2 + 0j], tf.complex64),
+                                  tf.constant([eps, 2 * eps, 0.0], tf.float32))
+    _close(out, [0, 1 / eps, 0], rtol=1e-5)
+
+
+def test_reassemble_refuses_a_canvas_too_small_in_either_direction():
+    patches = _complex(1, 16, 16)
+    for canvas in ((6, 20), (20, 6)):
+        with pytest.raises(ValueError, match="smaller than the 8 x 8 crop"):
+            ops.reassemble(patches, np.full((1, 2), 3.0), canvas, 8)
+
+
+def test_reassemble_of_more_patches_than_pixels_per_side_matches_reference():
+    """20 patches of 16 x 16 in chunks of 3: every chunk up to the batch size is used (a loop
+    bound taken from the wrong axis would stop at 16)."""
+    patches = _complex(20, 16, 16)
+    positions = RNG.uniform(8, 28, size=(20, 2))
+    _close(ops.reassemble(patches, positions, (36, 36), 8, chunk=3),
+           reference.reassemble(patches, positions, (36, 36), 8), atol=1e-5, rtol=1e-4)

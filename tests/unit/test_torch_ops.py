@@ -157,3 +157,63 @@ def test_merge_channels_is_differentiable():
     patches = _first(_complex(2, 8, 8, 4)).requires_grad_(True)
     ops.merge_channels(patches, RNG.uniform(-2, 2, size=(2, 4, 2))).abs().sum().backward()
     assert torch.isfinite(torch.view_as_real(patches.grad)).all()
+
+
+@pytest.mark.parametrize("M", [1, 5, 12, 16])
+def test_reassemble_matches_reference_for_crops_other_than_half_the_patch(M):
+    """M = N/2 (the tests above) hides crop arithmetic that is right only when N == 2M."""
+    patches = _complex(4, 16, 16)
+    positions = RNG.uniform(4, 32, size=(4, 2))
+    out = ops.reassemble(torch.from_numpy(patches), positions, (40, 36), M)
+    _close(out, reference.reassemble(patches, positions, (40, 36), M), atol=1e-6, rtol=1e-6)
+
+
+def test_reassemble_windows_cut_by_every_edge_of_an_odd_canvas_match_reference():
+    """One patch hanging over each corner of an odd (39, 35) canvas: the window pixels on the
+    first and last rows and columns are kept, those beyond them dropped."""
+    patches = _complex(4, 16, 16)
+    positions = np.array([[1.25, 2.5], [32.75, 1.5], [2.0, 36.25], [33.5, 37.75]])
+    out = ops.reassemble(torch.from_numpy(patches), positions, (39, 35), 8)
+    expected = reference.reassemble(patches, positions, (39, 35), 8)
+    _close(out, expected, atol=1e-6, rtol=1e-6)
+    assert np.count_nonzero(expected[0]) and np.count_nonzero(expected[-1])
+    assert np.count_nonzero(expected[:, 0]) and np.count_nonzero(expected[:, -1])
+
+
+def test_reassemble_refuses_a_zero_crop():
+    with pytest.raises(ValueError, match="M must be"):
+        ops.reassemble(torch.from_numpy(_complex(1, 16, 16)), np.zeros((1, 2)), (20, 20), 0)
+
+
+def test_coverage_at_exactly_the_threshold_counts_as_not_covered():
+    eps = reference.COVERAGE_EPS
+    out = ops._divide_by_coverage(torch.tensor([2 + 0j, 2 + 0j, 2 + 0j], dtype=torch.complex128),
+                                  torch.tensor([eps, 2 * eps, 0.0], dtype=torch.float64))
+    _close(out, [0, 1 / eps, 0], rtol=1e-9)
+
+
+def test_a_faint_probe_and_faint_patterns_are_normalised_and_zero_ones_refused():
+    """Only exactly-zero input is refused: a probe or patterns far below 1 still normalise."""
+    probe = 1e-4 * _complex(16, 16)
+    _close(ops.normalize_probe(probe, 1.0), reference.normalize_probe(probe, 1.0), rtol=1e-5)
+    with pytest.raises(ValueError, match="zero inside"):
+        ops.normalize_probe(np.zeros((16, 16), np.complex64), 1.0)
+    faint = torch.full((2, 1, 8, 8), 1e-3)
+    normalised, factor = ops.normalize_diffraction(faint)
+    assert ops.mean_pattern_energy(normalised) == pytest.approx(16, rel=1e-5)
+    assert factor == pytest.approx(np.sqrt(16 / 64e-6), rel=1e-5)
+    with pytest.raises(ValueError, match="all zero"):
+        ops.normalize_diffraction(torch.zeros(2, 1, 8, 8))
+
+
+def test_mean_pattern_energy_of_batches_without_a_channel_axis():
+    X = RNG.uniform(0, 3, size=(5, 8, 8))
+    assert ops.mean_pattern_energy(torch.from_numpy(X)) == pytest.approx(
+        reference.mean_pattern_energy(X), rel=1e-12)
+
+
+def test_to_channels_first_moves_the_channel_axis_and_makes_contiguous_float32():
+    X = RNG.uniform(0, 1, size=(2, 8, 6, 4))
+    out = ops.to_channels_first(X)
+    assert out.shape == (2, 4, 8, 6) and out.dtype == torch.float32 and out.is_contiguous()
+    np.testing.assert_array_equal(out.numpy(), np.moveaxis(X.astype(np.float32), 3, 1))
