@@ -21,9 +21,8 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+import functools
 from dataclasses import dataclass
-
-import numpy as np
 
 REPETITIONS = 5
 PROBE_ROUNDS = 100
@@ -38,6 +37,7 @@ PROBE_EXPONENT = 1.2
 
 def workload(rounds: int = 50) -> float:
     """Deterministic work; returns a checksum so nothing can be optimised away."""
+    np = _numpy()
     rng = np.random.default_rng(20251019)
     matrix = rng.standard_normal((48, 48))
     field = rng.standard_normal((64, 64)) + 1j * rng.standard_normal((64, 64))
@@ -95,12 +95,23 @@ def speed_ratio(now_s: float, recorded_s: float) -> float:
     return now_s / recorded_s
 
 
-_PROBE_VALUES = np.arange(32.0)
+@functools.cache
+def _numpy():
+    """numpy, imported when first measured: the harness CLI imports this module (budgets,
+    baselines) and must fork its pytest process before numpy sizes OpenBLAS's thread pool."""
+    import numpy
+
+    return numpy
+
+
+@functools.cache
+def _probe_values():
+    return _numpy().arange(32.0)
 
 
 def probe_workload(rounds: int = PROBE_ROUNDS) -> int:
     """~0.3 ms of the calibration mix in miniature: a Python loop with small array maths."""
-    values, total = _PROBE_VALUES, 0
+    values, total = _probe_values(), 0
     for i in range(rounds):
         total += i % 7
         values = values * 0.5 + 1.0

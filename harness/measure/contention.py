@@ -30,6 +30,7 @@ BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)
 # /proc/<pid>/stat fields after the ")" that ends the command name: ppid is the 2nd,
 # utime stime cutime cstime the 12th-15th
 PPID_FIELD, TIMES_FIELDS = 1, slice(11, 15)
+MIN_WINDOW_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,9 @@ def sample(proc: Path = PROC) -> Sample | None:
 
 
 def between(start: Sample | None, end: Sample | None, threshold_cores: float) -> Contention | None:
-    if start is None or end is None or end.monotonic_s <= start.monotonic_s:
+    """None when either sample is missing or the window is too short for /proc's clock ticks
+    (10 ms each: in a few ticks' time a rounding is a core's worth of "foreign" work)."""
+    if start is None or end is None or end.monotonic_s - start.monotonic_s < MIN_WINDOW_S:
         return None
     foreign = (end.machine_busy_s - start.machine_busy_s) - (end.own_s - start.own_s)
     return Contention(end.monotonic_s - start.monotonic_s, max(foreign, 0.0), end.cpus,

@@ -103,9 +103,10 @@ def pytest_configure(config):
         given = config.workerinput.get(_WORKER_KEY)
         state.reference = _reference_from(given) if given else baselines.Reference(None)
         return
-    state.started = contention.sample()
     recorder = config.pluginmanager.get_plugin("harness-recorder")
     if recorder is not None:  # a recorded run: calibrate now (merge's hook process does later)
+        # contention is measured over the run itself; merge's hook process ran no tests
+        state.started = contention.sample()
         state.reference = _session_reference(state, recorder.fingerprint,
                                              recorder.root / runfolder.LEDGER)
 

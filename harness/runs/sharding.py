@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from harness.records import baselines
+from harness.records.baseline_files import BASELINES_DIR
 
-BASELINES_DIR = "baselines"  # harness.records.baselines.BASELINES_DIR (imported lazily below)
 UNRECORDED_SECONDS = 1.0
 MAX_IMBALANCE = 1.2  # no shard more than 20 % above the mean (the scale-out issue's bar)
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -58,8 +59,6 @@ def module_of(nodeid: str) -> str:
 def recorded_durations(baselines_dir: Path) -> dict[str, float]:
     """node id -> seconds: the median over the committed baseline files of each test's recorded
     wall-clock median (a broken baseline file is a ConfigError, as everywhere else)."""
-    from harness.records import baselines  # numpy (calibration): only when a shard is planned
-
     samples: dict[str, list[float]] = {}
     for baseline in baselines.load_all(baselines_dir):
         for nodeid, entry in baseline.entries.get("test", {}).items():
