@@ -86,6 +86,7 @@ def _report(*, run_id: str, status: str, started: str, wall: float, env: dict,
 
 
 def finish(ctx_root: Path, artifacts: Path, run_dir: Path, cfg: mconfig.MutationConfig,
+           retention: selectors.RetentionPolicy,
            names: list[str], mutants: list[dict], baselines: dict[str, dict], *, started: str,
            wall: float, workers: int, shard: dict | None, merged_from: list[str] | None = None,
            interrupted: bool = False) -> dict:
@@ -119,7 +120,7 @@ def finish(ctx_root: Path, artifacts: Path, run_dir: Path, cfg: mconfig.Mutation
     runfolder.write_atomic(run_dir / runfolder.JUNIT_XML, junit_xml(mutants, wall))
     data["files"]["junit"] = runfolder.JUNIT_XML
     finishing.write_reports(run_dir, data, warn)
-    finishing.record(artifacts, data, selectors.load(ctx_root).retention, warn)
+    finishing.record(artifacts, data, retention, warn)
     return data
 
 
@@ -166,8 +167,8 @@ def _line(result: engine.Result) -> str:
     return f"{tag} {result.mutant.where} {result.mutant.operator} ({result.seconds:.1f} s)"
 
 
-def run(args, console, project_root: Path, artifacts: Path) -> int:
-    cfg = mconfig.load(project_root)
+def run(args, console, project_root: Path, artifacts: Path, cfg: mconfig.MutationConfig,
+        retention: selectors.RetentionPolicy) -> int:
     chosen = mconfig.select(cfg, args.components)
     components = {c.name: c for c in chosen}
     mutants = [m for c in chosen for m in engine.enumerate_mutants(project_root, c, cfg.settings)]
@@ -228,7 +229,7 @@ def run(args, console, project_root: Path, artifacts: Path) -> int:
     except KeyboardInterrupt:
         interrupted, baselines = True, {}
     records = [r.as_dict() for r in results]
-    data = finish(project_root, artifacts, run_dir, cfg, list(components), records,
+    data = finish(project_root, artifacts, run_dir, cfg, retention, list(components), records,
                   {n: {"seconds": round(b.seconds, 3), "timeout_s": round(b.timeout_s, 1),
                        "command": b.command[1:]} for n, b in baselines.items()},
                   started=started, wall=time.monotonic() - start, workers=workers, shard=shard,
@@ -237,8 +238,8 @@ def run(args, console, project_root: Path, artifacts: Path) -> int:
     return data["exit_code"]
 
 
-def merge(args, console, project_root: Path, artifacts: Path) -> int:
-    cfg = mconfig.load(project_root)
+def merge(args, console, project_root: Path, artifacts: Path, cfg: mconfig.MutationConfig,
+          retention: selectors.RetentionPolicy) -> int:
     parts = []
     for name in args.merge:
         try:
@@ -265,7 +266,7 @@ def merge(args, console, project_root: Path, artifacts: Path) -> int:
             if comp.get("baseline"):
                 baselines.setdefault(name, comp["baseline"])
     run_dir = runfolder.create_run_folder(artifacts, LABEL)
-    data = finish(project_root, artifacts, run_dir, cfg, names, mutants, baselines,
+    data = finish(project_root, artifacts, run_dir, cfg, retention, names, mutants, baselines,
                   started=min(d["started_utc"] for _, d, _ in parts),
                   wall=sum(d["wall_seconds"] for _, d, _ in parts),
                   workers=max(d["mutation"].get("workers", 1) for _, d, _ in parts), shard=None,
@@ -285,13 +286,14 @@ def cmd_mutate(args, console) -> int:
     settings = selectors.load(project_root)
     artifacts = runfolder.resolve_root(project_root, settings.artifacts_root,
                                        getattr(args, "harness_artifacts", None), Path.cwd())
+    cfg = mconfig.load(project_root, settings)
     try:
         if args.merge:
             if args.components or args.shard or args.list:
                 raise MutateProblem("--merge takes shard run folders only (no components, "
                                     "--shard or --list)")
-            return merge(args, console, project_root, artifacts)
-        return run(args, console, project_root, artifacts)
+            return merge(args, console, project_root, artifacts, cfg, settings.retention)
+        return run(args, console, project_root, artifacts, cfg, settings.retention)
     except MutateProblem as exc:
         raise selectors.ConfigError(str(exc)) from None
 

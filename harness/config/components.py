@@ -96,7 +96,10 @@ def known_operators() -> set[str]:
     return set(cosmic_ray.plugins.operator_names())
 
 
-def load(project_root: Path) -> MutationConfig:
+def load(project_root: Path,
+         harness_config: selectors.HarnessConfig | None = None) -> MutationConfig:
+    """selectors/components.toml, checked. `harness_config`: the project's selectors, when the
+    caller has read them already (else read here if a component names groups)."""
     project_root = Path(project_root)
     document = read_toml(project_root / COMPONENTS_FILE)
     f = Fields(COMPONENTS_FILE, document)
@@ -119,7 +122,6 @@ def load(project_root: Path) -> MutationConfig:
                         s.integer("workers", 2, minimum=1), s.integer("threads", 1, minimum=1))
 
     owners = load_owners(project_root)
-    harness_config = None
     c = f.sub("components", required=True)
     if not c.table:
         raise c.fail("", "no component (add a [components.<name>] table)")

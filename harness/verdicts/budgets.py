@@ -22,7 +22,7 @@ to the speed the machine had while the subject ran - the speed probe's reading
 (harness.measure.calibration.SpeedProbe), else the session calibration - also on the recording machine
 (normalise_load); the half-width is max(k_mad * 1.4826 * MAD, rel_floor * median, abs_floor_s),
 at most rel_cap * median. With `confirm_reruns` > 0 a band/floor finding counts only when most
-of the runs - the first and the re-runs of its group - repeat it (`confirm`). Entry points: `judge(measurements, budgets, reference)`,
+of the runs - the first and the re-runs of its group - repeat it (`confirm`). Entry points: `judge(measurements, budgets, reference, contention)`,
 `confirm(first, reruns)`, `rerun_targets(verdicts)`, `timeout_for(...)`, `timeout_verdict(...)`.
 """
 from __future__ import annotations
