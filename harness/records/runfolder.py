@@ -65,12 +65,17 @@ def utc_iso(moment: datetime | None = None) -> str:
 
 
 def create_run_folder(root: Path, label: str, moment: datetime | None = None) -> Path:
-    """Make `<root>/<stamp>-<label>`, or `...-2`, `-3`... when it exists. os.mkdir is atomic,
-    so two runs started in the same second never share a folder."""
+    """Make `<root>/<stamp>-<label>`, or `...-2`, `-3`... when a run already started in that
+    second - under any label, so that (stamp, suffix) orders runs as they were made (a merge in
+    the same second as its last shard is the newer run). os.mkdir is atomic, so two runs started
+    in the same second never share a folder."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    base = f"{utc_stamp(moment)}-{safe_name(label)}"
-    attempt = 1
+    stamp = utc_stamp(moment)
+    base = f"{stamp}-{safe_name(label)}"
+    same_second = [order[1] for entry in root.glob(f"{stamp}-*")
+                   if (order := run_order(entry.name)) is not None]
+    attempt = max(same_second, default=0) + 1
     while True:
         folder = root / (base if attempt == 1 else f"{base}-{attempt}")
         try:

@@ -198,6 +198,16 @@ def test_run_folders_are_unique_within_a_second(tmp_path):
     assert runfolder.list_runs(tmp_path) == [first, second]
 
 
+
+def test_runs_in_one_second_keep_the_order_they_were_made_across_labels(tmp_path):
+    # a merge that starts in its last shard's second is the newest run, although "merged" < "quick"
+    moment = datetime(2026, 12, 2, 15, 7, 24, tzinfo=timezone.utc)
+    shard = runfolder.create_run_folder(tmp_path, "quick-shard2of2", moment)
+    merged = runfolder.create_run_folder(tmp_path, "merged", moment)
+    assert merged.name == "20261202T150724Z-merged-2"
+    assert runfolder.list_runs(tmp_path) == [shard, merged]
+    assert runfolder.find_run(tmp_path, None) == merged
+
 def test_safe_names_stay_distinct():
     assert runfolder.safe_name("integration/test_a.py::test_x") == "integration.test_a.py__test_x"
     lossy = [runfolder.safe_name(n) for n in ("test_a.py::t[a b]", "test_a.py::t[a_b]")]
