@@ -243,7 +243,8 @@ def pytest_harness_findings(config, report):
     measured = measurements(report, state.settings.cadences)
     contended = contention.between(state.started, contention.sample(),
                                    state.budgets.band.contention_cores)
-    verdicts = budgets.judge(measured, state.budgets, reference, contended)
+    verdicts = budgets.judge(measured, state.budgets, reference, contended,
+                             report.get("environment", {}).get("cpu_count"))
     test_groups = {t["nodeid"]: t["group"] for t in report.get("tests", [])}
     reruns = _rerun_count(config, state)
     confirmed_by = []

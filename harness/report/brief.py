@@ -244,6 +244,9 @@ def render(project_root: Path) -> str:
         f"work on both clocks, so every slow verdict (`too_slow`, `over_ceiling`) is advisory "
         f"(with the evidence, and `harness compare` as the check that holds under load), "
         f"`too_fast` still fails, and the run is no sample for a provisional baseline.",
+        f"- **Ceilings on fewer cores**: a ceiling (`max_s`, wall time) is promised for "
+        f"{band.ceiling_cores} usable core(s) (`[defaults] ceiling_cores`); a run with fewer "
+        f"(`taskset -c 0`) that crosses it gets an advisory, and its bands still judge the work.",
         f"- Per-test timeout: max({_seconds(budget.timeouts.min_s)}, {budget.timeouts.factor:g} × "
         f"the test's reference time), else {_seconds(budget.timeouts.default_s)}.",
         "",

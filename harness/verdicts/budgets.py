@@ -14,7 +14,9 @@ Estimated verdicts - a band around another machine's recorded median (unscaled) 
 them exact and do not fail the gate; only beyond that margin are they findings. Exact verdicts
 (this fingerprint's committed or provisional baseline, harness.records.baselines) fail as before.
 On a run that other processes contended (harness.measure.contention) every slow verdict -
-too_slow or over_ceiling, exact or estimated - is advisory; too_fast still fails.
+too_slow or over_ceiling, exact or estimated - is advisory; too_fast still fails. A ceiling is
+promised for `[defaults] ceiling_cores` usable cores (CI's runner): on a run with fewer (say
+`taskset -c 0`) over_ceiling is advisory; the bands still judge it.
 
 The detector rule (`[defaults]` in budgets.toml) was chosen with benchmarks/bench_budget_detector.py:
 bands judge CPU time (time spent waiting for a core does not count); recorded seconds are carried
@@ -204,14 +206,28 @@ def _contended_rule(verdict: Verdict, contention: Contention | None) -> Verdict:
         "interleaves both commits on the same machine"))
 
 
+def _fewer_cores_rule(verdict: Verdict, usable_cores: int | None, promised: int) -> Verdict:
+    """Wall time on one core is not the wall time a two-core runner promised: a ceiling
+    crossed with fewer usable cores than `[defaults] ceiling_cores` is advisory."""
+    if usable_cores is None or usable_cores >= promised or verdict.advisory \
+            or verdict.status != "over_ceiling":
+        return verdict
+    return replace(verdict, advisory=True, basis=(
+        f"{verdict.basis}; advisory: this run had {usable_cores} usable core(s), the ceiling "
+        f"is promised for {promised} ([defaults] ceiling_cores, CI's runner); make it exact "
+        f"on {promised} cores (no taskset), or give this runner a ceiling of its own"))
+
+
 def judge(measurements: Measurements, budgets: Budgets,
           reference: Reference = Reference(None),
-          contention: Contention | None = None) -> list[Verdict]:
+          contention: Contention | None = None,
+          usable_cores: int | None = None) -> list[Verdict]:
     """Verdicts for one run. `measurements`: {"cadence"|"group"|"test": {subject: Measurement
     or wall seconds}}. Cadences and groups are judged whenever they have an entry or a
     recorded baseline; tests only when budgets.toml has an entry for them (node id or glob):
     judging hundreds of small tests would make some noise cross a limit on every run. On a
-    `contention`-ed machine slow verdicts are advisory (`_contended_rule`)."""
+    `contention`-ed machine slow verdicts are advisory (`_contended_rule`), and so are ceilings
+    on fewer `usable_cores` than they promise (`_fewer_cores_rule`)."""
     unknown = set(measurements) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown measurement kind(s) {sorted(unknown)} (use {', '.join(KINDS)})")
@@ -225,11 +241,12 @@ def judge(measurements: Measurements, budgets: Budgets,
             entry, exact = reference.entry(kind, subject)
             if limits and limits.max_s is not None:
                 recorded = entry.wall.median if entry else limits.baseline_s
-                verdicts.append(_contended_rule(_verdict(
+                ceiling = _verdict(
                     kind, subject, "ceiling", "wall", m.wall_s, recorded, 0.0, limits.max_s,
                     False, f"ceiling max_s={limits.max_s:g} s from {budgets.source} "
-                           f"[{limits.where}] (wall time, never scaled)", "over_ceiling"),
-                    contention))
+                           f"[{limits.where}] (wall time, never scaled)", "over_ceiling")
+                verdicts.append(_fewer_cores_rule(_contended_rule(ceiling, contention),
+                                                  usable_cores, budgets.band.ceiling_cores))
             if entry is not None or (limits and limits.baseline_s is not None):
                 verdicts.append(_contended_rule(
                     _band(kind, subject, m, limits, entry, budgets, reference, exact), contention))

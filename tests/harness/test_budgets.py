@@ -143,6 +143,23 @@ def test_ceiling_is_never_scaled_by_calibration():
     assert over.allowed == (0.0, 60.0) and over.status == "over_ceiling"
 
 
+
+def test_a_ceiling_crossed_on_fewer_cores_than_it_promises_is_advisory():
+    """Seen: a fresh clone under `taskset -c 0` ran per_pr in 91.1 s against the 2-core
+    runner's 90 s ceiling; the bands still judge the work."""
+    b = shipped()
+    assert b.band.ceiling_cores == 2
+    slow = {"cadence": {"per_pr": Measurement(91.1, 80.0)}}
+    pinned = only(budgets.judge(slow, b, usable_cores=1), "ceiling")
+    assert (pinned.status, pinned.finding, pinned.advice) == ("over_ceiling", False, True)
+    assert "1 usable core(s)" in pinned.basis and "ceiling_cores" in pinned.basis
+    assert only(budgets.judge(slow, b, usable_cores=2), "ceiling").finding
+    assert only(budgets.judge(slow, b), "ceiling").finding  # unknown cores: the promise holds
+    one_core_runner = edited("ceiling_cores = 2", "ceiling_cores = 1")
+    assert only(budgets.judge(slow, one_core_runner, usable_cores=1), "ceiling").finding
+    with pytest.raises(ConfigError, match="ceiling_cores"):
+        edited("ceiling_cores = 2", "ceiling_cores = 0")
+
 # ---------------------------------------------------------------- bands
 
 def test_default_band_from_budgets_is_two_sided_and_estimated():
