@@ -307,7 +307,8 @@ BUDGETED_SUITE = {
     "tests/suite/integration/test_i.py": "def test_i():\n    pass\n",
 }
 # parity's ceiling holds for each shard's half of the group (0.4 s) but not for the whole
-BUDGETS = ("[defaults]\nconfirm_reruns = 0\n\n"
+# contention_cores: the other xdist worker's tests must not turn the ceiling into an advisory
+BUDGETS = ("[defaults]\nconfirm_reruns = 0\ncontention_cores = 1024\n\n"
            "[groups.parity]\nmax_s = 0.6\nbaseline_s = 0.3\ntolerance_s = 0.1\n")
 
 
