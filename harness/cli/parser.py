@@ -15,7 +15,6 @@ from harness.cli.reports import (cmd_brief, cmd_check_ckpt, cmd_export, cmd_hist
 from harness.cli.run import cmd_run
 from harness.report import export
 from harness.runs.pytest_process import START_METHODS
-from harness.verdicts import validators
 
 
 def _version() -> str:
@@ -136,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     ckpt.add_argument("path", metavar="PATH", help="the .ckpt file to check (weights_only load, "
                                                    "hyper_parameters, state_dict, rebuild)")
     ckpt.add_argument("--module-class", metavar="DOTTED.PATH",
-                      default=validators.DEFAULT_MODULE_CLASS)
+                      help="rebuild it as this LightningModule (default: the project's "
+                           "[validation] checkpoint_module_class)")
     ckpt.set_defaults(handler=cmd_check_ckpt)
 
     joined = commands.add_parser("merge", parents=[common],

@@ -147,15 +147,28 @@ def cmd_check_ckpt(args, console: Console) -> int:
     if not path.is_file():
         raise UsageProblem(f"{path}: is not a regular file (a FIFO, socket or device); give the "
                            "path of a .ckpt file")
+    module_class = args.module_class or _configured_module_class()
     try:
-        facts = validators.validate_checkpoint(path, module_class=args.module_class)
+        facts = validators.validate_checkpoint(path, module_class=module_class)
     except validators.ValidationError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return VALIDATION_FAILED
+    rebuilt = (f"rebuilt as {facts['module_class']} (strict load_state_dict)"
+               if facts["module_class"] else "not rebuilt (give --module-class, or set "
+               "[validation] checkpoint_module_class in selectors/harness.toml)")
     console.print(f"[green]ok[/] {escape(str(path))}: {facts['tensors']} tensors; "
-                  f"hyper_parameters {escape(', '.join(facts['hyper_parameters']))}; rebuilt as "
-                  f"{escape(facts['module_class'])} (strict load_state_dict)", highlight=False)
+                  f"hyper_parameters {escape(', '.join(facts['hyper_parameters']))}; "
+                  f"{escape(rebuilt)}", highlight=False)
     return 0
+
+
+def _configured_module_class() -> str | None:
+    """The project's `[validation] checkpoint_module_class`; None outside a project."""
+    try:
+        root = selectors.find_project_root(Path.cwd())
+    except selectors.ConfigError:
+        return None
+    return selectors.load(root).validation.checkpoint_module_class
 
 
 def cmd_brief(args, console: Console) -> int:

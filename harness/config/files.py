@@ -4,8 +4,8 @@ errors that name the file, the key and the fix, e.g.
     selectors/budgets.toml: groups.parity.max_s: must be a positive number (got 'x')
 
 Every problem is one ConfigError (defined here, the bottom of the harness); a CLI prints it as one
-line on stderr and exits 2. Two typed readers: Fields (budgets.toml, owners.toml, the baseline
-JSON files) and Checker (groups.toml, harness.toml; its errors end with a separate fix).
+line on stderr and exits 2. One typed reader, Fields, serves every file (groups.toml,
+harness.toml, budgets.toml, owners.toml, components.toml, the baseline JSON files).
 """
 from __future__ import annotations
 
@@ -28,14 +28,18 @@ def config_error(source: str | Path, key: str, what: str) -> ConfigError:
     return ConfigError(f"{source}: {key}: {what}" if key else f"{source}: {what}")
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, shown_as: str | Path | None = None) -> dict[str, Any]:
+    """The TOML file at `path`; errors name it as `shown_as` (selectors/groups.toml, ...) when
+    given, else as `path`."""
+    source = shown_as or path
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise config_error(path, "", "file not found (restore it from git)") from None
+        raise config_error(source, "", f"file not found in {Path(path).parent} (restore it "
+                                       "from version control)") from None
     except tomllib.TOMLDecodeError as exc:
-        raise config_error(path, "", f"not valid TOML: {exc}") from None
+        raise config_error(source, "", f"not valid TOML: {exc} (fix the syntax)") from None
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -66,18 +70,41 @@ class Fields:
     def fail(self, name: str, what: str) -> ConfigError:
         return config_error(self.source, self.key(name), what)
 
-    def only(self, allowed: set[str] | frozenset[str]) -> None:
-        """Reject unknown keys: a typo such as `max_sec` must not silently disable a budget."""
+    def only(self, allowed: set[str] | frozenset[str],
+             required: set[str] | frozenset[str] = frozenset()) -> None:
+        """Reject unknown keys - a typo such as `max_sec` must not silently disable a budget -
+        and missing `required` ones."""
         for name in self.table:
             if name not in allowed:
                 raise self.fail(name, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        for name in sorted(set(required) - set(self.table)):
+            raise self.fail(name, "missing (add it)")
+
+    def tables(self) -> dict[str, Fields]:
+        """Each entry of this table as a table of its own ([cadences.<name>], ...)."""
+        return {name: Fields(self.source, value, self.key(name))
+                for name, value in self.table.items()}
+
+    def name(self, name: str, value: str | None = None) -> str:
+        """`value` (default: the key `name` itself) as a group/cadence/marker name."""
+        value = name if value is None else value
+        if not _NAME.match(value):
+            raise self.fail(name, f"{value!r} is not a valid name (use letters, digits and "
+                                  "underscores)")
+        return value
 
     def sub(self, name: str, required: bool = False) -> Fields:
         if name not in self.table:
             if required:
-                raise self.fail(name, "missing table")
+                raise self.fail(name, f"missing table (add a [{self.key(name)}] table)")
             return Fields(self.source, {}, self.key(name))
         return Fields(self.source, self.table[name], self.key(name))
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.table.get(name, default)
+        if not isinstance(value, bool):
+            raise self.fail(name, f"must be true or false (got {value!r})")
+        return value
 
     def number(self, name: str, default: float | None = None, *, positive: bool = False,
                required: bool = False) -> float | None:
@@ -128,79 +155,3 @@ class Fields:
         if required and not value:
             raise self.fail(name, "must not be empty")
         return tuple(value)
-
-
-def read_project_toml(project_root: Path, relative: str) -> dict[str, Any]:
-    """`relative` (selectors/groups.toml, ...) of `project_root`; errors name it as `relative`."""
-    path = project_root / relative
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{relative}: file not found in {project_root} "
-                          "(restore it from version control)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{relative}: not valid TOML: {exc} (fix the syntax)") from None
-
-
-class Checker:
-    """Typed accessors for selectors/groups.toml and harness.toml that raise one ConfigError
-    `file: entry: what (fix)` (the older sibling of Fields, whose errors carry no separate fix)."""
-
-    _MISSING = object()
-
-    def __init__(self, filename: str):
-        self.filename = filename
-
-    def fail(self, where: str, what: str, fix: str):
-        prefix = f"{self.filename}: {where}: " if where else f"{self.filename}: "
-        raise ConfigError(f"{prefix}{what} ({fix})")
-
-    def keys(self, table: dict, where: str, allowed: set[str], required: set[str] = frozenset()):
-        for key in table:
-            if key not in allowed:
-                entry = f"{where}.{key}" if where else key
-                self.fail(entry, "unknown key", "allowed: " + ", ".join(sorted(allowed)))
-        for key in sorted(required - set(table)):
-            entry = f"{where}.{key}" if where else key
-            self.fail(entry, "missing", "add it")
-
-    def name(self, name: str, where: str):
-        if not _NAME.match(name):
-            self.fail(where, f"{name!r} is not a valid name", "use letters, digits and underscores")
-
-    def table(self, parent: dict, key: str, optional: bool = False, where: str = "") -> dict:
-        entry = f"{where}.{key}" if where else key
-        value = parent.get(key, {} if optional else self._MISSING)
-        if value is self._MISSING:
-            self.fail(entry, "missing", f"add a [{entry}] table")
-        if not isinstance(value, dict):
-            self.fail(entry, f"expected a table, got {type(value).__name__}", f"write it as [{entry}]")
-        return value
-
-    def _get(self, table: dict, entry: str, key: str, default, types, type_name: str):
-        value = table.get(key, self._MISSING)
-        if value is self._MISSING:
-            if default is self._MISSING:
-                self.fail(entry, "missing", "add it")
-            return default
-        # bool is an int in Python: refuse it where a number is expected
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            self.fail(entry, f"expected {type_name}, got {value!r}", f"write a {type_name}")
-        return value
-
-    def string(self, table, entry, key, default=_MISSING) -> str:
-        return self._get(table, entry, key, default, (str,), "string")
-
-    def boolean(self, table, entry, key, default=_MISSING) -> bool:
-        return self._get(table, entry, key, default, (bool,), "boolean (true/false)")
-
-    def integer(self, table, entry, key, default=_MISSING) -> int:
-        return self._get(table, entry, key, default, (int,), "integer")
-
-    def string_list(self, table, entry, key, default=_MISSING) -> list[str]:
-        value = self._get(table, entry, key, default, (list,), "list of strings")
-        for item in value:
-            if not isinstance(item, str):
-                self.fail(entry, f"expected a list of strings, got item {item!r}", "quote each entry")
-        return list(value)

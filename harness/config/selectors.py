@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import budgets, owners
-from harness.config.files import Checker as _Checker
-from harness.config.files import ConfigError
-from harness.config.files import read_project_toml as _read_toml
+from harness.config.files import ConfigError, Fields, read_toml
 
 GROUPS_FILE = "selectors/groups.toml"
 HARNESS_FILE = "selectors/harness.toml"
@@ -64,7 +62,7 @@ class RetentionPolicy:
 
 @dataclass(frozen=True)
 class ValidationSettings:
-    checkpoint_module_class: str
+    checkpoint_module_class: str | None  # what a *.ckpt must rebuild as; None: structure only
     png_min_bytes: int
     log_allow: tuple[str, ...]
     # (glob over the path relative to the run folder, (width, height)): expected PNG sizes
@@ -177,119 +175,108 @@ def guardrails_of(project_root: Path):
     return guardrails
 
 
+def _read(project_root: Path, relative: str) -> Fields:
+    return Fields(relative, read_toml(project_root / relative, relative))
+
+
 def load(project_root: Path) -> HarnessConfig:
     """Read and check both TOML files under `project_root/selectors/`."""
     project_root = Path(project_root)
-    settings = _read_toml(project_root, HARNESS_FILE)
-    groups_doc = _read_toml(project_root, GROUPS_FILE)
+    h = _read(project_root, HARNESS_FILE)
+    g = _read(project_root, GROUPS_FILE)
 
     guardrails = guardrails_of(project_root)
     known_owners = owners.component_names(project_root)
-    h = _Checker(HARNESS_FILE)
-    h.keys(settings, "", {"artifacts", "retention", "run", "validation", "cadences"}, {"cadences"})
-    artifacts_root = _artifacts_root(h, settings)
-    retention = h.table(settings, "retention", optional=True)
-    h.keys(retention, "retention", {"keep_last", "keep_failing", "keep_failing_max"})
-    run = h.table(settings, "run", optional=True)
-    h.keys(run, "run", {"threads_per_worker", "package_logger"})
-    validation = h.table(settings, "validation", optional=True)
-    h.keys(validation, "validation",
-           {"checkpoint_module_class", "png_min_bytes", "png_sizes", "log_allow"})
-    log_allow = h.string_list(validation, "validation.log_allow", "log_allow", default=[])
+    h.only({"artifacts", "retention", "run", "validation", "cadences"}, {"cadences"})
+    artifacts_root = _artifacts_root(h)
+    retention = h.sub("retention")
+    retention.only({"keep_last", "keep_failing", "keep_failing_max"})
+    run = h.sub("run")
+    run.only({"threads_per_worker", "package_logger"})
+    validation = h.sub("validation")
+    validation.only({"checkpoint_module_class", "png_min_bytes", "png_sizes", "log_allow"})
+    log_allow = validation.texts("log_allow")
     for index, pattern in enumerate(log_allow):
         try:
             re.compile(pattern)
         except re.error as exc:
-            h.fail(f"validation.log_allow[{index}]", f"invalid regular expression {pattern!r}: {exc}",
-                   "fix the pattern")
+            raise validation.fail(f"log_allow[{index}]", f"invalid regular expression "
+                                                         f"{pattern!r}: {exc} (fix the pattern)")
 
     cadences: dict[str, Cadence] = {}
-    for name, table in h.table(settings, "cadences").items():
-        where = f"cadences.{name}"
-        h.name(name, where)
-        h.keys(table, where, {"description", "persistent_artifacts"}, {"description"})
+    cadence_tables = h.sub("cadences", required=True)
+    for name, table in cadence_tables.tables().items():
+        cadence_tables.name(name)
+        table.only({"description", "persistent_artifacts"}, {"description"})
         cadences[name] = Cadence(
             name=name,
-            description=h.string(table, where + ".description", "description"),
-            persistent_artifacts=h.boolean(table, where + ".persistent_artifacts",
-                                           "persistent_artifacts", False),
+            description=table.text("description"),
+            persistent_artifacts=table.boolean("persistent_artifacts", False),
             budget=guardrails("cadence", name),
         )
     if not cadences:
-        h.fail("cadences", "no cadence defined", "add a [cadences.<name>] table")
+        raise h.fail("cadences", "no cadence defined (add a [cadences.<name>] table)")
 
-    g = _Checker(GROUPS_FILE)
-    g.keys(groups_doc, "", {"suite_root", "groups"}, {"suite_root", "groups"})
-    suite_root = _normalise_path(g.string(groups_doc, "suite_root", "suite_root"))
+    g.only({"suite_root", "groups"}, {"suite_root", "groups"})
+    suite_root = _normalise_path(g.text("suite_root"))
     groups: dict[str, Group] = {}
-    for name, table in g.table(groups_doc, "groups").items():
-        where = f"groups.{name}"
-        g.name(name, where)
+    group_tables = g.sub("groups", required=True)
+    for name, table in group_tables.tables().items():
+        group_tables.name(name)
         if name in cadences:
-            g.fail(where, f"group name {name!r} is also a cadence in {HARNESS_FILE}",
-                   "rename the group or the cadence")
-        g.keys(table, where,
-               {"description", "owner", "cadences", "marker", "paths", "node_ids",
-                "persistent_artifacts"},
-               {"description", "owner", "cadences"})
-        owner = g.string(table, where + ".owner", "owner")
+            raise group_tables.fail(name, f"group name {name!r} is also a cadence in "
+                                          f"{HARNESS_FILE} (rename the group or the cadence)")
+        table.only({"description", "owner", "cadences", "marker", "paths", "node_ids",
+                    "persistent_artifacts"}, {"description", "owner", "cadences"})
+        owner = table.text("owner")
         if known_owners is not None and owner not in known_owners:
-            g.fail(where + ".owner", f"unknown owner {owner!r}", "use one of "
-                   + ", ".join(known_owners) + f": the components of {owners.OWNERS_FILE}")
-        group_cadences = g.string_list(table, where + ".cadences", "cadences")
+            raise table.fail("owner", f"unknown owner {owner!r} (use one of "
+                             + ", ".join(known_owners) + f": the components of "
+                                                         f"{owners.OWNERS_FILE})")
+        group_cadences = table.texts("cadences")
         for cadence in group_cadences:
             if cadence not in cadences:
-                g.fail(where + ".cadences", f"unknown cadence {cadence!r}",
-                       "use one of " + ", ".join(cadences))
-        marker = table.get("marker")
+                raise table.fail("cadences", f"unknown cadence {cadence!r} (use one of "
+                                             + ", ".join(cadences) + ")")
+        marker = table.text("marker")
         if marker is not None:
-            marker = g.string(table, where + ".marker", "marker")
-            g.name(marker, where + ".marker")
-        paths = [_normalise_path(p) for p in g.string_list(table, where + ".paths", "paths", [])]
-        node_ids = g.string_list(table, where + ".node_ids", "node_ids", [])
+            table.name("marker", marker)
+        paths = tuple(_normalise_path(p) for p in table.texts("paths"))
+        node_ids = table.texts("node_ids")
         for entry, values in (("paths", paths), ("node_ids", node_ids)):
             for value in values:
                 if not is_under(value.split("::", 1)[0], suite_root):
-                    g.fail(f"{where}.{entry}", f"{value!r} is outside suite_root {suite_root!r}",
-                           f"list only tests under {suite_root}/")
+                    raise table.fail(entry, f"{value!r} is outside suite_root {suite_root!r} "
+                                            f"(list only tests under {suite_root}/)")
         if not (marker or paths or node_ids):
-            g.fail(where, "selects nothing", "give it a marker, paths or node_ids")
+            raise group_tables.fail(name, "selects nothing (give it a marker, paths or node_ids)")
         groups[name] = Group(
             name=name,
-            description=g.string(table, where + ".description", "description"),
+            description=table.text("description"),
             owner=owner,
-            cadences=tuple(group_cadences),
+            cadences=group_cadences,
             marker=marker,
-            paths=tuple(paths),
-            node_ids=tuple(node_ids),
-            persistent_artifacts=g.boolean(table, where + ".persistent_artifacts",
-                                           "persistent_artifacts", False),
+            paths=paths,
+            node_ids=node_ids,
+            persistent_artifacts=table.boolean("persistent_artifacts", False),
             budget=guardrails("group", name),
         )
     if not groups:
-        g.fail("groups", "no group defined", "add a [groups.<name>] table")
+        raise g.fail("groups", "no group defined (add a [groups.<name>] table)")
     markers = [grp.marker for grp in groups.values() if grp.marker]
     for marker in set(markers):
         if markers.count(marker) > 1:
-            g.fail("groups", f"marker {marker!r} is used by two groups", "give each group its own marker")
+            raise g.fail("groups", f"marker {marker!r} is used by two groups (give each group "
+                                   "its own marker)")
 
-    keep_last = h.integer(retention, "retention.keep_last", "keep_last", 20)
-    if keep_last < 1:
-        h.fail("retention.keep_last", f"must be >= 1, got {keep_last}", "keep at least the newest run")
-    keep_failing_max = h.integer(retention, "retention.keep_failing_max", "keep_failing_max", 20)
-    if keep_failing_max < 0:
-        h.fail("retention.keep_failing_max", f"must be >= 0, got {keep_failing_max}",
-               "0 keeps no failing run beyond keep_last")
-    threads = h.integer(run, "run.threads_per_worker", "threads_per_worker", 0)
-    if threads < 0:
-        h.fail("run.threads_per_worker", f"must be >= 0, got {threads}", "0 means automatic")
-    png_min_bytes = h.integer(validation, "validation.png_min_bytes", "png_min_bytes", 1024)
     png_sizes = []
-    for glob, size in h.table(validation, "png_sizes", optional=True, where="validation").items():
+    sizes = validation.sub("png_sizes")
+    for glob, size in sizes.table.items():
         if not (isinstance(size, list) and len(size) == 2
                 and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in size)):
-            h.fail(f'validation.png_sizes."{glob}"', f"expected [width, height], got {size!r}",
-                   "give the size in pixels as two positive integers, e.g. [128, 128]")
+            raise sizes.fail(f'"{glob}"', f"expected [width, height], got {size!r} (give the "
+                                          "size in pixels as two positive integers, e.g. "
+                                          "[128, 128])")
         png_sizes.append((glob, (size[0], size[1])))
     return HarnessConfig(
         project_root=project_root,
@@ -298,18 +285,16 @@ def load(project_root: Path) -> HarnessConfig:
         cadences=cadences,
         artifacts_root=artifacts_root,
         retention=RetentionPolicy(
-            keep_last=keep_last,
-            keep_failing=h.boolean(retention, "retention.keep_failing", "keep_failing", True),
-            keep_failing_max=keep_failing_max,
+            keep_last=retention.integer("keep_last", 20, minimum=1),
+            keep_failing=retention.boolean("keep_failing", True),
+            keep_failing_max=retention.integer("keep_failing_max", 20),
         ),
-        threads_per_worker=threads,
-        package_logger=h.string(run, "run.package_logger", "package_logger", ""),
+        threads_per_worker=run.integer("threads_per_worker", 0),  # 0: automatic
+        package_logger=run.text("package_logger", ""),
         validation=ValidationSettings(
-            checkpoint_module_class=h.string(
-                validation, "validation.checkpoint_module_class", "checkpoint_module_class",
-                "ptycho_torch.lightning_module.PtychoLightningModule"),
-            png_min_bytes=png_min_bytes,
-            log_allow=tuple(log_allow),
+            checkpoint_module_class=validation.text("checkpoint_module_class"),
+            png_min_bytes=validation.integer("png_min_bytes", 1024),
+            log_allow=log_allow,
             png_sizes=tuple(png_sizes),
         ),
     )
@@ -318,13 +303,13 @@ def load(project_root: Path) -> HarnessConfig:
 def artifacts_root_of(project_root: Path) -> str:
     """The `[artifacts] root` of selectors/harness.toml, read and checked on its own: lets
     `harness run` start pytest before it loads the whole configuration."""
-    return _artifacts_root(_Checker(HARNESS_FILE), _read_toml(project_root, HARNESS_FILE))
+    return _artifacts_root(_read(Path(project_root), HARNESS_FILE))
 
 
-def _artifacts_root(h: _Checker, settings: dict[str, Any]) -> str:
-    artifacts = h.table(settings, "artifacts", optional=True)
-    h.keys(artifacts, "artifacts", {"root"})
-    return h.string(artifacts, "artifacts.root", "root", "artifacts")
+def _artifacts_root(h: Fields) -> str:
+    artifacts = h.sub("artifacts")
+    artifacts.only({"root"})
+    return artifacts.text("root", "artifacts")
 
 
 def label_of(targets: list[str] | tuple[str, ...]) -> str:

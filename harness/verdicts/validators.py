@@ -19,7 +19,6 @@ from typing import Any, Iterable
 
 from harness.config.selectors import ValidationSettings
 
-DEFAULT_MODULE_CLASS = "ptycho_torch.lightning_module.PtychoLightningModule"
 ARCHIVE_BACKENDS = ("tensorflow", "pytorch")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 # ERROR as a word: `ERROR:root:`, `[ERROR]`, `... ERROR` at the end; not ERRORS or MY_ERROR_RATE
@@ -150,10 +149,11 @@ def validate_model_archive(path: Path | str, *,
 
 
 def validate_checkpoint(path: Path | str, *,
-                        module_class: str | type = DEFAULT_MODULE_CLASS) -> dict[str, Any]:
+                        module_class: str | type | None = None) -> dict[str, Any]:
     """Lightning checkpoint: loads with weights_only=True, holds `state_dict` and
-    `hyper_parameters`, and `module_class(**hyper_parameters)` (a class or its dotted path)
-    accepts the state dict strictly. A file found valid before, unchanged since (same size and
+    `hyper_parameters`, and `module_class(**hyper_parameters)` (a class or its dotted path; the
+    project's `[validation] checkpoint_module_class`, None = no rebuild) accepts the state dict
+    strictly. A file found valid before, unchanged since (same size and
     modification time), is not loaded again: a test validates its checkpoint, and the harness
     validates the test's artifacts once more when it ends."""
     path = _require_file(path)
@@ -163,7 +163,7 @@ def validate_checkpoint(path: Path | str, *,
 
 @functools.lru_cache(maxsize=64)  # failures raise, so only valid files are remembered
 def _validated_checkpoint(path: Path, size: int, mtime_ns: int,
-                          module_class: str | type) -> dict[str, Any]:
+                          module_class: str | type | None) -> dict[str, Any]:
     import torch  # only here: torch costs seconds to import
 
     try:
@@ -183,6 +183,9 @@ def _validated_checkpoint(path: Path, size: int, mtime_ns: int,
         raise ValidationError(path, "structure", "'hyper_parameters' is not a dict")
     if not isinstance(state_dict, dict) or not all(torch.is_tensor(v) for v in state_dict.values()):
         raise ValidationError(path, "structure", "'state_dict' is not a dict of tensors")
+    if module_class is None:
+        return {"tensors": len(state_dict), "hyper_parameters": sorted(hyper_parameters),
+                "module_class": None}
     cls = _import_class(path, module_class) if isinstance(module_class, str) else module_class
     class_name = f"{cls.__module__}.{cls.__qualname__}"
     try:

@@ -91,8 +91,8 @@ def test_collection_scope_of_a_selection(config_root: Path):
      "selectors/groups.toml: groups.parity.pathz: unknown key (allowed: cadences, "
      "description, marker, node_ids, owner, paths, persistent_artifacts)"),
     ("groups.toml", 'paths = ["tests/suite/parity/"]', 'paths = "tests/suite/parity/"',
-     "selectors/groups.toml: groups.parity.paths: expected list of strings, got "
-     "'tests/suite/parity/' (write a list of strings)"),
+     "selectors/groups.toml: groups.parity.paths: must be a list of non-empty strings (got "
+     "'tests/suite/parity/')"),
     ("groups.toml", 'paths = ["tests/suite/parity/"]', 'paths = ["tests/unit/"]',
      "selectors/groups.toml: groups.parity.paths: 'tests/unit' is outside suite_root "
      "'tests/suite' (list only tests under tests/suite/)"),
@@ -108,10 +108,9 @@ def test_collection_scope_of_a_selection(config_root: Path):
     ("groups.toml", "[groups.parity]", "[groups.parity",
      "selectors/groups.toml: not valid TOML: "),
     ("harness.toml", "keep_last = 20", "keep_last = 0",
-     "selectors/harness.toml: retention.keep_last: must be >= 1, got 0 (keep at least the newest run)"),
+     "selectors/harness.toml: retention.keep_last: must be an integer >= 1 (got 0)"),
     ("harness.toml", "keep_failing = true", "keep_failing = 1",
-     "selectors/harness.toml: retention.keep_failing: expected boolean (true/false), got 1 "
-     "(write a boolean (true/false))"),
+     "selectors/harness.toml: retention.keep_failing: must be true or false (got 1)"),
     ("harness.toml", "log_allow = []", 'log_allow = ["(unclosed"]',
      "selectors/harness.toml: validation.log_allow[0]: invalid regular expression '(unclosed'"),
     ("harness.toml", "[128, 128] }", "[128] }",
