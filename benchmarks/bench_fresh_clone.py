@@ -46,8 +46,9 @@ def describe(report: dict) -> dict:
             "foreign_cores": (budgets.get("contention") or {}).get("foreign_cores"),
             "findings": [f"{v['kind']} {v['subject']} {v['check']} {v['status']}"
                          for v in verdicts if v["status"] != "ok" and not v.get("advisory")],
-            "advisories": [f"{v['kind']} {v['subject']} {v['status']} "
-                           f"{v['measured_s']:.2f} vs {v['baseline_s']:.2f}"
+            "advisories": [f"{v['kind']} {v['subject']} {v['status']} {v['measured_s']:.2f} vs "
+                           + (f"{v['baseline_s']:.2f}" if v["check"] != "ceiling" else
+                              f"max {v['allowed'][1]:g}")
                            for v in verdicts if v.get("advisory")]}
 
 

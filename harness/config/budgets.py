@@ -64,7 +64,7 @@ class BandRule:
     provisional_runs: int = 3      # green ledger runs of a fingerprint before its provisional
     provisional_window: int = 10   # baseline exists; the newest this many are summarised
     contention_cores: float = 0.25  # foreign work from which a run is contended (contention.py)
-    ceiling_cores: int = 1  # the usable cores ceilings (max_s) promise their wall time for
+    wall_budget_cores: int = 1  # the usable cores wall-time promises (max_s, baseline_s) hold for
 
     @property
     def provisional(self) -> ProvisionalRule:
@@ -150,7 +150,7 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
     d = f.sub("defaults")
     d.only({"clock", "normalise_load", "k_mad", "rel_floor", "abs_floor_s", "rel_cap",
             "confirm_reruns", "probe_interval_s", "estimated_factor", "provisional_runs",
-            "provisional_window", "unscaled_agrees", "contention_cores", "ceiling_cores"})
+            "provisional_window", "unscaled_agrees", "contention_cores", "wall_budget_cores"})
     normalise = d.table.get("normalise_load", BandRule.normalise_load)
     if not isinstance(normalise, bool):
         raise d.fail("normalise_load", f"must be true or false (got {normalise!r})")
@@ -172,7 +172,7 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
         provisional_window=d.integer("provisional_window", BandRule.provisional_window,
                                      minimum=1),
         contention_cores=d.number("contention_cores", BandRule.contention_cores, positive=True),
-        ceiling_cores=d.integer("ceiling_cores", BandRule.ceiling_cores, minimum=1),
+        wall_budget_cores=d.integer("wall_budget_cores", BandRule.wall_budget_cores, minimum=1),
     )
     if band.estimated_factor <= 1:
         raise d.fail("estimated_factor", f"must be above 1 (got {band.estimated_factor:g}): "

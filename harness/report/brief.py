@@ -244,9 +244,11 @@ def render(project_root: Path) -> str:
         f"work on both clocks, so every slow verdict (`too_slow`, `over_ceiling`) is advisory "
         f"(with the evidence, and `harness compare` as the check that holds under load), "
         f"`too_fast` still fails, and the run is no sample for a provisional baseline.",
-        f"- **Ceilings on fewer cores**: a ceiling (`max_s`, wall time) is promised for "
-        f"{band.ceiling_cores} usable core(s) (`[defaults] ceiling_cores`); a run with fewer "
-        f"(`taskset -c 0`) that crosses it gets an advisory, and its bands still judge the work.",
+        f"- **Wall-time promises on fewer cores**: ceilings (`max_s`) and wall-clock bands "
+        f"around a `baseline_s` default or another machine's baseline are promised for "
+        f"{band.wall_budget_cores} usable core(s) (`[defaults] wall_budget_cores`); on a run "
+        f"with fewer (`taskset -c 0`) their slow verdicts are advisory, and exact bands (once "
+        f"that fingerprint has its own baseline) judge as anywhere.",
         f"- Per-test timeout: max({_seconds(budget.timeouts.min_s)}, {budget.timeouts.factor:g} × "
         f"the test's reference time), else {_seconds(budget.timeouts.default_s)}.",
         "",
@@ -263,8 +265,10 @@ def render(project_root: Path) -> str:
     ]
     validation = settings.validation
     lines += _table(["artifact", "required", "checked by"], [
-        ["Lightning checkpoint `*.ckpt`", "`hyper_parameters` and `state_dict`; rebuilds "
-         f"`{validation.checkpoint_module_class}` with a strict `load_state_dict`",
+        ["Lightning checkpoint `*.ckpt`", "`hyper_parameters` and `state_dict`; " + (
+            f"rebuilds `{validation.checkpoint_module_class}` with a strict `load_state_dict`"
+            if validation.checkpoint_module_class else "(no `checkpoint_module_class`: "
+            "not rebuilt)"),
          "`torch.load(..., weights_only=True)`; `harness check-ckpt PATH`"],
         ["model archive `*.h5.zip`", "manifest (format, version, backend, models, members), "
          "params.json; no member escapes the folder", "harness validators"],

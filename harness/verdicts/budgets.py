@@ -15,8 +15,9 @@ them exact and do not fail the gate; only beyond that margin are they findings. 
 (this fingerprint's committed or provisional baseline, harness.records.baselines) fail as before.
 On a run that other processes contended (harness.measure.contention) every slow verdict -
 too_slow or over_ceiling, exact or estimated - is advisory; too_fast still fails. A ceiling is
-promised for `[defaults] ceiling_cores` usable cores (CI's runner): on a run with fewer (say
-`taskset -c 0`) over_ceiling is advisory; the bands still judge it.
+promised for `[defaults] wall_budget_cores` usable cores (CI's runner), and so are wall-clock
+bands around a `baseline_s` default or another machine's baseline: on a run with fewer (say
+`taskset -c 0`) their slow verdicts are advisory; exact bands (this fingerprint's) still judge.
 
 The detector rule (`[defaults]` in budgets.toml) was chosen with benchmarks/bench_budget_detector.py:
 bands judge CPU time (time spent waiting for a core does not count); recorded seconds are carried
@@ -207,15 +208,20 @@ def _contended_rule(verdict: Verdict, contention: Contention | None) -> Verdict:
 
 
 def _fewer_cores_rule(verdict: Verdict, usable_cores: int | None, promised: int) -> Verdict:
-    """Wall time on one core is not the wall time a two-core runner promised: a ceiling
-    crossed with fewer usable cores than `[defaults] ceiling_cores` is advisory."""
-    if usable_cores is None or usable_cores >= promised or verdict.advisory \
-            or verdict.status != "over_ceiling":
+    """Wall time on one core is not the wall time a two-core runner promised: a slow
+    verdict on the wall clock that holds this run to a promise - a ceiling, or an estimated
+    band (a `baseline_s` default, another machine's baseline) - is advisory on fewer usable
+    cores than `[defaults] wall_budget_cores`. Exact bands were recorded on this very
+    fingerprint (its core count included) and still judge."""
+    promise = verdict.check == "ceiling" or (verdict.clock == "wall" and verdict.estimated)
+    if usable_cores is None or usable_cores >= promised or verdict.advisory or not promise \
+            or verdict.status not in SLOW_STATUSES:
         return verdict
     return replace(verdict, advisory=True, basis=(
-        f"{verdict.basis}; advisory: this run had {usable_cores} usable core(s), the ceiling "
-        f"is promised for {promised} ([defaults] ceiling_cores, CI's runner); make it exact "
-        f"on {promised} cores (no taskset), or give this runner a ceiling of its own"))
+        f"{verdict.basis}; advisory: this run had {usable_cores} usable core(s), wall-time "
+        f"budgets are promised for {promised} ([defaults] wall_budget_cores, CI's runner); make "
+        f"it exact on {promised} cores (no taskset), or let this fingerprint learn its own "
+        "baseline (provisional after its green runs)"))
 
 
 def judge(measurements: Measurements, budgets: Budgets,
@@ -227,7 +233,8 @@ def judge(measurements: Measurements, budgets: Budgets,
     recorded baseline; tests only when budgets.toml has an entry for them (node id or glob):
     judging hundreds of small tests would make some noise cross a limit on every run. On a
     `contention`-ed machine slow verdicts are advisory (`_contended_rule`), and so are ceilings
-    on fewer `usable_cores` than they promise (`_fewer_cores_rule`)."""
+    and estimated wall-clock bands on fewer `usable_cores` than they promise
+    (`_fewer_cores_rule`)."""
     unknown = set(measurements) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown measurement kind(s) {sorted(unknown)} (use {', '.join(KINDS)})")
@@ -246,10 +253,11 @@ def judge(measurements: Measurements, budgets: Budgets,
                     False, f"ceiling max_s={limits.max_s:g} s from {budgets.source} "
                            f"[{limits.where}] (wall time, never scaled)", "over_ceiling")
                 verdicts.append(_fewer_cores_rule(_contended_rule(ceiling, contention),
-                                                  usable_cores, budgets.band.ceiling_cores))
+                                                  usable_cores, budgets.band.wall_budget_cores))
             if entry is not None or (limits and limits.baseline_s is not None):
-                verdicts.append(_contended_rule(
-                    _band(kind, subject, m, limits, entry, budgets, reference, exact), contention))
+                verdicts.append(_fewer_cores_rule(_contended_rule(
+                    _band(kind, subject, m, limits, entry, budgets, reference, exact), contention),
+                    usable_cores, budgets.band.wall_budget_cores))
             elif limits and limits.min_s is not None:
                 clock = _work_clock(budgets.band, m, None)
                 verdicts.append(_verdict(

@@ -148,17 +148,34 @@ def test_a_ceiling_crossed_on_fewer_cores_than_it_promises_is_advisory():
     """Seen: a fresh clone under `taskset -c 0` ran per_pr in 91.1 s against the 2-core
     runner's 90 s ceiling; the bands still judge the work."""
     b = shipped()
-    assert b.band.ceiling_cores == 2
+    assert b.band.wall_budget_cores == 2
     slow = {"cadence": {"per_pr": Measurement(91.1, 80.0)}}
     pinned = only(budgets.judge(slow, b, usable_cores=1), "ceiling")
     assert (pinned.status, pinned.finding, pinned.advice) == ("over_ceiling", False, True)
-    assert "1 usable core(s)" in pinned.basis and "ceiling_cores" in pinned.basis
+    assert "1 usable core(s)" in pinned.basis and "wall_budget_cores" in pinned.basis
     assert only(budgets.judge(slow, b, usable_cores=2), "ceiling").finding
     assert only(budgets.judge(slow, b), "ceiling").finding  # unknown cores: the promise holds
-    one_core_runner = edited("ceiling_cores = 2", "ceiling_cores = 1")
+    one_core_runner = edited("wall_budget_cores = 2", "wall_budget_cores = 1")
     assert only(budgets.judge(slow, one_core_runner, usable_cores=1), "ceiling").finding
-    with pytest.raises(ConfigError, match="ceiling_cores"):
-        edited("ceiling_cores = 2", "ceiling_cores = 0")
+    with pytest.raises(ConfigError, match="wall_budget_cores"):
+        edited("wall_budget_cores = 2", "wall_budget_cores = 0")
+
+
+def test_estimated_wall_bands_on_fewer_cores_are_advisory_exact_ones_still_judge():
+    """Seen: pinned to one core, integration took 74.7-79.7 s wall against its 36 s +/- 5 s
+    default - beyond the x2 safety margin, exit 4 on every run of unchanged code."""
+    pinned = {"group": {"integration": Measurement(79.7, 70.0)}}
+    estimated = only(budgets.judge(pinned, shipped(), usable_cores=1), "band")
+    assert (estimated.status, estimated.estimated, estimated.finding) == ("too_slow", True, False)
+    assert "1 usable core(s)" in estimated.basis
+    assert only(budgets.judge(pinned, shipped(), usable_cores=2), "band").finding
+    # this fingerprint's own (one-core) baseline: exact, and a regression is a finding
+    own = reference("group", "integration", 60.0, 55.0)
+    assert only(budgets.judge(pinned, shipped(), own, usable_cores=1), "band").finding
+    # skipped work is never explained by fewer cores
+    skipped = only(budgets.judge({"group": {"integration": Measurement(2.0, 2.0)}}, shipped(),
+                                 usable_cores=1), "band")
+    assert (skipped.status, skipped.finding) == ("too_fast", True)
 
 # ---------------------------------------------------------------- bands
 
