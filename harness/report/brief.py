@@ -243,7 +243,9 @@ def render(project_root: Path) -> str:
         f"{band.contention_cores:g} cores on average the run is contended: a neighbour slows "
         f"work on both clocks, so every slow verdict (`too_slow`, `over_ceiling`) is advisory "
         f"(with the evidence, and `harness compare` as the check that holds under load), "
-        f"`too_fast` still fails, and the run is no sample for a provisional baseline.",
+        f"`too_fast` still fails (but only below the unscaled band too: the speed probe, "
+        f"sharing a core with the neighbour, misreads the load), and the run is no sample for "
+        f"a provisional baseline.",
         f"- **Wall-time promises on fewer cores**: ceilings (`max_s`) and wall-clock bands "
         f"around a `baseline_s` default or another machine's baseline are promised for "
         f"{band.wall_budget_cores} usable core(s) (`[defaults] wall_budget_cores`); on a run "

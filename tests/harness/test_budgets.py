@@ -477,6 +477,22 @@ def test_a_contended_run_makes_too_slow_advisory_and_never_too_fast(measured, fo
         assert verdict.advice and "CONTENDED" in verdict.basis and "harness compare" in verdict.basis
 
 
+
+def test_on_a_contended_run_too_fast_needs_the_unscaled_band_too():
+    """Seen (fresh clone, burner on the other core, provisional baseline): the probe scaled
+    backend_selection's 3.8 CPU-s baseline x1.16-1.30 and called unchanged work (3.64-3.82
+    CPU-s) too_fast in 4 of 5 runs."""
+    ref = reference("group", "backend_selection", 3.83, 3.83, mad=0.15,
+                    session_calibration=0.124)  # the probe reads the machine x1.24 slower
+    unchanged = {"group": {"backend_selection": Measurement(3.7, 3.7)}}
+    quiet = only(budgets.judge(unchanged, shipped(), ref), "band")
+    assert (quiet.status, quiet.finding) == ("too_fast", True)  # the validated quiet rule
+    busy = only(budgets.judge(unchanged, shipped(), ref, contended_by(0.98)), "band")
+    assert (busy.status, busy.finding) == ("ok", False)
+    assert "confounds on a contended run" in busy.basis
+    skipped = {"group": {"backend_selection": Measurement(1.0, 1.0)}}
+    assert only(budgets.judge(skipped, shipped(), ref, contended_by(0.98)), "band").finding
+
 def test_on_a_contended_run_ceilings_and_estimated_verdicts_are_advisory_too():
     """Seen: 1.37-1.45 foreign cores took per_pr to 146-165 s wall (ceiling 90 s) and the
     integration group beyond x2 of its wall-clock baseline_s default."""
