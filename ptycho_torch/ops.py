@@ -74,11 +74,9 @@ def combine_complex(amp: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
     return torch.complex(amp * torch.cos(phase), amp * torch.sin(phase))
 
 
-def translate(images: torch.Tensor, shifts) -> torch.Tensor:
-    """images (B, H, W) real or complex, shifts (B, 2) = (dx, dy): content moves by +shift,
-    bilinear 4-neighbour gather, zero outside (reference.translate). Output keeps the dtype."""
-    n_batch, height, width = images.shape
-    device = images.device
+def _bilinear_taps(shifts, n_batch: int, height: int, width: int, weight_dtype, device):
+    """The four (flat index (B, H*W), weight (B, H, W)) taps of reference.translate's bilinear
+    gather for `shifts` (B, 2) = (dx, dy); a tap outside the image has weight 0."""
     shifts = torch.as_tensor(shifts, dtype=torch.float64, device=device)  # index maths in float64
     if shifts.shape != (n_batch, 2):
         raise ValueError(f"shifts must be (B, 2) = ({n_batch}, 2), got {tuple(shifts.shape)}")
@@ -86,22 +84,47 @@ def translate(images: torch.Tensor, shifts) -> torch.Tensor:
     sx = torch.arange(width, dtype=torch.float64, device=device)[None, None, :] - shifts[:, 0, None, None]
     y0 = torch.floor(sy)
     x0 = torch.floor(sx)
-    real_dtype = images.real.dtype if images.is_complex() else images.dtype
-    wy = (sy - y0).to(real_dtype)
-    wx = (sx - x0).to(real_dtype)
+    wy = (sy - y0).to(weight_dtype)
+    wx = (sx - x0).to(weight_dtype)
     y0 = y0.long()
     x0 = x0.long()
-    flat = images.reshape(n_batch, height * width)
 
-    def gather(rows, cols, weight):
+    def tap(rows, cols, weight):
         inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
         index = rows.clamp(0, height - 1) * width + cols.clamp(0, width - 1)
         index = index.expand(n_batch, height, width).reshape(n_batch, -1)
-        values = torch.gather(flat, 1, index).reshape(n_batch, height, width)
-        return values * torch.where(inside, weight, torch.zeros_like(weight))
+        return index, torch.where(inside, weight, torch.zeros_like(weight))
 
-    return (gather(y0, x0, (1 - wy) * (1 - wx)) + gather(y0, x0 + 1, (1 - wy) * wx)
-            + gather(y0 + 1, x0, wy * (1 - wx)) + gather(y0 + 1, x0 + 1, wy * wx))
+    return (tap(y0, x0, (1 - wy) * (1 - wx)), tap(y0, x0 + 1, (1 - wy) * wx),
+            tap(y0 + 1, x0, wy * (1 - wx)), tap(y0 + 1, x0 + 1, wy * wx))
+
+
+def _apply_taps(images: torch.Tensor, taps) -> torch.Tensor:
+    n_batch, height, width = images.shape
+    flat = images.reshape(n_batch, height * width)
+    (i1, w1), (i2, w2), (i3, w3), (i4, w4) = taps
+
+    def gather(index, weight):
+        return torch.gather(flat, 1, index).reshape(n_batch, height, width) * weight
+
+    return gather(i1, w1) + gather(i2, w2) + gather(i3, w3) + gather(i4, w4)
+
+
+def translate(images: torch.Tensor, shifts) -> torch.Tensor:
+    """images (B, H, W) real or complex, shifts (B, 2) = (dx, dy): content moves by +shift,
+    bilinear 4-neighbour gather, zero outside (reference.translate). Output keeps the dtype."""
+    n_batch, height, width = images.shape
+    real_dtype = images.real.dtype if images.is_complex() else images.dtype
+    return _apply_taps(images, _bilinear_taps(shifts, n_batch, height, width, real_dtype,
+                                              images.device))
+
+
+def translated_coverage(shifts, n_batch: int, height: int, width: int, device) -> torch.Tensor:
+    """translate(ones (B, H, W) float64, shifts) without gathering the ones: the sum of the
+    in-bounds tap weights, added in translate's order (the same float64 values)."""
+    taps = _bilinear_taps(shifts, n_batch, height, width, torch.float64, device)
+    (_, w1), (_, w2), (_, w3), (_, w4) = taps
+    return w1 + w2 + w3 + w4
 
 
 def _divide_by_coverage(total: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
@@ -157,8 +180,7 @@ def merge_channels(patches: torch.Tensor, offsets) -> torch.Tensor:
             f"offsets must be (B, C, 2) = ({n_batch}, {n_chan}, 2), got {tuple(offsets.shape)}")
     flat_shifts = offsets.reshape(n_batch * n_chan, 2)
     moved = translate(patches.reshape(n_batch * n_chan, rows, cols), flat_shifts)
-    ones = torch.ones(n_batch * n_chan, rows, cols, dtype=torch.float64, device=patches.device)
-    cover = translate(ones, flat_shifts)
+    cover = translated_coverage(flat_shifts, n_batch * n_chan, rows, cols, patches.device)
     merged = _divide_by_coverage(moved.reshape(n_batch, n_chan, rows, cols).sum(dim=1),
                                  cover.reshape(n_batch, n_chan, rows, cols).sum(dim=1))
     merged = merged.to(patches.dtype)
