@@ -32,6 +32,7 @@ from typing import Callable
 from harness.config import selectors
 from harness.records import runfolder
 from harness.report import model as report
+from harness.report.types import RunReport
 from harness.runs import finish, pytest_process
 
 MERGED_SUFFIX = "merged"
@@ -143,7 +144,8 @@ def merged_report(shards: list[tuple[Path, dict]], run_id: str,
 def plan_findings(shards: list[tuple[Path, dict]]) -> list[dict]:
     """A warning section when the shards' plan was lopsided (harness.runs.sharding.Plan.warning): the
     merged run's report.md is the CI job summary, where whoever sizes the matrix looks."""
-    warning = report.shard_warning(shards[0][1])  # one plan: load_shards checked the digests
+    # one plan: load_shards checked the digests
+    warning = report.shard_warning(RunReport.from_json(shards[0][1]))
     if not warning:
         return []
     ran = [f"shard {data['pytest']['shard']['spec']}: estimated "
