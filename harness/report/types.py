@@ -20,10 +20,12 @@ OUTCOME_COUNTERS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed
 
 
 def _known(cls, data: Any) -> dict[str, Any]:
-    """The values of `cls`'s fields that the JSON object `data` has (the rest keep defaults)."""
+    """The values of `cls`'s fields that the JSON object `data` has, in its order (the rest
+    keep their defaults)."""
     if not isinstance(data, Mapping):
         raise TypeError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
-    return {f.name: data[f.name] for f in fields(cls) if f.name in data}
+    names = {f.name for f in fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
 
 
 def _json(value: Any) -> Any:
@@ -33,11 +35,6 @@ def _json(value: Any) -> Any:
     if isinstance(value, list):
         return [_json(item) for item in value]
     return value
-
-
-def _fields_json(obj: Any) -> dict[str, Any]:
-    """A dataclass's fields as a JSON object, in their order."""
-    return {f.name: _json(getattr(obj, f.name)) for f in fields(obj)}
 
 
 def _list_of(cls, data: Any) -> list:
@@ -153,8 +150,32 @@ class Finding:
 
 # ---------------------------------------------------------------- attached sections
 
+class _Section:
+    """Base of the attached sections' dataclasses. Their JSON gained keys over versions (an
+    older report has no `contention`, no verdict `advisory`, ...): one read by from_json writes
+    back the keys it was read with, in their order; one made here writes every field."""
+
+    _keys: tuple[str, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        names = [f.name for f in fields(self)] if self._keys is None else self._keys
+        return {name: _json(getattr(self, name)) for name in names}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]):
+        values = _known(cls, data)
+        made = cls(**cls._typed(dict(values)))
+        made._keys = tuple(values)
+        return made
+
+    @classmethod
+    def _typed(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """The JSON values with a type (or a lenient default) of their own, converted."""
+        return values
+
+
 @dataclass
-class BudgetVerdict:
+class BudgetVerdict(_Section):
     """One budget verdict (harness.verdicts.budgets.Verdict.as_dict()): seconds on `clock`;
     `allowed` is [lo, hi], hi None for a floor (no upper limit)."""
 
@@ -171,18 +192,14 @@ class BudgetVerdict:
     basis: str = ""
     advisory: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
-
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> BudgetVerdict:
-        values = _known(cls, data)
+    def _typed(cls, values: dict[str, Any]) -> dict[str, Any]:
         values["allowed"] = list(values.get("allowed") or [None, None])
-        return cls(**values)
+        return values
 
 
 @dataclass
-class ContentionReading:
+class ContentionReading(_Section):
     """Foreign CPU time on the run's usable cores (harness.measure.contention.Contention.as_dict());
     when `contended`, too_slow band verdicts were advisory."""
 
@@ -193,16 +210,9 @@ class ContentionReading:
     threshold_cores: float = 0.0
     contended: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ContentionReading:
-        return cls(**_known(cls, data))
-
 
 @dataclass
-class BudgetReport:
+class BudgetReport(_Section):
     """report.json's `budgets` (harness.report.budget_sections): the reference the verdicts were
     judged against - `baseline` (its fingerprint hash; None without one), `exact` (this
     machine's own), `provisional_runs` (learnt from that many green ledger runs; 0: none) and
@@ -220,20 +230,16 @@ class BudgetReport:
     verdicts: list[BudgetVerdict] = field(default_factory=list)
     measurements: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
-
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> BudgetReport:
-        values = _known(cls, data)
+    def _typed(cls, values: dict[str, Any]) -> dict[str, Any]:
         if values.get("contention") is not None:
             values["contention"] = ContentionReading.from_json(values["contention"])
         values["verdicts"] = _list_of(BudgetVerdict, values.get("verdicts") or [])
-        return cls(**values)
+        return values
 
 
 @dataclass
-class Escalation:
+class Escalation(_Section):
     """One escalation (harness.verdicts.escalation.Escalation.as_dict()): what went wrong, the
     component and owner it goes to, and the next step; a missing title is its trigger."""
 
@@ -249,16 +255,12 @@ class Escalation:
     next_step: str = ""
     steps: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return _fields_json(self)
-
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Escalation:
-        values = _known(cls, data)
+    def _typed(cls, values: dict[str, Any]) -> dict[str, Any]:
         values.setdefault("title", values.get("trigger", ""))
         for name in ("subjects", "evidence", "steps"):
             values[name] = list(values.get(name, []))
-        return cls(**values)
+        return values
 
 
 def _escalations(data: Any) -> list[Escalation]:
