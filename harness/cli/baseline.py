@@ -21,6 +21,7 @@ def cmd_baseline(args, console: Console) -> int:
     from harness.records import baselines
     from harness.records import baseline_diff
     from harness.records import measurements
+    from harness.report.types import RunReport
     from harness.config import budgets
     from harness.measure import environment
 
@@ -89,7 +90,7 @@ def cmd_baseline(args, console: Console) -> int:
         done.append(run_dir)
         console.print(f"run {len(done)}/{args.runs}: {final['status']}, "
                       f"{time.time() - started:.1f} s -> {run_dir}", highlight=False)
-        return measurements.measurements(final, ctx.settings.cadences)
+        return measurements.measurements(RunReport.from_json(final), ctx.settings.cadences)
 
     try:
         recording = baselines.record_cadence(selection.label, args.runs, run_once, folder,

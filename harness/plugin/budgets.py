@@ -41,6 +41,7 @@ from harness.records import baselines, ledger, runfolder
 from harness.records.measurements import measurements
 from harness.runs import pytest_process
 from harness.report.budget_sections import _budget_section, _escalation_section, _failures, _problems
+from harness.report.types import BudgetVerdict, RunReport
 from harness.verdicts import budgets, escalation
 
 BASELINES_DIR = "baselines"
@@ -233,19 +234,20 @@ def pytest_harness_findings(config, report):
     state = config.stash.get(_STATE, None)
     if state is None:
         return None
-    run_dir = _run_dir(config, report)
+    run_dir = _run_dir(config)
+    typed = RunReport.from_json(report)  # the hook's contract is the dict; read it typed
     reference = state.reference or _session_reference(
-        state, report["fingerprint"], run_dir.parent / runfolder.LEDGER if run_dir else None)
+        state, typed.fingerprint, run_dir.parent / runfolder.LEDGER if run_dir else None)
     if reference.calibration_s is not None:
         # calibrated at the start (where verdicts need it): again at the end, for a load that
         # came or went
         reference = reference.calibrated(calibration.measure().seconds)
-    measured = measurements(report, state.settings.cadences)
+    measured = measurements(typed, state.settings.cadences)
     contended = contention.between(state.started, contention.sample(),
                                    state.budgets.band.contention_cores)
     verdicts = budgets.judge(measured, state.budgets, reference, contended,
-                             report.get("environment", {}).get("cpu_count"))
-    test_groups = {t["nodeid"]: t["group"] for t in report.get("tests", [])}
+                             typed.environment.get("cpu_count"))
+    test_groups = {t["nodeid"]: t["group"] for t in typed.tests}
     reruns = _rerun_count(config, state)
     confirmed_by = []
     if reruns and run_dir is not None:
@@ -256,9 +258,9 @@ def pytest_harness_findings(config, report):
             verdicts = budgets.confirm(verdicts, again)
             confirmed_by = [f"re-ran {', '.join(targets)} x{reruns} to confirm band/floor "
                             f"findings ({run_dir / RERUNS_DIR})"]
-    failures = _failures(report, run_dir)
+    failures = _failures(typed, run_dir)
     for failure in failures:
-        test = next(t for t in report["tests"] if t["nodeid"] == failure.nodeid)
+        test = next(t for t in typed.tests if t["nodeid"] == failure.nodeid)
         seconds = max(test["seconds"], (test.get("timing") or {}).get("wall_s", 0.0))
         verdict = budgets.timeout_verdict(failure.nodeid, failure.group, seconds,
                                           state.budgets, reference)
@@ -270,11 +272,10 @@ def pytest_harness_findings(config, report):
                                 state.budgets.band.estimated_factor, contended)]
     if state.owners is not None:
         found = escalation.escalate(
-            state.owners, verdicts=verdicts, failures=failures, problems=_problems(report),
+            state.owners, verdicts=verdicts, failures=failures, problems=_problems(typed),
             test_groups=test_groups,
             group_owners={name: g.owner for name, g in state.settings.groups.items()},
-            run_dir=str(run_dir or report.get("run_id", "")),
-            cadence=report.get("selection", {}).get("label"))
+            run_dir=str(run_dir or typed.run_id), cadence=typed.selection.label)
         sections.append(_escalation_section(found))
     return sections
 
@@ -286,7 +287,7 @@ def _rerun_count(config, state: Session) -> int:
     return state.budgets.band.confirm_reruns if given is None else given
 
 
-def _run_dir(config, report: dict) -> Path | None:
+def _run_dir(config) -> Path | None:
     recorder = config.pluginmanager.get_plugin("harness-recorder")
     if recorder is not None:
         return recorder.run_dir
@@ -318,13 +319,14 @@ def _rerun(root: Path, run_dir: Path, targets: list[str], index: int) -> list[bu
                                             extra=["--harness-reruns=0"])
     with open(rerun_dir / runfolder.PYTEST_LOG, "wb") as log:
         subprocess.run(command, cwd=root, stdout=log, stderr=subprocess.STDOUT)
-    data = runfolder.read_report(rerun_dir) or {}
-    return [_verdict_from(v) for v in (data.get("budgets") or {}).get("verdicts", [])]
+    judged = RunReport.from_json(runfolder.read_report(rerun_dir) or {}).budgets
+    return [_verdict_from(v) for v in (judged.verdicts if judged else [])]
 
 
-def _verdict_from(data: dict) -> budgets.Verdict:
-    lo, hi = data["allowed"]
-    return budgets.Verdict(**{**data, "allowed": (lo or 0.0, math.inf if hi is None else hi)})
+def _verdict_from(verdict: BudgetVerdict) -> budgets.Verdict:
+    lo, hi = verdict.allowed
+    allowed = (lo or 0.0, math.inf if hi is None else hi)
+    return budgets.Verdict(**{**verdict.to_json(), "allowed": allowed})
 
 
 def _kept(measured: dict[str, dict[str, timing.Measurement]],

@@ -6,16 +6,17 @@ from pathlib import Path
 
 from harness.measure import contention
 from harness.records import baselines
+from harness.report.types import RunReport
 from harness.verdicts import budgets, escalation
 
 SOURCE = "budgets"  # the `source` of the budget checks' finding sections
 
 
-def _failures(report: dict, run_dir: Path | None) -> list[escalation.Failure]:
+def _failures(report: RunReport, run_dir: Path | None) -> list[escalation.Failure]:
     """Failed / errored tests with their failure text: the log's failure part (pytest's
     longrepr, with its "E " lines) when the log is there, else the short message."""
     failures = []
-    for test in report.get("tests", []):
+    for test in report.tests:
         if test["outcome"] not in ("failed", "error"):
             continue
         text = test.get("message") or ""
@@ -30,11 +31,11 @@ def _failures(report: dict, run_dir: Path | None) -> list[escalation.Failure]:
     return failures
 
 
-def _problems(report: dict) -> list[escalation.ArtifactProblem]:
-    groups = {t["nodeid"]: t["group"] for t in report.get("tests", [])}
+def _problems(report: RunReport) -> list[escalation.ArtifactProblem]:
+    groups = {t["nodeid"]: t["group"] for t in report.tests}
     return [escalation.ArtifactProblem(v["path"], f"[{v.get('rule')}] {v.get('message')}",
                                        v.get("nodeid"), groups.get(v.get("nodeid")))
-            for v in report.get("validation", {}).get("failures", [])]
+            for v in report.validation.get("failures", [])]
 
 
 def describe_reference(reference: baselines.Reference,

@@ -9,48 +9,46 @@ from harness.records import ledger, runfolder
 from harness.report.figures import escape as _e
 from harness.report.model import ledger_entry
 from harness.report.style import COLOURS, VERDICT_CLASS, _number, _pill, _seconds
+from harness.report.types import RunReport
 
 TREND_RUNS = 20
 
 # ---------------------------------------------------------------- budgets
 
-def _budget_bars(report: dict) -> dict[tuple[str, str], dict]:
+def _budget_bars(report: RunReport) -> dict[tuple[str, str], dict]:
     """(kind, subject) -> {measured, baseline, lo, hi, ceiling, status, clock, basis}.
 
-    From report["budgets"]["verdicts"] when the budget checks wrote them (one entry may hold a
-    band and a ceiling verdict), else from the guardrails of groups.toml / harness.toml."""
+    From report.budgets.verdicts when the budget checks wrote them (one entry may hold a band
+    and a ceiling verdict), else from the guardrails of groups.toml / harness.toml."""
+    if isinstance(report.attached.get("budgets"), dict):  # there, but it did not parse
+        raise ValueError("report.json's budgets section is not readable")
     bars: dict[tuple[str, str], dict] = {}
-    verdicts = (report.get("budgets") or {}).get("verdicts") if isinstance(
-        report.get("budgets"), dict) else None
-    for v in verdicts or []:
-        key = (v.get("kind"), v.get("subject"))
-        bar = bars.setdefault(key, {"status": "ok", "basis": [], "judged": True})
-        allowed = v.get("allowed") or [None, None]
-        if v.get("check") in ("ceiling", "timeout"):  # wall time against max_s
-            bar["ceiling"] = _number(allowed[1])
-            bar["wall"] = _number(v.get("measured_s"))
-            bar["ceiling_status"] = v.get("status", "ok")
+    for v in report.budgets.verdicts if report.budgets else []:
+        bar = bars.setdefault((v.kind, v.subject), {"status": "ok", "basis": [], "judged": True})
+        if v.check in ("ceiling", "timeout"):  # wall time against max_s
+            bar["ceiling"] = _number(v.allowed[1])
+            bar["wall"] = _number(v.measured_s)
+            bar["ceiling_status"] = v.status
         else:  # band or floor, on the clock the rule chose
-            bar["measured"] = _number(v.get("measured_s"))
-            bar["baseline"] = _number(v.get("baseline_s"))
-            bar["lo"], bar["hi"] = _number(allowed[0]), _number(allowed[1])
-            bar["clock"] = v.get("clock")
-            bar["band_status"] = v.get("status", "ok")
-        if v.get("status") not in (None, "ok"):
-            bar["status"] = v["status"]
-        bar["basis"].append(str(v.get("basis", "")))
+            bar["measured"] = _number(v.measured_s)
+            bar["baseline"] = _number(v.baseline_s)
+            bar["lo"], bar["hi"] = _number(v.allowed[0]), _number(v.allowed[1])
+            bar["clock"] = v.clock
+            bar["band_status"] = v.status
+        if v.status not in (None, "ok"):
+            bar["status"] = v.status
+        bar["basis"].append(str(v.basis))
     if bars:
         return bars
-    for name, group in report.get("groups", {}).items():
-        guard = group.get("guardrails") or {}
+    for name, group in report.groups.items():
+        guard = group.guardrails
         baseline, band = _number(guard.get("baseline_s")), _number(guard.get("tolerance_s"))
         ceiling = _number(guard.get("max_s"))
-        measured = _number(group.get("seconds"))
+        measured = _number(group.seconds)
         if baseline is None and ceiling is None:
             continue
         bar = {"wall": measured, "ceiling": ceiling, "clock": "wall", "judged": False,
-               "basis": [f"guardrails from selectors/budgets.toml: "
-                         f"{group.get('guardrails_text', '')}"]}
+               "basis": [f"guardrails from selectors/budgets.toml: {group.guardrails_text}"]}
         if baseline is not None:
             half = band or 0.0
             bar.update(baseline=baseline, lo=baseline - half, hi=baseline + half)
@@ -62,7 +60,7 @@ def _budget_bars(report: dict) -> dict[tuple[str, str], dict]:
             bar["ceiling_status"] = "over_ceiling" if measured > ceiling else "ok"
         worst = [st for st in (bar.get("ceiling_status"), bar.get("band_status"))
                  if st not in (None, "ok")]
-        bar["status"] = worst[0] if worst and group.get("verdict") != "empty" else "ok"
+        bar["status"] = worst[0] if worst and group.verdict != "empty" else "ok"
         bars[("group", name)] = bar
     return bars
 
@@ -131,23 +129,23 @@ def _budget_caption(bar: dict | None) -> str:
     return f'{_pill(status)} <span class="small">{_e(" · ".join(bits))}</span>'
 
 
-def _groups_table(report: dict, bars: dict) -> str:
+def _groups_table(report: RunReport, bars: dict) -> str:
     rows = []
-    for name, g in report.get("groups", {}).items():
-        c = g.get("counts", {})
+    for name, g in report.groups.items():
+        c = g.counts
         bar = bars.get(("group", name))
         judged_cpu = (f'<div class="small">{bar["measured"]:.2f} s {_e(bar["clock"])}</div>'
                       if bar and bar.get("measured") is not None
                       and bar.get("clock") not in (None, "wall") else "")
         rows.append(
-            f'<tr><td><b>{_e(name)}</b><div class="small">{_e(g.get("description", ""))}</div>'
-            f'</td><td>{_e(g.get("owner", ""))}</td><td>{_pill(g.get("verdict", "?"))}</td>'
-            f'<td class="num">{c.get("passed", 0)}</td><td class="num">{c.get("failed", 0)}</td>'
-            f'<td class="num">{c.get("errors", 0)}</td><td class="num">{c.get("skipped", 0)}</td>'
-            f'<td class="num nowrap">{_seconds(g.get("seconds"))}{judged_cpu}</td>'
+            f'<tr><td><b>{_e(name)}</b><div class="small">{_e(g.description)}</div>'
+            f'</td><td>{_e(g.owner)}</td><td>{_pill(g.verdict)}</td>'
+            f'<td class="num">{c.passed}</td><td class="num">{c.failed}</td>'
+            f'<td class="num">{c.errors}</td><td class="num">{c.skipped}</td>'
+            f'<td class="num nowrap">{_seconds(g.seconds)}{judged_cpu}</td>'
             f'<td>{budget_svg(bar) if bar else ""}<div>{_budget_caption(bar)}</div></td>'
-            f'<td class="num nowrap">{g.get("artifacts_validated", 0)} / '
-            f'{g.get("validation_failures", 0)}</td></tr>')
+            f'<td class="num nowrap">{g.artifacts_validated} / '
+            f'{g.validation_failures}</td></tr>')
     if not rows:
         return '<p class="empty">no groups in this run</p>'
     unjudged = any(not bar.get("judged", True) for bar in bars.values())
@@ -170,7 +168,7 @@ def _groups_table(report: dict, bars: dict) -> str:
 OTHER_BUDGET_ROWS = 12
 
 
-def _other_budgets(report: dict, bars: dict) -> str:
+def _other_budgets(report: RunReport, bars: dict) -> str:
     """Budget verdicts of cadences and single tests (groups are in the group table): cadences
     first, then findings, at most OTHER_BUDGET_ROWS rows (all of them are in report.json)."""
     others = [(kind, subject, bar) for (kind, subject), bar in bars.items() if kind != "group"]
@@ -196,19 +194,21 @@ def _other_budgets(report: dict, bars: dict) -> str:
 
 # ---------------------------------------------------------------- trends
 
-def trend_points(report: dict, entries: Iterable[dict], limit: int = TREND_RUNS) -> list[dict]:
+def trend_points(report: RunReport | dict, entries: Iterable[dict],
+                 limit: int = TREND_RUNS) -> list[dict]:
     """The ledger entries of this report's cadence (shard runs left out: their merged run
     stands for them) that started before this run, oldest first, ending with this run, at most
     `limit`. Re-rendering an older run leaves out the runs that came after it."""
-    label = report.get("selection", {}).get("label")
-    this_run = runfolder.run_order(report.get("run_id"))
+    report = RunReport.of(report)
+    label = report.selection.label
+    this_run = runfolder.run_order(report.run_id)
 
     def earlier(entry: dict) -> bool:
         other = runfolder.run_order(entry.get("run_id"))
         return this_run is None or other is None or other < this_run
 
     points = [e for e in entries if e.get("cadence") == label and not e.get("shard")
-              and e.get("run_id") != report.get("run_id") and earlier(e)]
+              and e.get("run_id") != report.run_id and earlier(e)]
     try:
         current = ledger_entry(report)
     except (KeyError, TypeError):
@@ -269,11 +269,11 @@ def sparkline(values: list[float | None], verdicts: list[str], band: tuple | Non
     return "".join(parts)
 
 
-def _trends(report: dict, run_dir: Path, bars: dict) -> str:
+def _trends(report: RunReport, run_dir: Path, bars: dict) -> str:
     entries, _ = ledger.read(Path(run_dir).parent / runfolder.LEDGER)
     points = trend_points(report, entries)
     charts = []
-    for name in report.get("groups", {}):
+    for name in report.groups:
         series = [p.get("groups", {}).get(name) for p in points]
         values = [None if not isinstance(s, dict) or s.get("verdict") == "empty"
                   else _number(s.get("seconds")) for s in series]
@@ -283,7 +283,7 @@ def _trends(report: dict, run_dir: Path, bars: dict) -> str:
         charts.append(_trend_chart(name, values, verdicts, band, bar.get("ceiling")))
     if not charts:
         return '<p class="empty">no groups</p>'
-    return (f'<p class="small">{len(points)} run(s) of <b>{_e(report["selection"]["label"])}</b>'
+    return (f'<p class="small">{len(points)} run(s) of <b>{_e(report.selection.label)}</b>'
             ' from the ledger, oldest left (shard runs are counted through their merged run); '
             'dots coloured by the group verdict; shaded: band, dashed: ceiling.</p>'
             f'<div class="trends">{"".join(charts)}</div>' + _test_trends(report, points))
@@ -297,10 +297,10 @@ def _trend_chart(title: str, values: list, verdicts: list, band=None, ceiling=No
             f'</span>{sparkline(values, verdicts, band, ceiling)}</div>')
 
 
-def _test_trends(report: dict, points: list[dict], limit: int = 5) -> str:
+def _test_trends(report: RunReport, points: list[dict], limit: int = 5) -> str:
     """Sparklines of this run's slowest tests over the ledger's runs (each ledger line keeps
     the seconds of its slowest tests)."""
-    slowest = sorted((t for t in report.get("tests", []) if _number(t.get("seconds")) is not None),
+    slowest = sorted((t for t in report.tests if _number(t.get("seconds")) is not None),
                      key=lambda t: -t["seconds"])[:limit]
     charts = []
     for test in slowest:

@@ -9,11 +9,11 @@ budget bars, budget verdicts, escalations and other findings, failures, skipped 
 reasons, slowest tests, the project's own sections, runtime trend per group from the ledger,
 environment.
 
-Inputs: report.json's dict and the run folder (the ledger in the folder above). Structured data
-that later checks add to report.json is used when present: `budgets.verdicts`
-(harness.verdicts.budgets.Verdict.as_dict() dicts) for the budget bars, else the guardrails of
-selectors/groups.toml; `escalations` (harness.verdicts.escalation.Escalation.as_dict() dicts) for
-owners and next steps. `findings` sections are always rendered as they are.
+Inputs: the typed report (harness.report.types.RunReport; `render` and `write` take report.json's
+dict too) and the run folder (the ledger in the folder above). Structured data that later checks
+attach to report.json is used when present: `budgets.verdicts` (BudgetVerdict) for the budget
+bars, else the guardrails of selectors/groups.toml; `escalations` (Escalation) for owners and
+next steps. `findings` sections are always rendered as they are.
 """
 from __future__ import annotations
 
@@ -27,105 +27,103 @@ from harness.report.figures import section as _section
 from harness.report.model import _short_env, scaleout_facts, shard_warning
 from harness.report.style import CSS, STATUS_STYLE, VERDICT_CLASS, _pill, _seconds
 from harness.report import mutation as mutation_report
+from harness.report.types import RunReport
 
 REPORT_HTML = "report.html"
 SLOWEST = 10
 
 # ---------------------------------------------------------------- verdict
 
-def _verdict(report: dict) -> str:
-    status = report.get("status", "running")
+def _verdict(report: RunReport) -> str:
+    status = report.status
     css, headline = STATUS_STYLE.get(status, ("muted", status))
-    totals = report.get("totals", {})
+    totals = report.totals
     problems = []
-    failing = totals.get("failed", 0) + totals.get("errors", 0)
+    failing = totals.failed + totals.errors
     if failing:
         problems.append(f"{failing} test{'s' if failing != 1 else ''} failed")
-    bad_artifacts = len(report.get("validation", {}).get("failures", []))
+    bad_artifacts = len(report.validation.get("failures", []))
     if bad_artifacts:
         problems.append(f"{bad_artifacts} invalid artifact{'s' if bad_artifacts != 1 else ''}")
-    violations = [f for f in report.get("findings", []) if f.get("severity") == "violation"]
+    violations = [f for f in report.findings if f.severity == "violation"]
     if violations:
         problems.append(f"{len(violations)} budget/escalation violation section"
                         f"{'s' if len(violations) != 1 else ''}")
-    if report.get("collection_errors"):
-        problems.append(f"{len(report['collection_errors'])} collection error(s)")
-    if totals.get("not_run"):
-        problems.append(f"{totals['not_run']} selected test(s) did not run")
+    if report.collection_errors:
+        problems.append(f"{len(report.collection_errors)} collection error(s)")
+    if totals.not_run:
+        problems.append(f"{totals.not_run} selected test(s) did not run")
     detail = "; ".join(problems) or ("every selected test passed, artifacts valid, no budget "
                                      "violation" if status == "passed" else "")
-    stats = "".join(f'<div class="stat"><b>{totals.get(key, 0)}</b>{label}</div>'
-                    for key, label in (("passed", "passed"), ("failed", "failed"),
-                                       ("errors", "errors"), ("skipped", "skipped")))
-    selection = report.get("selection", {})
+    stats = "".join(f'<div class="stat"><b>{count}</b>{label}</div>'
+                    for count, label in ((totals.passed, "passed"), (totals.failed, "failed"),
+                                         (totals.errors, "errors"), (totals.skipped, "skipped")))
+    selection = report.selection
     scale = _scaleout_text(report)
     return (f'<div class="verdict {css}"><div><div class="big">{_e(headline.upper())}</div>'
             f'<div class="sub">{_e(detail)}</div></div><div class="stats">{stats}</div></div>'
-            f'<p class="meta">cadence <b>{_e(selection.get("label", "?"))}</b> · groups '
-            f'{_e(", ".join(selection.get("groups", [])))} · run <code>{_e(report.get("run_id"))}'
-            f'</code> · commit <code>{_e((report.get("commit") or "unknown")[:12])}</code> · '
-            f'{_seconds(report.get("wall_seconds"))} wall · exit {_e(report.get("exit_code"))}'
+            f'<p class="meta">cadence <b>{_e(selection.label)}</b> · groups '
+            f'{_e(", ".join(selection.groups))} · run <code>{_e(report.run_id)}'
+            f'</code> · commit <code>{_e((report.commit or "unknown")[:12])}</code> · '
+            f'{_seconds(report.wall_seconds)} wall · exit {_e(report.exit_code)}'
             f'{scale}</p>{_shard_warning(report)}')
 
 
-def _shard_warning(report: dict) -> str:
+def _shard_warning(report: RunReport) -> str:
     warning = shard_warning(report)
     return f'<div class="card warn">{_e(warning)}</div>' if warning else ""
 
 
-def _scaleout_text(report: dict) -> str:
+def _scaleout_text(report: RunReport) -> str:
     return "".join(f" · {_e(fact)}" for fact in scaleout_facts(report))
 
 
 # ---------------------------------------------------------------- findings / escalations
 
-def _escalations(report: dict) -> str:
+def _escalations(report: RunReport) -> str:
     cards = []
-    for esc in report.get("escalations") or []:
-        if not isinstance(esc, dict):
-            continue
-        evidence = "".join(f"<li><code>{_e(line)}</code></li>" for line in esc.get("evidence", []))
-        steps = "".join(f"<li>{_e(step)}</li>" for step in esc.get("steps", []))
+    for esc in report.escalations or []:
+        evidence = "".join(f"<li><code>{_e(line)}</code></li>" for line in esc.evidence)
+        steps = "".join(f"<li>{_e(step)}</li>" for step in esc.steps)
         cards.append(
-            f'<div class="card bad"><b>{_e(esc.get("title", esc.get("trigger", "")))}</b> → '
-            f'<b>{_e(esc.get("component", ""))}</b> <span class="small">owner '
-            f'{_e(esc.get("owner", ""))} · contact {_e(esc.get("contact", ""))} · label '
-            f'<code>{_e(esc.get("label", ""))}</code></span>'
-            f'<div><b>Next step:</b> {_e(esc.get("next_step", ""))}</div>'
-            f'<div class="small">subjects: {_e(", ".join(esc.get("subjects", [])))}</div>'
+            f'<div class="card bad"><b>{_e(esc.title)}</b> → '
+            f'<b>{_e(esc.component)}</b> <span class="small">owner '
+            f'{_e(esc.owner)} · contact {_e(esc.contact)} · label '
+            f'<code>{_e(esc.label)}</code></span>'
+            f'<div><b>Next step:</b> {_e(esc.next_step)}</div>'
+            f'<div class="small">subjects: {_e(", ".join(esc.subjects))}</div>'
             f'<details><summary>evidence and all steps</summary><ul>{evidence}</ul>'
             f'<ol>{steps}</ol></details></div>')
     return "".join(cards)
 
 
-def _findings(report: dict) -> str:
+def _findings(report: RunReport) -> str:
     """Every findings section (an info section folded), except the escalations' text when
-    their structured form (report["escalations"]) is shown above."""
-    structured = isinstance(report.get("escalations"), list) and report["escalations"]
+    their structured form (report.escalations) is shown above."""
+    structured = bool(report.escalations)
     cards = []
-    for finding in report.get("findings", []):
-        if structured and finding.get("source") == "escalation":
+    for finding in report.findings:
+        if structured and finding.source == "escalation":
             continue
-        severity = finding.get("severity", "info")
-        items = "".join(f"<li>{_e(item)}</li>" for item in finding.get("items", []))
+        severity = finding.severity
+        items = "".join(f"<li>{_e(item)}</li>" for item in finding.items)
         body = f'<ul>{items or "<li>(none)</li>"}</ul>'
         if severity == "info":
-            count = len(finding.get("items", []))
-            body = f"<details><summary>{count} line(s)</summary>{body}</details>"
+            body = f"<details><summary>{len(finding.items)} line(s)</summary>{body}</details>"
         cards.append(f'<div class="card {VERDICT_CLASS.get(severity, "muted")}">'
-                     f'<b>{_e(finding.get("title", ""))}</b> {_pill(severity)} '
-                     f'<span class="small">{_e(finding.get("source", ""))}</span>{body}</div>')
+                     f'<b>{_e(finding.title)}</b> {_pill(severity)} '
+                     f'<span class="small">{_e(finding.source)}</span>{body}</div>')
     return "".join(cards)
 
 
 # ---------------------------------------------------------------- tests
 
-def _failures(report: dict) -> str:
+def _failures(report: RunReport) -> str:
     parts = []
-    for error in report.get("collection_errors", []):
+    for error in report.collection_errors:
         parts.append(f'<div class="card bad"><b>collection error</b> <code>{_e(error["nodeid"])}'
                      f'</code><pre class="mono">{_e(error.get("message", ""))}</pre></div>')
-    for test in report.get("tests", []):
+    for test in report.tests:
         if test.get("outcome") in ("failed", "error"):
             log = test.get("log")
             link = f' · log <a href="{_e(log)}"><code>{_e(log)}</code></a>' if log else ""
@@ -133,19 +131,19 @@ def _failures(report: dict) -> str:
                          f'<code>{_e(test["nodeid"])}</code> <span class="small">'
                          f'({_e(test.get("group"))}){link}</span>'
                          f'<div class="mono">{_e(test.get("message") or "")}</div></div>')
-    for v in report.get("validation", {}).get("failures", []):
+    for v in report.validation.get("failures", []):
         parts.append(f'<div class="card warn"><b>invalid artifact</b> <code>{_e(v.get("path"))}'
                      f'</code> [{_e(v.get("kind"))}] rule <code>{_e(v.get("rule"))}</code>: '
                      f'{_e(v.get("message"))}</div>')
-    for worker in report.get("crashed_workers", []):
+    for worker in report.crashed_workers:
         parts.append(f'<div class="card bad"><b>crashed worker</b> {_e(worker)}</div>')
     return "".join(parts) or '<p class="empty">nothing broke</p>'
 
 
-def _skipped(report: dict) -> str:
+def _skipped(report: RunReport) -> str:
     rows = [f'<tr><td><code>{_e(t["nodeid"])}</code></td><td>{_e(t.get("group"))}</td>'
             f'<td>{_pill(t["outcome"], "muted")}</td><td>{_e(t.get("message") or "")}</td></tr>'
-            for t in report.get("tests", []) if t.get("outcome") in ("skipped", "xfailed")]
+            for t in report.tests if t.get("outcome") in ("skipped", "xfailed")]
     if not rows:
         return ""
     return _section("Skipped tests and their reasons", '<table><thead><tr><th>test</th>'
@@ -153,8 +151,8 @@ def _skipped(report: dict) -> str:
                     + "".join(rows) + "</tbody></table>", "skipped")
 
 
-def _slowest(report: dict) -> str:
-    tests = sorted(report.get("tests", []), key=lambda t: -float(t.get("seconds") or 0))[:SLOWEST]
+def _slowest(report: RunReport) -> str:
+    tests = sorted(report.tests, key=lambda t: -float(t.get("seconds") or 0))[:SLOWEST]
     if not tests:
         return '<p class="empty">no tests ran</p>'
     top = max(float(tests[0].get("seconds") or 0), 1e-9)
@@ -172,10 +170,10 @@ def _slowest(report: dict) -> str:
 
 # ---------------------------------------------------------------- page
 
-def _environment(report: dict) -> str:
-    return (f'<footer>{_e(_short_env(report.get("environment", {})))} · fingerprint '
-            f'<code>{_e(report.get("fingerprint_hash"))}</code> · started '
-            f'{_e(report.get("started_utc"))} · finished {_e(report.get("finished_utc"))} · '
+def _environment(report: RunReport) -> str:
+    return (f'<footer>{_e(_short_env(report.environment))} · fingerprint '
+            f'<code>{_e(report.fingerprint_hash)}</code> · started '
+            f'{_e(report.started_utc)} · finished {_e(report.finished_utc)} · '
             'files: report.json, report.md, junit.xml, logs/, tests/</footer>')
 
 
@@ -187,15 +185,15 @@ def _guarded(render, *args) -> str:
         return f'<p class="empty">section not rendered: {_e(type(exc).__name__)}: {_e(exc)}</p>'
 
 
-def render(report: dict, run_dir: Path, sections: Iterable[str] = ()) -> str:
+def render(report: RunReport | dict, run_dir: Path, sections: Iterable[str] = ()) -> str:
     """The whole page as a string. `sections`: a project's own HTML sections (the
     pytest_harness_html_sections hook), placed after the slowest tests."""
-    run_dir = Path(run_dir)
+    report, run_dir = RunReport.of(report), Path(run_dir)
     try:
         bars = _budget_bars(report)
     except Exception:  # noqa: BLE001 - no bars then; the group table still renders
         bars = {}
-    label = report.get("selection", {}).get("label", "?")
+    label = report.selection.label
     findings = _guarded(_escalations, report) + _guarded(_findings, report)
     body = [
         f"<h1>Regression harness · {_e(label)}</h1>",
@@ -205,22 +203,22 @@ def render(report: dict, run_dir: Path, sections: Iterable[str] = ()) -> str:
         _section("Escalations and findings", findings or '<p class="empty">no findings</p>',
                  "findings"),
         _section("What broke", _guarded(_failures, report), "failures"),
-        _guarded(mutation_report.html_section, report, run_dir),
+        _guarded(mutation_report.html_section, report.attached, run_dir),  # harness mutate
         _guarded(_skipped, report),
         _section("Slowest tests", _guarded(_slowest, report), "slowest"),
         *sections,
         _section("Runtime trend per group", _guarded(_trends, report, run_dir, bars), "trends"),
         _guarded(_environment, report),
     ]
-    status = report.get("status", "running")
+    status = report.status
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_e(STATUS_STYLE.get(status, ('', status))[1])} · {_e(label)} · "
-            f"{_e(report.get('run_id', ''))}</title><style>{CSS}</style></head>"
+            f"{_e(report.run_id)}</title><style>{CSS}</style></head>"
             f"<body><main>{''.join(body)}</main></body></html>\n")
 
 
-def write(run_dir: Path, report: dict, sections: Iterable[str] = ()) -> Path:
+def write(run_dir: Path, report: RunReport | dict, sections: Iterable[str] = ()) -> Path:
     """Render and write <run>/report.html atomically; returns its path."""
     path = Path(run_dir) / REPORT_HTML
     runfolder.write_atomic(path, render(report, run_dir, sections))

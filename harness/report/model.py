@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from harness.report import mutation as mutation_report
 from harness.report.exitcodes import ExitCode
-from harness.report.types import Counts, GroupSummary, RunReport, Selection
+from harness.report.types import Counts, GroupSummary, RunReport, Selection, SlowTest
 from harness.verdicts import mutation as mutation_verdicts
 
 SCHEMA_VERSION = 1
@@ -157,12 +157,12 @@ def apply_findings(report: dict[str, Any], findings: Iterable[dict[str, Any]]) -
     return report
 
 
-def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
+def ledger_entry(report: RunReport | dict[str, Any]) -> dict[str, Any]:
     """One ledger line. A shard run's line carries `shard: "I/N"` (its merged run has the line
     that counts: readers skip shard lines) and a merged run's `merged_from: [run ids]`; a
     judged run's `timing` keeps its budget measurements (kind -> subject -> wall_s, cpu_s,
     speed_s) for provisional baselines."""
-    typed = RunReport.from_json(report)
+    typed = RunReport.of(report)
     entry = {
         "schema": SCHEMA_VERSION,
         "run_id": typed.run_id,
@@ -184,23 +184,24 @@ def ledger_entry(report: dict[str, Any]) -> dict[str, Any]:
         # per-test trends (harness history --tests): the slowest tests of the run, bounded so
         # that the ledger stays small
         "tests": {t["nodeid"]: t["seconds"] for t in sorted(
-            (t for t in report.get("tests", []) if isinstance(t.get("seconds"), (int, float))),
+            (t for t in typed.tests if isinstance(t.get("seconds"), (int, float))),
             key=lambda t: -t["seconds"])[:LEDGER_TESTS]},
     }
-    budgets = report.get("budgets")
-    if isinstance(budgets, dict) and budgets.get("measurements"):
+    budgets = typed.budgets
+    if budgets is not None and budgets.measurements:
         # what the budget checks timed (cadence, groups, listed tests): the samples a
         # provisional baseline of this fingerprint is learnt from (harness.records.baselines)
-        entry["timing"] = budgets["measurements"]
-        if (budgets.get("contention") or {}).get("contended"):
+        entry["timing"] = budgets.measurements
+        if budgets.contention is not None and budgets.contention.contended:
             entry["contended"] = True  # not a sample of this machine's normal speed
-    shard = report.get("pytest", {}).get("shard")
+    shard = typed.pytest.get("shard")
     if shard:
         entry["shard"] = shard["spec"]
-    if report.get("merged_from"):
-        entry["merged_from"] = list(report["merged_from"])
-    if report.get("mutation"):  # harness mutate: the scores per component, for their trend
-        entry["mutation"] = mutation_verdicts.ledger_field(report["mutation"])
+    merged_from, mutation = typed.attached.get("merged_from"), typed.attached.get("mutation")
+    if merged_from:
+        entry["merged_from"] = list(merged_from)
+    if mutation:  # harness mutate: the scores per component, for their trend
+        entry["mutation"] = mutation_verdicts.ledger_field(mutation)
     return entry
 
 
@@ -221,51 +222,52 @@ def _short_env(env: dict) -> str:
     return " · ".join(parts)
 
 
-def scaleout_facts(report: dict[str, Any]) -> list[str]:
+def scaleout_facts(report: RunReport) -> list[str]:
     """How the run was spread out, as short plain-text facts (accelerator, shard and its plan's
     balance, merged shard runs, xdist workers) for report.md, the terminal and report.html."""
-    info = report.get("pytest", {})
+    info = report.pytest
     facts = [f"accelerator {info['accelerator']}"] if info.get("accelerator") else []
     shard = info.get("shard")
     if isinstance(shard, dict) and shard.get("spec"):
         balance = f"; {shard['balance']}" if shard.get("balance") else ""
         facts.append(f"shard {shard['spec']} ({shard.get('tests', '?')} of "
                      f"{shard.get('tests_total', '?')} tests{balance})")
-    if report.get("merged_from"):
-        facts.append(f"merged from {len(report['merged_from'])} shard runs")
+    merged_from = report.attached.get("merged_from")
+    if merged_from:
+        facts.append(f"merged from {len(merged_from)} shard runs")
     if info.get("workers"):
         facts.append(f"{info['workers']} xdist workers")
     return facts
 
 
-def shard_warning(report: dict[str, Any]) -> str | None:
+def shard_warning(report: RunReport) -> str | None:
     """A shard run's lopsided plan (harness.runs.sharding.Plan.warning); a merged run carries it
     as a findings section instead."""
-    shard = report.get("pytest", {}).get("shard")
+    shard = report.pytest.get("shard")
     return shard.get("warning") if isinstance(shard, dict) else None
 
 
-def slowest_tests(report: dict[str, Any]) -> list[tuple[str, dict]]:
-    """(group, {nodeid, seconds}): the slowest few tests of each group, as the reports show them."""
-    return [(name, test) for name, g in report.get("groups", {}).items()
-            for test in g["slowest"][:SLOWEST_SHOWN_PER_GROUP]]
+def slowest_tests(report: RunReport) -> list[tuple[str, SlowTest]]:
+    """(group, test): the slowest few tests of each group, as the reports show them."""
+    return [(name, test) for name, g in report.groups.items()
+            for test in g.slowest[:SLOWEST_SHOWN_PER_GROUP]]
 
 
 def _md_cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    typed = RunReport.from_json(report)
+def render_markdown(report: RunReport | dict[str, Any]) -> str:
+    typed = RunReport.of(report)
     status, totals = typed.status, typed.totals
     commit = (typed.commit or "unknown")[:12]
-    warning = shard_warning(report)
+    warning = shard_warning(typed)
     lines = [
         f"## {_ICON.get(status, '')} Regression harness: `{typed.selection.label}` — {status}",
         "",
         " · ".join([f"Run `{typed.run_id}`", f"commit `{commit}`",
                     f"{typed.wall_seconds:.1f} s", f"exit {typed.exit_code}",
-                    *scaleout_facts(report)]),
+                    *scaleout_facts(typed)]),
         "",
         *([f"> **Warning:** {warning}", ""] if warning else []),
         "| group | owner | verdict | passed | failed | errors | skipped | seconds | artifacts "
@@ -285,97 +287,96 @@ def render_markdown(report: dict[str, Any]) -> str:
                  f"({len(typed.validation.get('failures', []))}) | |")
     if totals.not_run:
         lines += ["", f"**{totals.not_run} selected test(s) did not run.**"]
-    for name, guard in report.get("guardrails", {}).items():
+    for name, guard in typed.guardrails.items():
         lines += ["", f"Cadence guardrails ({name}): {guard['text']}"]
-    problems = [t for t in report.get("tests", []) if t["outcome"] in ("failed", "error")]
-    if report.get("collection_errors"):
+    problems = [t for t in typed.tests if t["outcome"] in ("failed", "error")]
+    if typed.collection_errors:
         lines += ["", "### Collection errors", ""]
-        lines += [f"- `{e['nodeid']}`: {_md_cell(e['message'])}" for e in report["collection_errors"]]
+        lines += [f"- `{e['nodeid']}`: {_md_cell(e['message'])}" for e in typed.collection_errors]
     if problems:
         lines += ["", "### Failures", ""]
         lines += [f"- `{t['nodeid']}` ({t['group']}, {t['outcome']}): {_md_cell(t.get('message') or '')}"
                   f" — log `{t.get('log')}`" for t in problems]
-    if report.get("crashed_workers"):
-        lines += ["", "### Crashed workers", ""] + [f"- {w}" for w in report["crashed_workers"]]
-    failures = report.get("validation", {}).get("failures", [])
+    if typed.crashed_workers:
+        lines += ["", "### Crashed workers", ""] + [f"- {w}" for w in typed.crashed_workers]
+    failures = typed.validation.get("failures", [])
     if failures:
         lines += ["", "### Artifact validation failures", ""]
         lines += [f"- `{v['path']}` [{v['kind']}] rule `{v['rule']}`: {_md_cell(v['message'])}"
                   for v in failures]
-    for finding in report.get("findings", []):
-        lines += ["", f"### {finding['title']} ({finding['source']}, {finding['severity']})", ""]
-        lines += [f"- {_md_cell(item)}" for item in finding["items"]] or ["- (none)"]
-    slow = slowest_tests(report)
+    for finding in typed.findings:
+        lines += ["", f"### {finding.title} ({finding.source}, {finding.severity})", ""]
+        lines += [f"- {_md_cell(item)}" for item in finding.items] or ["- (none)"]
+    slow = slowest_tests(typed)
     if slow:
         lines += ["", "<details><summary>Slowest tests</summary>", "", "| group | test | s |",
                   "| --- | --- | ---: |"]
-        lines += [f"| {name} | `{s['nodeid']}` | {s['seconds']:.2f} |" for name, s in slow]
+        lines += [f"| {name} | `{s.nodeid}` | {s.seconds:.2f} |" for name, s in slow]
         lines += ["", "</details>"]
-    if report.get("mutation"):   # harness mutate: scores per component, survivors
-        lines += mutation_report.markdown_lines(report)
-    lines += ["", f"Environment: {_short_env(report.get('environment', {}))} · "
-                  f"fingerprint `{report.get('fingerprint_hash')}`", ""]
+    if typed.attached.get("mutation"):   # harness mutate: scores per component, survivors
+        lines += mutation_report.markdown_lines(typed.attached)
+    lines += ["", f"Environment: {_short_env(typed.environment)} · "
+                  f"fingerprint `{typed.fingerprint_hash}`", ""]
     return "\n".join(lines)
 
 
-def render_rich(report: dict[str, Any], console) -> None:
+def render_rich(report: RunReport | dict[str, Any], console) -> None:
     """Print the report to a rich Console (rich is imported here only: the plugin never is)."""
     from rich.markup import escape
     from rich.table import Table
 
-    status = report["status"]
+    typed = RunReport.of(report)
+    status = typed.status
     style = {"passed": "green", "empty": "yellow", "interrupted": "yellow"}.get(status, "red")
     console.print(" · ".join([
-        f"[bold]{escape(report['run_id'])}[/]", f"[{style}]{status}[/]",
-        f"exit {report.get('exit_code')}", f"{report.get('wall_seconds', 0):.1f} s",
-        f"commit {(report.get('commit') or 'unknown')[:12]}",
-        *map(escape, scaleout_facts(report))]))
-    warning = shard_warning(report)
+        f"[bold]{escape(typed.run_id)}[/]", f"[{style}]{status}[/]",
+        f"exit {typed.exit_code}", f"{typed.wall_seconds:.1f} s",
+        f"commit {(typed.commit or 'unknown')[:12]}",
+        *map(escape, scaleout_facts(typed))]))
+    warning = shard_warning(typed)
     if warning:
         console.print(f"[yellow]warning[/] {escape(warning)}")
-    table = Table(title=f"harness: {report['selection']['label']}", show_lines=False)
+    table = Table(title=f"harness: {typed.selection.label}", show_lines=False)
     for column, justify in (("group", "left"), ("owner", "left"), ("verdict", "left"),
                             ("pass", "right"), ("fail", "right"), ("err", "right"),
                             ("skip", "right"), ("seconds", "right"), ("artifacts", "right"),
                             ("guardrails", "left")):
         table.add_column(column, justify=justify)
-    for name, g in report.get("groups", {}).items():
-        c = g["counts"]
-        verdict_style = "green" if g["verdict"] == "passed" else "yellow" if g["verdict"] == "empty" else "red"
-        table.add_row(escape(name), escape(g["owner"]), f"[{verdict_style}]{g['verdict']}[/]",
-                      str(c["passed"]), str(c["failed"]), str(c["errors"]), str(c["skipped"]),
-                      f"{g['seconds']:.2f}",
-                      f"{g['artifacts_validated']} ({g['validation_failures']} bad)",
-                      escape(guardrails_text(g["guardrails"], "\n") or "-"))
+    for name, g in typed.groups.items():
+        c = g.counts
+        verdict_style = {"passed": "green", "empty": "yellow"}.get(g.verdict, "red")
+        table.add_row(escape(name), escape(g.owner), f"[{verdict_style}]{g.verdict}[/]",
+                      str(c.passed), str(c.failed), str(c.errors), str(c.skipped),
+                      f"{g.seconds:.2f}", f"{g.artifacts_validated} ({g.validation_failures} bad)",
+                      escape(guardrails_text(g.guardrails, "\n") or "-"))
     console.print(table)
-    totals = report.get("totals", {})
-    if totals.get("not_run"):
-        console.print(f"[yellow]{totals['not_run']} selected test(s) did not run[/]")
-    for error in report.get("collection_errors", []):
+    if typed.totals.not_run:
+        console.print(f"[yellow]{typed.totals.not_run} selected test(s) did not run[/]")
+    for error in typed.collection_errors:
         console.print(f"[red]collection error[/] {escape(error['nodeid'])}: {escape(error['message'])}")
-    for test in report.get("tests", []):
+    for test in typed.tests:
         if test["outcome"] in ("failed", "error"):
             console.print(f"[red]{test['outcome'].upper()}[/] {escape(test['nodeid'])}: "
                           f"{escape(test.get('message') or '')}  [dim](log: {test.get('log')})[/]",
                           highlight=False)
-    for worker in report.get("crashed_workers", []):
+    for worker in typed.crashed_workers:
         console.print(f"[red]crashed worker[/] {escape(worker)}")
-    for v in report.get("validation", {}).get("failures", []):
+    for v in typed.validation.get("failures", []):
         console.print(f"[red]INVALID[/] {escape(v['path'])} \\[{v['kind']}] {v['rule']}: "
                       f"{escape(v['message'])}", highlight=False)
-    for finding in report.get("findings", []):
-        console.print(f"[bold]{escape(finding['title'])}[/] ({escape(finding['source'])}, "
-                      f"{finding['severity']})")
-        for item in finding["items"]:
+    for finding in typed.findings:
+        console.print(f"[bold]{escape(finding.title)}[/] ({escape(finding.source)}, "
+                      f"{finding.severity})")
+        for item in finding.items:
             console.print(f"  - {item}", highlight=False, markup=False)
-    if report.get("mutation"):   # harness mutate: scores per component
-        console.print(mutation_report.rich_table(report))
-    slow = slowest_tests(report)
+    if typed.attached.get("mutation"):   # harness mutate: scores per component
+        console.print(mutation_report.rich_table(typed.attached))
+    slow = slowest_tests(typed)
     if slow:
         slowest = Table(title="slowest tests", title_justify="left", box=None, pad_edge=False)
         for column, justify in (("group", "left"), ("test", "left"), ("s", "right")):
             slowest.add_column(column, justify=justify)
         for name, test in slow:
-            slowest.add_row(escape(name), escape(test["nodeid"]), f"{test['seconds']:.2f}")
+            slowest.add_row(escape(name), escape(test.nodeid), f"{test.seconds:.2f}")
         console.print(slowest)
-    console.print(f"[dim]{escape(_short_env(report.get('environment', {})))}[/]", highlight=False)
+    console.print(f"[dim]{escape(_short_env(typed.environment))}[/]", highlight=False)

@@ -46,6 +46,7 @@ from harness.report import comparison_page
 from harness.report import model as report
 from harness.report.comparison_page import USABLE
 from harness.report.exitcodes import ExitCode
+from harness.report.types import RunReport
 from harness.runs import pytest_process, retention
 from harness.verdicts.comparison import ARMS, CONFIDENCE, Result, judge_all
 
@@ -282,7 +283,7 @@ def run_comparison(project_root: Path, settings: selectors.HarnessConfig, artifa
                                 {"kind": "compare", "status": "running"})
 
     def measure(final: dict) -> dict:
-        return measurements.measurements(final, settings.cadences)
+        return measurements.measurements(RunReport.from_json(final), settings.cadences)
 
     error, code = None, None
     try:

@@ -32,6 +32,7 @@ from typing import Callable
 from harness.config import selectors
 from harness.records import runfolder
 from harness.report import model as report
+from harness.report.types import RunReport
 from harness.runs import finish, pytest_process
 
 MERGED_SUFFIX = "merged"
@@ -96,54 +97,54 @@ def load_shards(run_dirs: list[Path]) -> list[tuple[Path, dict]]:
 def merged_report(shards: list[tuple[Path, dict]], run_id: str,
                   settings: selectors.HarnessConfig) -> dict:
     """report.json's dict for the merged run (findings not yet applied)."""
-    reports = [data for _, data in shards]
+    reports = [RunReport.from_json(data) for _, data in shards]
     first = reports[0]
-    selection = settings.resolve(first["selection"]["targets"])
-    tests = [test for data in reports for test in data["tests"]]
+    selection = settings.resolve(first.selection.targets)
+    tests = [test for data in reports for test in data.tests]
     collection_errors, seen = [], set()
     for data in reports:
-        for error in data.get("collection_errors", []):
+        for error in data.collection_errors:
             key = (error.get("nodeid"), error.get("message"))
             if key not in seen:
                 seen.add(key)
                 collection_errors.append(error)
-    crashed = [f"shard {data['pytest']['shard']['spec']}: {worker}"
-               for data in reports for worker in data.get("crashed_workers", [])]
+    crashed = [f"shard {data.pytest['shard']['spec']}: {worker}"
+               for data in reports for worker in data.crashed_workers]
     status = report.decide_status(
         tests=tests, collection_errors=collection_errors,
-        interrupted=any(data["status"] == "interrupted" for data in reports),
-        internal_error=any(data["status"] == "error" and not data.get("collection_errors")
+        interrupted=any(data.status == "interrupted" for data in reports),
+        internal_error=any(data.status == "error" and not data.collection_errors
                            for data in reports))
-    pytest_info = {key: value for key, value in first["pytest"].items()
+    pytest_info = {key: value for key, value in first.pytest.items()
                    if key not in ("pid", "exitstatus", "args", "shard")}
     pytest_info.update(args=[], exitstatus=None, pid=None, shard=None,
-                       workers=max(int(d["pytest"].get("workers") or 0) for d in reports))
-    collected = sum(d["totals"]["total"] + d["totals"].get("not_run", 0) for d in reports)
+                       workers=max(int(d.pytest.get("workers") or 0) for d in reports))
+    collected = sum(d.totals.total + (d.totals.not_run or 0) for d in reports)
     merged = report.build(
         run_id=run_id, selection=selection, config=settings, tests=tests,
         collection_errors=collection_errors, status=status,
-        started_utc=min(d["started_utc"] for d in reports),
-        finished_utc=max(d["finished_utc"] or "" for d in reports) or None,
-        wall_seconds=sum(float(d.get("wall_seconds") or 0) for d in reports),
-        environment=first["environment"], fingerprint=first["fingerprint"],
-        fingerprint_hash=first["fingerprint_hash"], pytest_info=pytest_info,
+        started_utc=min(d.started_utc for d in reports),
+        finished_utc=max(d.finished_utc or "" for d in reports) or None,
+        wall_seconds=sum(float(d.wall_seconds or 0) for d in reports),
+        environment=first.environment, fingerprint=first.fingerprint,
+        fingerprint_hash=first.fingerprint_hash, pytest_info=pytest_info,
         collected=collected, crashed_workers=crashed)
-    merged["elapsed_seconds"] = max(float(d.get("wall_seconds") or 0) for d in reports)
+    merged["elapsed_seconds"] = max(float(d.wall_seconds or 0) for d in reports)
     merged["merged_from"] = [run_dir.name for run_dir, _ in shards]
-    merged["shards"] = [{"run_id": run_dir.name, "spec": data["pytest"]["shard"]["spec"],
-                         "status": data["status"], "wall_seconds": data.get("wall_seconds"),
-                         "tests": data["totals"]["total"],
-                         "estimated_seconds": data["pytest"]["shard"].get("estimated_seconds"),
-                         "fingerprint_hash": data.get("fingerprint_hash"),
-                         "commit": data.get("commit")}
-                        for run_dir, data in shards]
+    merged["shards"] = [{"run_id": run_dir.name, "spec": data.pytest["shard"]["spec"],
+                         "status": data.status, "wall_seconds": data.wall_seconds,
+                         "tests": data.totals.total,
+                         "estimated_seconds": data.pytest["shard"].get("estimated_seconds"),
+                         "fingerprint_hash": data.fingerprint_hash, "commit": data.commit}
+                        for (run_dir, _), data in zip(shards, reports)]
     return merged
 
 
 def plan_findings(shards: list[tuple[Path, dict]]) -> list[dict]:
     """A warning section when the shards' plan was lopsided (harness.runs.sharding.Plan.warning): the
     merged run's report.md is the CI job summary, where whoever sizes the matrix looks."""
-    warning = report.shard_warning(shards[0][1])  # one plan: load_shards checked the digests
+    # one plan: load_shards checked the digests
+    warning = report.shard_warning(RunReport.from_json(shards[0][1]))
     if not warning:
         return []
     ran = [f"shard {data['pytest']['shard']['spec']}: estimated "

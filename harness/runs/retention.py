@@ -12,6 +12,7 @@ from filelock import FileLock
 from harness.config.selectors import RetentionPolicy
 from harness.records import runfolder
 from harness.report.model import FAILING_STATUSES
+from harness.report.types import RunReport
 
 
 @dataclass
@@ -30,25 +31,38 @@ def plan(root: Path, policy: RetentionPolicy) -> list[Decision]:
         if run in newest:  # kept whatever it holds: its report need not be read
             decisions.append(Decision(run, True, f"among the newest {policy.keep_last}"))
             continue
-        report = runfolder.read_report(run)
-        if not runfolder.is_complete(report):
+        data = runfolder.read_report(run)
+        report = _typed(data)
+        if not runfolder.is_complete(data):
             decisions.append(Decision(run, True, "incomplete (running, crashed or no report.json)"))
+        elif report is None:
+            decisions.append(Decision(run, True, "report.json does not read as a report (kept)"))
         elif policy.keep_failing and is_failing(report):
             if failing_kept < policy.keep_failing_max:
                 failing_kept += 1
-                decisions.append(Decision(run, True, f"failing run ({report.get('status')})"))
+                decisions.append(Decision(run, True, f"failing run ({report.status})"))
             else:
-                decisions.append(Decision(run, False, f"failing run ({report.get('status')}) "
+                decisions.append(Decision(run, False, f"failing run ({report.status}) "
                                           f"beyond the newest {policy.keep_failing_max} kept"))
         else:
             decisions.append(Decision(run, False, f"older than the newest {policy.keep_last}"))
     return decisions[::-1]
 
 
-def is_failing(report: dict) -> bool:
-    totals = report.get("totals", {})
-    return (report.get("status") in FAILING_STATUSES
-            or bool(totals.get("failed")) or bool(totals.get("errors")))
+def _typed(report: dict | None) -> RunReport | None:
+    """report.json typed; None without one, or for one that does not read as a report (edited
+    by hand, say)."""
+    if report is None:
+        return None
+    try:
+        return RunReport.from_json(report)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
+
+
+def is_failing(report: RunReport) -> bool:
+    return (report.status in FAILING_STATUSES
+            or bool(report.totals.failed) or bool(report.totals.errors))
 
 
 def prune(root: Path, policy: RetentionPolicy, dry_run: bool = False) -> list[Decision]:

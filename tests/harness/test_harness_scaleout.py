@@ -10,6 +10,7 @@ import pytest
 import repo_facts
 
 from harness.records import baselines
+from harness.report.types import RunReport
 from harness.runs import sharding
 from harness.plugin.scaleout import CUDA_SKIP_REASON
 
@@ -355,6 +356,10 @@ def test_budgets_are_judged_on_the_merged_view(project):
         ("runtime_budget", "backend implementation", ["parity"])]
     assert merged["run_id"] in merged["escalations"][0]["next_step"] + " ".join(
         merged["escalations"][0]["evidence"])
+    # the typed report reads the merged view (merged_from, shards, budgets, escalations) as written
+    typed = RunReport.from_json(merged)
+    assert json.dumps(typed.to_json()) == json.dumps(merged)
+    assert typed.budgets.verdicts and typed.escalations[0].target == "parity"
 
 
 def test_merge_refuses_incomplete_or_mixed_shards(sharded):

@@ -13,6 +13,7 @@ import pytest
 
 from harness import cli
 from harness.config import components as mconfig
+from harness.report.types import RunReport
 from harness.runs import mutation as engine
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,6 +115,9 @@ def test_break_it_a_swallowed_assertion_drops_the_score_and_the_report_names_the
     esc = broken["escalations"][0]
     assert esc["component"] == "backend implementation" and esc["trigger"] == "mutation_survivor"
     assert "tinycalc.py:6" in esc["subjects"] and "harness mutate calc" in esc["next_step"]
+    typed = RunReport.from_json(broken)  # the escalations read typed, the report round-trips
+    assert json.dumps(typed.to_json()) == json.dumps(broken)
+    assert [e.title for e in typed.escalations] == ["Mutation survivors: calc"]
     # report.md and report.html name the survivor with its diff; the trend shows the drop
     run = tiny.runs()[-1]
     markdown = (run / "report.md").read_text()
