@@ -86,6 +86,14 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class BriefSettings:
+    """`harness brief`'s project prose: [brief] of selectors/harness.toml."""
+    title: str = "Handoff brief"
+    intro: str = ""
+    sections: tuple[str, ...] = ()  # Markdown files placed before the generated sections
+
+
+@dataclass(frozen=True)
 class HarnessConfig:
     project_root: Path
     suite_root: str
@@ -96,6 +104,7 @@ class HarnessConfig:
     threads_per_worker: int
     package_logger: str  # the logger whose debug records the per-test logs get ('' = none)
     validation: ValidationSettings
+    brief: BriefSettings = BriefSettings()
 
     def in_suite(self, nodeid: str) -> bool:
         return is_under(nodeid.split("::", 1)[0], self.suite_root)
@@ -187,7 +196,7 @@ def load(project_root: Path) -> HarnessConfig:
 
     guardrails = guardrails_of(project_root)
     known_owners = owners.component_names(project_root)
-    h.only({"artifacts", "retention", "run", "validation", "cadences"}, {"cadences"})
+    h.only({"artifacts", "retention", "run", "validation", "brief", "cadences"}, {"cadences"})
     artifacts_root = _artifacts_root(h)
     retention = h.sub("retention")
     retention.only({"keep_last", "keep_failing", "keep_failing_max"})
@@ -269,6 +278,9 @@ def load(project_root: Path) -> HarnessConfig:
             raise g.fail("groups", f"marker {marker!r} is used by two groups (give each group "
                                    "its own marker)")
 
+    brief = h.sub("brief")
+    brief.only({"title", "intro", "sections"})
+    brief_sections = brief.texts("sections")  # read by `harness brief`, which checks them
     png_sizes = []
     sizes = validation.sub("png_sizes")
     for glob, size in sizes.table.items():
@@ -297,6 +309,8 @@ def load(project_root: Path) -> HarnessConfig:
             log_allow=log_allow,
             png_sizes=tuple(png_sizes),
         ),
+        brief=BriefSettings(title=brief.text("title", BriefSettings.title),
+                            intro=brief.text("intro", ""), sections=brief_sections),
     )
 
 

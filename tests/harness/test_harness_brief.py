@@ -51,8 +51,26 @@ def test_brief_covers_every_configured_item():
 @pytest.fixture
 def config_copy(tmp_path, monkeypatch):
     shutil.copytree(REPO / "selectors", tmp_path / "selectors")
+    (tmp_path / "docs").mkdir()
+    shutil.copy(REPO / "docs" / "backend_contract.md", tmp_path / "docs")  # [brief] sections
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def test_the_project_prose_comes_from_brief_in_harness_toml(config_copy, capsys):
+    contract = config_copy / "docs" / "backend_contract.md"
+    contract.write_text(contract.read_text().replace("**Literals.**", "**Backend names.**"))
+    harness_toml = config_copy / "selectors" / "harness.toml"
+    harness_toml.write_text(harness_toml.read_text().replace(
+        'title = "Handoff brief: TEST-PYTORCH-001 regression harness"', 'title = "Our brief"'))
+    text = brief.render(config_copy)
+    assert text.startswith("# Our brief\n") and "**Backend names.**" in text
+    assert "regression harness\n" not in text.splitlines(keepends=True)[0]
+    contract.unlink()
+    assert cli.main(["brief"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: selectors/harness.toml: brief.sections[0]: cannot read "
+                          "'docs/backend_contract.md'") and len(err.splitlines()) == 1
 
 
 def test_brief_follows_config_changes_and_check_fails_when_stale(config_copy, capsys):

@@ -118,7 +118,7 @@ def test_collection_scope_of_a_selection(config_root: Path):
      'reconstructed_*.png": expected [width, height], got [128] '
      "(give the size in pixels as two positive integers, e.g. [128, 128])"),
     ("harness.toml", "[run]", "[runs]",
-     "selectors/harness.toml: runs: unknown key (allowed: artifacts, cadences, retention, run, "
+     "selectors/harness.toml: runs: unknown key (allowed: artifacts, brief, cadences, retention, run, "
      "validation)"),
 ])
 def test_one_clear_error_per_mistake(config_root: Path, name, old, new, message):
