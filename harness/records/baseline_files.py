@@ -16,7 +16,9 @@ from harness.config.files import Fields, config_error, read_json
 from harness.measure import environment
 from harness.measure.timing import Measurement
 from harness.records import runfolder
-FORMAT = "ptycho-harness-runtime-baseline"
+FORMAT = "harness-runtime-baseline"
+# still read: the tag files had before the harness stopped naming the package it first guarded
+READ_FORMATS = (FORMAT, "ptycho-harness-runtime-baseline")
 VERSION = 1
 BASELINES_DIR = "baselines"  # under the project root
 RUNTIME_DIR = "runtime"
@@ -140,7 +142,7 @@ class Baseline:
     def from_dict(cls, data: Mapping[str, Any], source: str | Path) -> Baseline:
         f = Fields(source, data)
         f.only({"format", "version", "fingerprint", "fingerprint_hash", *SECTIONS.values()})
-        if data.get("format") != FORMAT:
+        if data.get("format") not in READ_FORMATS:
             raise f.fail("format", f"must be {FORMAT!r} (got {data.get('format')!r})")
         if data.get("version") != VERSION:
             raise f.fail("version", f"this harness reads version {VERSION} "

@@ -8,7 +8,7 @@ on the same machine. Files are committed and
 meant to be read in a diff: sorted keys, indent 2, values rounded to 0.1 ms, written atomically.
 
     {
-      "format": "ptycho-harness-runtime-baseline", "version": 1,
+      "format": "harness-runtime-baseline", "version": 1,
       "fingerprint": {...harness.measure.environment.fingerprint()...}, "fingerprint_hash": "3f2a9c01b4de",
       "cadences": {"per_pr": ENTRY}, "groups": {"integration": ENTRY}, "tests": {"<node id>": ENTRY}
     }

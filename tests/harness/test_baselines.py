@@ -107,6 +107,16 @@ def test_file_is_named_by_fingerprint_sorted_and_round_trips(tmp_path):
     assert json.loads(text)["groups"]["integration"]["cpu"]["median"] == 31.0
 
 
+
+def test_files_with_the_tag_of_before_the_rename_still_load(tmp_path):
+    baseline = save(tmp_path, HERE)
+    path = baselines.path_for(tmp_path, HERE)
+    document = json.loads(path.read_text())
+    assert document["format"] == "harness-runtime-baseline"
+    document["format"] = "ptycho-harness-runtime-baseline"  # committed before 2026-12-02
+    path.write_text(json.dumps(document))
+    assert baselines.load(path).as_dict() == baseline.as_dict()
+
 def test_broken_baseline_names_file_and_key(tmp_path):
     save(tmp_path, HERE)
     path = baselines.path_for(tmp_path, HERE)

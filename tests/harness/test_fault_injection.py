@@ -410,7 +410,7 @@ FAULTS = [
           (BASELINE_FILE, "not valid JSON")),
     Fault("baselines_wrong_format_tag", "baselines", baseline_wrong_format,
           ("harness", "baseline", "show"), 2,
-          (BASELINE_FILE, "format: must be 'ptycho-harness-runtime-baseline'",
+          (BASELINE_FILE, "format: must be 'harness-runtime-baseline'",
            "'ptycho-baseline-v0'")),
     Fault("baselines_missing_field", "baselines", baseline_missing_field,
           ("harness", "run", "per_pr"), 2,
