@@ -151,16 +151,10 @@ def parse(document: dict[str, Any], source: str = BUDGETS_FILE) -> Budgets:
     d.only({"clock", "normalise_load", "k_mad", "rel_floor", "abs_floor_s", "rel_cap",
             "confirm_reruns", "probe_interval_s", "estimated_factor", "provisional_runs",
             "provisional_window", "unscaled_agrees", "contention_cores", "wall_budget_cores"})
-    normalise = d.table.get("normalise_load", BandRule.normalise_load)
-    if not isinstance(normalise, bool):
-        raise d.fail("normalise_load", f"must be true or false (got {normalise!r})")
-    agrees = d.table.get("unscaled_agrees", BandRule.unscaled_agrees)
-    if not isinstance(agrees, bool):
-        raise d.fail("unscaled_agrees", f"must be true or false (got {agrees!r})")
     band = BandRule(
         clock=d.text("clock", BandRule.clock, choices=("cpu", "wall")),
-        normalise_load=normalise,
-        unscaled_agrees=agrees,
+        normalise_load=d.boolean("normalise_load", BandRule.normalise_load),
+        unscaled_agrees=d.boolean("unscaled_agrees", BandRule.unscaled_agrees),
         k_mad=d.number("k_mad", BandRule.k_mad),
         rel_floor=d.number("rel_floor", BandRule.rel_floor),
         abs_floor_s=d.number("abs_floor_s", BandRule.abs_floor_s),

@@ -113,10 +113,7 @@ def load(project_root: Path,
         if name not in available:
             raise s.fail(f"operators[{index}]", f"unknown cosmic-ray operator {name!r} (list "
                                                 "them with `cosmic-ray operators`)")
-    one_per_position = s.table.get("one_per_position", True)
-    if not isinstance(one_per_position, bool):
-        raise s.fail("one_per_position", f"must be true or false (got {one_per_position!r})")
-    settings = Settings(operators, one_per_position,
+    settings = Settings(operators, s.boolean("one_per_position", True),
                         s.number("timeout_factor", 4.0, positive=True),
                         s.number("timeout_min_s", 30.0, positive=True),
                         s.integer("workers", 2, minimum=1), s.integer("threads", 1, minimum=1))

@@ -40,7 +40,8 @@ from harness.plugin.recorder import GROUP_PROPERTY, TIMING_PROPERTY
 from harness.records import baselines, ledger, runfolder
 from harness.records.measurements import measurements
 from harness.runs import pytest_process
-from harness.report.budget_sections import _budget_section, _escalation_section, _failures, _problems
+from harness.report.budget_sections import (artifact_problems, budget_section, escalation_section,
+                                            failures_of)
 from harness.report.types import BudgetVerdict, RunReport
 from harness.verdicts import budgets, escalation
 
@@ -258,7 +259,7 @@ def pytest_harness_findings(config, report):
             verdicts = budgets.confirm(verdicts, again)
             confirmed_by = [f"re-ran {', '.join(targets)} x{reruns} to confirm band/floor "
                             f"findings ({run_dir / RERUNS_DIR})"]
-    failures = _failures(typed, run_dir)
+    failures = failures_of(typed, run_dir)
     for failure in failures:
         test = next(t for t in typed.tests if t["nodeid"] == failure.nodeid)
         seconds = max(test["seconds"], (test.get("timing") or {}).get("wall_s", 0.0))
@@ -267,16 +268,17 @@ def pytest_harness_findings(config, report):
         # a test that failed on a shared fixture that timed out shows the same text, fast
         if budgets.timed_out(failure.text) and seconds >= TIMEOUT_REACHED * verdict.allowed[1]:
             verdicts.append(replace(verdict, basis=f"{verdict.basis}; log {failure.log}"))
-    sections = [_budget_section(verdicts, reference, confirmed_by,
-                                _kept(measured, state.budgets),
-                                state.budgets.band.estimated_factor, contended)]
+    sections = [budget_section(verdicts, reference, confirmed_by,
+                               _kept(measured, state.budgets),
+                               state.budgets.band.estimated_factor, contended)]
     if state.owners is not None:
         found = escalation.escalate(
-            state.owners, verdicts=verdicts, failures=failures, problems=_problems(typed),
+            state.owners, verdicts=verdicts, failures=failures,
+            problems=artifact_problems(typed),
             test_groups=test_groups,
             group_owners={name: g.owner for name, g in state.settings.groups.items()},
             run_dir=str(run_dir or typed.run_id), cadence=typed.selection.label)
-        sections.append(_escalation_section(found))
+        sections.append(escalation_section(found))
     return sections
 
 

@@ -12,7 +12,7 @@ from harness.verdicts import budgets, escalation
 SOURCE = "budgets"  # the `source` of the budget checks' finding sections
 
 
-def _failures(report: RunReport, run_dir: Path | None) -> list[escalation.Failure]:
+def failures_of(report: RunReport, run_dir: Path | None) -> list[escalation.Failure]:
     """Failed / errored tests with their failure text: the log's failure part (pytest's
     longrepr, with its "E " lines) when the log is there, else the short message."""
     failures = []
@@ -31,7 +31,7 @@ def _failures(report: RunReport, run_dir: Path | None) -> list[escalation.Failur
     return failures
 
 
-def _problems(report: RunReport) -> list[escalation.ArtifactProblem]:
+def artifact_problems(report: RunReport) -> list[escalation.ArtifactProblem]:
     groups = {t["nodeid"]: t["group"] for t in report.tests}
     return [escalation.ArtifactProblem(v["path"], f"[{v.get('rule')}] {v.get('message')}",
                                        v.get("nodeid"), groups.get(v.get("nodeid")))
@@ -76,7 +76,7 @@ def _title_mark(reference: baselines.Reference) -> str:
     return " · estimated (no baseline of this machine yet)"
 
 
-def _budget_section(verdicts: list[budgets.Verdict], reference: baselines.Reference,
+def budget_section(verdicts: list[budgets.Verdict], reference: baselines.Reference,
                     notes: list[str], measured: dict,
                     estimated_factor: float | None = None,
                     contended: contention.Contention | None = None) -> dict:
@@ -99,7 +99,7 @@ def _budget_section(verdicts: list[budgets.Verdict], reference: baselines.Refere
                 "verdicts": [v.as_dict() for v in verdicts], "measurements": measured}}}
 
 
-def _escalation_section(found: list[escalation.Escalation]) -> dict:
+def escalation_section(found: list[escalation.Escalation]) -> dict:
     items = [f"{e.title} -> {e.component} (owner {e.owner}; contact {e.contact}); subjects "
              f"{', '.join(e.subjects)}; next step: {e.next_step}; evidence: "
              f"{' · '.join(line.strip() for line in e.evidence)}" for e in found]

@@ -14,11 +14,12 @@ Estimated verdicts - a band around another machine's recorded median (unscaled) 
 them exact and do not fail the gate; only beyond that margin are they findings. Exact verdicts
 (this fingerprint's committed or provisional baseline, harness.records.baselines) fail as before.
 On a run that other processes contended (harness.measure.contention) every slow verdict -
-too_slow or over_ceiling, exact or estimated - is advisory; too_fast still fails, but only below
-the unscaled band too (the speed probe's load correction is confounded by the neighbour). A ceiling is
-promised for `[defaults] wall_budget_cores` usable cores (CI's runner), and so are wall-clock
-bands around a `baseline_s` default or another machine's baseline: on a run with fewer (say
-`taskset -c 0`) their slow verdicts are advisory; exact bands (this fingerprint's) still judge.
+too_slow or over_ceiling, exact or estimated - is advisory; too_fast still fails, but only
+below the unscaled band too (the speed probe's load correction is confounded by the
+neighbour). A ceiling is promised for `[defaults] wall_budget_cores` usable cores (CI's
+runner), and so are wall-clock bands around a `baseline_s` default or another machine's
+baseline: on a run with fewer (say `taskset -c 0`) their slow verdicts are advisory; exact
+bands (this fingerprint's) still judge.
 
 The detector rule (`[defaults]` in budgets.toml) was chosen with benchmarks/bench_budget_detector.py:
 bands judge CPU time (time spent waiting for a core does not count); recorded seconds are carried
@@ -26,8 +27,9 @@ to the speed the machine had while the subject ran - the speed probe's reading
 (harness.measure.calibration.SpeedProbe), else the session calibration - also on the recording machine
 (normalise_load); the half-width is max(k_mad * 1.4826 * MAD, rel_floor * median, abs_floor_s),
 at most rel_cap * median. With `confirm_reruns` > 0 a band/floor finding counts only when most
-of the runs - the first and the re-runs of its group - repeat it (`confirm`). Entry points: `judge(measurements, budgets, reference, contention)`,
-`confirm(first, reruns)`, `rerun_targets(verdicts)`, `timeout_for(...)`, `timeout_verdict(...)`.
+of the runs - the first and the re-runs of its group - repeat it (`confirm`). Entry points:
+`judge(measurements, budgets, reference, contention, usable_cores)`, `confirm(first, reruns)`,
+`rerun_targets(verdicts)`, `timeout_for(...)`, `timeout_verdict(...)`.
 """
 from __future__ import annotations
 
@@ -257,6 +259,12 @@ def judge(measurements: Measurements, budgets: Budgets,
     unknown = set(measurements) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown measurement kind(s) {sorted(unknown)} (use {', '.join(KINDS)})")
+    contended = contention is not None and contention.contended
+
+    def slow_rules(verdict: Verdict) -> Verdict:
+        return _fewer_cores_rule(_contended_rule(verdict, contention), usable_cores,
+                                 budgets.band.wall_budget_cores)
+
     verdicts = []
     for kind in KINDS:
         for subject, value in measurements.get(kind, {}).items():
@@ -271,13 +279,10 @@ def judge(measurements: Measurements, budgets: Budgets,
                     kind, subject, "ceiling", "wall", m.wall_s, recorded, 0.0, limits.max_s,
                     False, f"ceiling max_s={limits.max_s:g} s from {budgets.source} "
                            f"[{limits.where}] (wall time, never scaled)", "over_ceiling")
-                verdicts.append(_fewer_cores_rule(_contended_rule(ceiling, contention),
-                                                  usable_cores, budgets.band.wall_budget_cores))
+                verdicts.append(slow_rules(ceiling))
             if entry is not None or (limits and limits.baseline_s is not None):
-                band = _band(kind, subject, m, limits, entry, budgets, reference, exact,
-                             contention is not None and contention.contended)
-                verdicts.append(_fewer_cores_rule(_contended_rule(band, contention),
-                                                  usable_cores, budgets.band.wall_budget_cores))
+                verdicts.append(slow_rules(_band(kind, subject, m, limits, entry, budgets,
+                                                 reference, exact, contended)))
             elif limits and limits.min_s is not None:
                 clock = _work_clock(budgets.band, m, None)
                 verdicts.append(_verdict(
