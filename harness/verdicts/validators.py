@@ -183,9 +183,10 @@ def _validated_checkpoint(path: Path, size: int, mtime_ns: int,
         raise ValidationError(path, "structure", "'hyper_parameters' is not a dict")
     if not isinstance(state_dict, dict) or not all(torch.is_tensor(v) for v in state_dict.values()):
         raise ValidationError(path, "structure", "'state_dict' is not a dict of tensors")
+    facts = {"tensors": len(state_dict), "hyper_parameters": sorted(hyper_parameters),
+             "module_class": None}
     if module_class is None:
-        return {"tensors": len(state_dict), "hyper_parameters": sorted(hyper_parameters),
-                "module_class": None}
+        return facts
     cls = _import_class(path, module_class) if isinstance(module_class, str) else module_class
     class_name = f"{cls.__module__}.{cls.__qualname__}"
     try:
@@ -199,8 +200,7 @@ def _validated_checkpoint(path: Path, size: int, mtime_ns: int,
         message = " ".join(str(exc).split())[:400]
         raise ValidationError(path, "state-dict", f"load_state_dict(strict=True) failed: "
                                                   f"{message}") from None
-    return {"tensors": len(state_dict), "hyper_parameters": sorted(hyper_parameters),
-            "module_class": class_name}
+    return {**facts, "module_class": class_name}
 
 
 def _load_failure(exc: Exception) -> str:

@@ -209,6 +209,17 @@ def test_checkpoint_good(tmp_path):
     assert facts["tensors"] == 2 and facts["hyper_parameters"] == ["name", "width"]
 
 
+
+def test_without_a_module_class_a_checkpoint_is_checked_but_not_rebuilt(tmp_path):
+    # weights 3 wide against hyper_parameters of width 5: only a rebuild would notice
+    path = save_checkpoint(tmp_path / "last.ckpt", hyper_parameters={"width": 5})
+    facts = validators.validate_checkpoint(path)
+    assert facts["module_class"] is None and facts["tensors"] == 2
+    assert broken(validators.validate_checkpoint, path, module_class=TinyModule).rule == "state-dict"
+    assert broken(validators.validate_checkpoint,
+                  save_checkpoint(tmp_path / "bare.ckpt", drop=("hyper_parameters",))).rule == "structure"
+
+
 def test_an_unchanged_valid_checkpoint_is_not_loaded_again(tmp_path, monkeypatch):
     path = save_checkpoint(tmp_path / "last.ckpt")
     loads = []
