@@ -99,24 +99,19 @@ def _bilinear_taps(shifts, n_batch: int, height: int, width: int, weight_dtype, 
             tap(y0 + 1, x0, wy * (1 - wx)), tap(y0 + 1, x0 + 1, wy * wx))
 
 
-def _apply_taps(images: torch.Tensor, taps) -> torch.Tensor:
-    n_batch, height, width = images.shape
-    flat = images.reshape(n_batch, height * width)
-    (i1, w1), (i2, w2), (i3, w3), (i4, w4) = taps
-
-    def gather(index, weight):
-        return torch.gather(flat, 1, index).reshape(n_batch, height, width) * weight
-
-    return gather(i1, w1) + gather(i2, w2) + gather(i3, w3) + gather(i4, w4)
-
-
 def translate(images: torch.Tensor, shifts) -> torch.Tensor:
     """images (B, H, W) real or complex, shifts (B, 2) = (dx, dy): content moves by +shift,
     bilinear 4-neighbour gather, zero outside (reference.translate). Output keeps the dtype."""
     n_batch, height, width = images.shape
     real_dtype = images.real.dtype if images.is_complex() else images.dtype
-    return _apply_taps(images, _bilinear_taps(shifts, n_batch, height, width, real_dtype,
-                                              images.device))
+    taps = _bilinear_taps(shifts, n_batch, height, width, real_dtype, images.device)
+    flat = images.reshape(n_batch, height * width)
+
+    def gather(index, weight):
+        return torch.gather(flat, 1, index).reshape(n_batch, height, width) * weight
+
+    (i1, w1), (i2, w2), (i3, w3), (i4, w4) = taps
+    return gather(i1, w1) + gather(i2, w2) + gather(i3, w3) + gather(i4, w4)
 
 
 def translated_coverage(shifts, n_batch: int, height: int, width: int, device) -> torch.Tensor:
