@@ -20,8 +20,12 @@ predictor's same ratio; error = predicted / actual - 1. Target (issue 15): withi
 The cross-machine case: each group's CPU here (quiet median) / recorded in the committed
 baseline of another CPU, against the ratio the numpy calibration and the probe give (their
 recorded values are in the baseline; the suite-like workload was never run there). `--cross
-REPORT BASELINE` does this for a given run and baseline file (e.g. an older revision's, once
-the suite's work changed and the other CPU's file was removed).
+REPORT BASELINE [--label TEXT]` does this for a given run and baseline file (e.g. an older
+revision's, once the suite's work changed and the other CPU's file was removed). Every pair
+measured is kept (a re-run of the same pair replaces it), and the results file states the
+estimated-verdict margin they call for, by the rule of the metric tolerances: 1.5 x the largest
+spread seen, here in log space, F = exp(1.5 x max |ln ratio|) rounded up to 0.1 (budgets.toml's
+`[defaults] estimated_factor` must be at least that; tests/harness/test_budgets.py checks it).
 
     python benchmarks/bench_calibration.py [--runs 2] [--conditions quiet,one_core,...]
     python benchmarks/bench_calibration.py --workload    # one suite-like measurement (JSON)
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -125,9 +130,11 @@ def numpy_calibration(tree: Path, condition) -> float:
 
 
 def groups_of(report: dict) -> dict[str, dict]:
+    """{group: {cpu_s, speed_s}} of one run's report.json."""
     from harness.records import measurements
+    from harness.report.types import RunReport
 
-    measured = measurements.measurements(report, ["per_pr"])
+    measured = measurements.measurements(RunReport.of(report), [])
     return {name: {"cpu_s": m.cpu_s, "speed_s": m.speed_s} for name, m in measured["group"].items()}
 
 
@@ -191,14 +198,32 @@ def cross_from_files(report_path: Path, baseline_path: Path) -> list[dict]:
     """--cross: a run of this machine (report.json, with its session calibration) against a
     baseline file of another CPU (e.g. `git show REV:baselines/runtime/<hash>.json > file`)."""
     from harness.records import baselines
-    from harness.records import measurements
     from harness.config import files as configfile
 
     run = json.loads(report_path.read_text())
-    measured = measurements.measurements(run, [])["group"]
-    groups = {name: {"cpu_s": m.cpu_s, "speed_s": m.speed_s} for name, m in measured.items()}
     baseline = baselines.Baseline.from_dict(configfile.read_json(baseline_path), baseline_path)
-    return cross_machine(groups, (run.get("budgets") or {}).get("calibration_s"), baseline)
+    return cross_machine(groups_of(run), (run.get("budgets") or {}).get("calibration_s"), baseline)
+
+
+def with_pair(document: dict, pair: dict) -> dict:
+    """`document` (calibration.json) with `pair` ({report, baseline, rows}) among its
+    cross-machine pairs, replacing one of the same report and baseline, and the margin they
+    derive."""
+    pairs = [entry for entry in document.get("cross_machine", [])
+             if (entry["report"], entry["baseline"]) != (pair["report"], pair["baseline"])]
+    document["cross_machine"] = [*pairs, pair]
+    document["estimated_factor_rule"] = estimated_factor_rule(document["cross_machine"])
+    return document
+
+
+def estimated_factor_rule(pairs: list[dict]) -> dict:
+    ratios = [row["actual"] for pair in pairs for row in pair["rows"]]
+    spread = max(abs(math.log(ratio)) for ratio in ratios)
+    widest = max(ratios, key=lambda ratio: abs(math.log(ratio)))
+    return {"rule": "F = exp(1.5 x max |ln(CPU here / CPU in the other machine's baseline)|), "
+                    "rounded up to 0.1",
+            "widest_ratio": widest, "ratios": len(ratios),
+            "estimated_factor": math.ceil(math.exp(1.5 * spread) * 10) / 10}
 
 
 def main() -> int:
@@ -208,7 +233,9 @@ def main() -> int:
     parser.add_argument("--workload", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cross", nargs=2, type=Path, metavar=("REPORT_JSON", "BASELINE_JSON"),
                         help="only the cross-machine rows: a run here vs another CPU's baseline "
-                             "file; added to the results file as cross_machine")
+                             "file; added to the results file's cross_machine pairs")
+    parser.add_argument("--label", help="--cross: how the results file names the run (machine, "
+                                        "date, commit), since run folders do not last")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/bench-calibration"))
     args = parser.parse_args()
     if args.workload:
@@ -220,8 +247,10 @@ def main() -> int:
             print(json.dumps(row))
         results = RESULTS / "calibration.json"
         document = json.loads(results.read_text()) if results.is_file() else {}
-        document["cross_machine"] = {"report": str(args.cross[0]), "baseline": str(args.cross[1]),
-                                     "rows": rows}
+        pair = {"report": args.label or str(args.cross[0]), "baseline": str(args.cross[1]),
+                "rows": rows}
+        document = with_pair(document, pair)
+        print(json.dumps(document["estimated_factor_rule"]))
         results.write_text(json.dumps(document, indent=2) + "\n")
         return 0
     load_before, started = os.getloadavg(), time.perf_counter()
@@ -246,6 +275,9 @@ def main() -> int:
                     + f"; numpy {sample['numpy_s'] * 1e3:.1f} ms, suite-like "
                       f"{sample['suite_like']['total']:.2f} s {sample['suite_like']}")
     within = analyse(samples)
+    results = RESULTS / "calibration.json"
+    kept = {"cross_machine": json.loads(results.read_text()).get("cross_machine", [])
+            if results.is_file() else []}
     machines = []
     here = environment.fingerprint_hash(environment.fingerprint(environment.collect(ROOT)))
     quiet = {group: {key: statistics.median(r["groups"][group][key] for r in samples["quiet"])
@@ -253,7 +285,10 @@ def main() -> int:
     numpy_quiet = statistics.median(r["numpy_s"] for r in samples["quiet"])
     for baseline in baselines.load_all(ROOT / "baselines"):
         if baseline.fingerprint_hash != here:  # this machine's own file is not cross-machine
-            machines += cross_machine(quiet, numpy_quiet, baseline)
+            rows = cross_machine(quiet, numpy_quiet, baseline)
+            machines += rows
+            kept = with_pair(kept, {"report": f"quiet per_pr medians at {sha[:12]}",
+                                    "baseline": str(baseline.path), "rows": rows})
     for row in within["rows"]:
         print(f"{row['condition']:>10} {row['group']:>18}: actual x{row['actual']:.3f}, errors "
               f"numpy {row['error_numpy_calibration']:+.1%}, probe {row['error_speed_probe']:+.1%}, "
@@ -264,8 +299,7 @@ def main() -> int:
     print(f"within +-{TARGET:.0%}: {within['within_target']}")
     write_results("calibration", load_before, commit=sha,
                   seconds=round(time.perf_counter() - started), runs=args.runs,
-                  target=TARGET, conditions=names, analysis=within, cross_machine=machines,
-                  samples=samples)
+                  target=TARGET, conditions=names, analysis=within, samples=samples, **kept)
     return 0
 
 
