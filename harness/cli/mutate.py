@@ -161,9 +161,12 @@ def junit_xml(mutants: list[dict], wall: float) -> str:
     return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def _line(result: engine.Result) -> str:
-    tag = {"killed": "[green]killed[/]", "survived": "[red]SURVIVED[/]",
-           "timed_out": "[yellow]timed out[/]", "error": "[red]error[/]"}[result.outcome]
+def _line(result: engine.Result, equivalents) -> str:
+    record = result.as_dict()
+    score.mark_equivalents([record], equivalents)  # a listed survivor is no finding: say so live
+    tag = ("[dim]survived, equivalent[/]" if record.get("equivalent") else
+           {"killed": "[green]killed[/]", "survived": "[red]SURVIVED[/]",
+            "timed_out": "[yellow]timed out[/]", "error": "[red]error[/]"}[result.outcome])
     return f"{tag} {result.mutant.where} {result.mutant.operator} ({result.seconds:.1f} s)"
 
 
@@ -211,7 +214,8 @@ def run(args, console, project_root: Path, artifacts: Path, cfg: mconfig.Mutatio
             return
         done[0] += 1
         if args.verbose or item.outcome != score.KILLED:
-            console.print(f"  [{done[0]}/{len(mutants)}] {_line(item)}", highlight=False)
+            console.print(f"  [{done[0]}/{len(mutants)}] {_line(item, cfg.equivalents)}",
+                          highlight=False)
 
     results: list[engine.Result] = []
     interrupted = False

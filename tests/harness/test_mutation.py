@@ -139,7 +139,7 @@ def test_break_it_a_swallowed_assertion_drops_the_score_and_the_report_names_the
 
 
 def test_an_equivalent_mutant_is_excused_with_its_reason_and_a_stale_entry_is_reported(
-        tiny, monkeypatch):
+        tiny, monkeypatch, capsys):
     tiny.write("tests/test_calc.py", SWALLOWING_TESTS)
     tiny.write("selectors/equivalent_mutants.toml", '''
 [[equivalent]]
@@ -154,7 +154,11 @@ line = 2
 operator = "core/ReplaceComparisonOperator_Gt_GtE"
 reason = "stale: no such mutant on line 2"
 ''')
+    capsys.readouterr()
     assert mutate(tiny, monkeypatch) == 4
+    live = capsys.readouterr().out  # the progress lines say which survivor is a listed one
+    assert "survived, equivalent tinycalc.py:6 core/ReplaceComparisonOperator_Gt_GtE" in live
+    assert live.count("SURVIVED") == 1
     report = tiny.report()
     calc = mutation_of(report)["components"]["calc"]
     assert calc["equivalent"] == 1 and calc["survived"] == 1
