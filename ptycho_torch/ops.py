@@ -74,29 +74,32 @@ def combine_complex(amp: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
     return torch.complex(amp * torch.cos(phase), amp * torch.sin(phase))
 
 
-def _bilinear_taps(shifts, n_batch: int, height: int, width: int, weight_dtype, device):
-    """The four (flat index (B, H*W), weight (B, H, W)) taps of reference.translate's bilinear
-    gather for `shifts` (B, 2) = (dx, dy); a tap outside the image has weight 0."""
+def _bilinear_window(shifts, n_batch: int, height: int, width: int, device):
+    """reference.translate's bilinear gather, read once: a shift is one per image, so its sample
+    points sit a whole number of pixels plus one fraction (wy, wx) from the source grid, and the
+    four taps are the four (H, W) corners of one (H+1, W+1) window of the source. Returns the
+    window's flat source index (B, (H+1)*(W+1)), its inside-the-image mask (B, H+1, W+1) and
+    wy, wx (B, 1, 1) float64."""
     shifts = torch.as_tensor(shifts, dtype=torch.float64, device=device)  # index maths in float64
     if shifts.shape != (n_batch, 2):
         raise ValueError(f"shifts must be (B, 2) = ({n_batch}, 2), got {tuple(shifts.shape)}")
-    sy = torch.arange(height, dtype=torch.float64, device=device)[None, :, None] - shifts[:, 1, None, None]
-    sx = torch.arange(width, dtype=torch.float64, device=device)[None, None, :] - shifts[:, 0, None, None]
-    y0 = torch.floor(sy)
-    x0 = torch.floor(sx)
-    wy = (sy - y0).to(weight_dtype)
-    wx = (sx - x0).to(weight_dtype)
-    y0 = y0.long()
-    x0 = x0.long()
+    back = -shifts  # content moves by +shift: pixel p samples the source at p - shift
+    whole = torch.floor(back)
+    fraction = back - whole
+    rows = torch.arange(height + 1, device=device)[None, :] + whole[:, 1, None].long()
+    cols = torch.arange(width + 1, device=device)[None, :] + whole[:, 0, None].long()
+    inside = (((rows >= 0) & (rows < height))[:, :, None]
+              & ((cols >= 0) & (cols < width))[:, None, :])
+    index = (rows.clamp(0, height - 1)[:, :, None] * width
+             + cols.clamp(0, width - 1)[:, None, :]).reshape(n_batch, -1)
+    return index, inside, fraction[:, 1, None, None], fraction[:, 0, None, None]
 
-    def tap(rows, cols, weight):
-        inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
-        index = rows.clamp(0, height - 1) * width + cols.clamp(0, width - 1)
-        index = index.expand(n_batch, height, width).reshape(n_batch, -1)
-        return index, torch.where(inside, weight, torch.zeros_like(weight))
 
-    return (tap(y0, x0, (1 - wy) * (1 - wx)), tap(y0, x0 + 1, (1 - wy) * wx),
-            tap(y0 + 1, x0, wy * (1 - wx)), tap(y0 + 1, x0 + 1, wy * wx))
+def _corners(window: torch.Tensor, wy: torch.Tensor, wx: torch.Tensor) -> torch.Tensor:
+    """The bilinear sum of a (B, H+1, W+1) window's four (H, W) corners, in reference.translate's
+    order of terms."""
+    return ((1 - wy) * (1 - wx) * window[:, :-1, :-1] + (1 - wy) * wx * window[:, :-1, 1:]
+            + wy * (1 - wx) * window[:, 1:, :-1] + wy * wx * window[:, 1:, 1:])
 
 
 def translate(images: torch.Tensor, shifts) -> torch.Tensor:
@@ -104,22 +107,18 @@ def translate(images: torch.Tensor, shifts) -> torch.Tensor:
     bilinear 4-neighbour gather, zero outside (reference.translate). Output keeps the dtype."""
     n_batch, height, width = images.shape
     real_dtype = images.real.dtype if images.is_complex() else images.dtype
-    taps = _bilinear_taps(shifts, n_batch, height, width, real_dtype, images.device)
-    flat = images.reshape(n_batch, height * width)
-
-    def gather(index, weight):
-        return torch.gather(flat, 1, index).reshape(n_batch, height, width) * weight
-
-    (i1, w1), (i2, w2), (i3, w3), (i4, w4) = taps
-    return gather(i1, w1) + gather(i2, w2) + gather(i3, w3) + gather(i4, w4)
+    index, inside, wy, wx = _bilinear_window(shifts, n_batch, height, width, images.device)
+    window = torch.gather(images.reshape(n_batch, height * width), 1, index)
+    window = torch.where(inside, window.reshape(n_batch, height + 1, width + 1),
+                         torch.zeros((), dtype=images.dtype, device=images.device))
+    return _corners(window, wy.to(real_dtype), wx.to(real_dtype))
 
 
 def translated_coverage(shifts, n_batch: int, height: int, width: int, device) -> torch.Tensor:
-    """translate(ones (B, H, W) float64, shifts) without gathering the ones: the sum of the
-    in-bounds tap weights, added in translate's order (the same float64 values)."""
-    taps = _bilinear_taps(shifts, n_batch, height, width, torch.float64, device)
-    (_, w1), (_, w2), (_, w3), (_, w4) = taps
-    return w1 + w2 + w3 + w4
+    """translate(ones (B, H, W) float64, shifts) without gathering the ones: the in-bounds tap
+    weights, summed in translate's order."""
+    _, inside, wy, wx = _bilinear_window(shifts, n_batch, height, width, device)
+    return _corners(inside.to(torch.float64), wy, wx)
 
 
 def _divide_by_coverage(total: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
