@@ -12,6 +12,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ptycho.fileio import atomic_output
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -60,11 +62,11 @@ def interleaved(commands: dict[str, list[str]], runs: int, cwd: Path, report=pri
 def write_results(name: str, load_before: tuple[float, ...], **fields) -> Path:
     """benchmarks/results/<name>.json: `fields`, when they were recorded and the load average
     before and after (a busy machine explains odd figures). Prints and returns the path."""
-    RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{name}.json"
-    out.write_text(json.dumps({
-        "recorded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "load_before": load_before, "load_after": os.getloadavg(), **fields,
-    }, indent=2) + "\n", encoding="utf-8")
+    with atomic_output(out, "w") as handle:   # an interrupted run keeps the previous results
+        handle.write(json.dumps({
+            "recorded_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "load_before": load_before, "load_after": os.getloadavg(), **fields,
+        }, indent=2) + "\n")
     print(f"wrote {out}")
     return out
