@@ -46,8 +46,10 @@ def measure(names: list[str], seeds: list[int], factors: list[float], parallel: 
     """{scenario: {"epochs": own, "curves": {seed: {epochs: {metric: value}}}}}."""
     data = suite_support.cached_dataset(work / "data")
     jobs = {}
+    results = {name: {"epochs": scenario_epochs(scenarios.SCENARIOS[name]), "curves": {}}
+               for name in names}
     for name in names:
-        own = scenario_epochs(scenarios.SCENARIOS[name])
+        own = results[name]["epochs"]
         for seed in seeds:
             for epochs in sorted({max(1, round(own * f)) for f in factors}):
                 variant = scenarios.Variant(f"seed{seed}-e{epochs}",
@@ -57,8 +59,6 @@ def measure(names: list[str], seeds: list[int], factors: list[float], parallel: 
                     work / f"{name}-{variant.name}", variant)
     pool = scenarios.ChainPool(data, parallel)
     pool.start(jobs.values())
-    results = {name: {"epochs": scenario_epochs(scenarios.SCENARIOS[name]), "curves": {}}
-               for name in names}
     try:
         for (name, seed, epochs), job in jobs.items():
             chain = pool.result(job)
@@ -76,13 +76,14 @@ def measure(names: list[str], seeds: list[int], factors: list[float], parallel: 
 def summarise(results: dict) -> None:
     """Adds per scenario and metric: r at its own epochs and at the most epochs (medians over
     seeds) and the gain between them, next to the recorded tolerance."""
+    recorded = scenarios.load_baselines()["scenarios"]
     for name, entry in results.items():
         own = str(entry["epochs"])
-        tolerances = scenarios.load_baselines()["scenarios"].get(name, {}).get("metrics", {})
+        most = max(int(e) for e in next(iter(entry["curves"].values())))
+        tolerances = recorded.get(name, {}).get("metrics", {})
         entry["summary"] = {}
         for metric in CURVE_METRICS:
             at_own = statistics.median(c[own][metric] for c in entry["curves"].values())
-            most = max(int(e) for e in next(iter(entry["curves"].values())))
             at_most = statistics.median(c[str(most)][metric] for c in entry["curves"].values())
             tolerance = tolerances.get(metric, {}).get("tolerance")
             entry["summary"][metric] = {"at_own_epochs": at_own, "most_epochs": most,
